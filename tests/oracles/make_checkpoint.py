@@ -31,6 +31,7 @@ import safetensors_io as st  # noqa: E402
 
 GOLDEN_FORMAT = "ppllava-golden"
 GOLDEN_VERSION = "1"
+EOS_ROW_SCALE = 3.0
 
 # Small sizes; the CLIP and LLaMA vocabularies stay real so real token ids stay valid.
 VISION = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=6, num_attention_heads=4, patch_size=14,
@@ -173,6 +174,10 @@ def make_weights(seed):
             x = 0.5 * rng.standard_normal(shape)
         else:  # logit_scale, frozen at ln(100) in CLIP
             x = np.array(math.log(100.0))
+        if kind == "head":
+            # The EOS row (id 2) is scaled up so that EOS becomes likely within a few steps: the golden greedy and
+            # beam runs then both end in EOS, which exercises the finished-hypothesis logic of beam search.
+            x[ref.LLAMA_EOS] *= EOS_ROW_SCALE
         weights[key] = representable(np.asarray(x))
     return weights
 
@@ -289,7 +294,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out")
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--max-new-tokens", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=12)
     parser.add_argument("--no-golden", action="store_true")
     args = parser.parse_args()
     start = time.time()
