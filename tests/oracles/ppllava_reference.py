@@ -309,7 +309,8 @@ def pgp_projector(feature, e_t, W, cfg, named, video=True, output_size=None, ker
     if kernel is None and stride is None and output_size is None:
         kernel = top["pooling_kernel"] if video else top["image_pooling_kernel"]
         stride = top["pooling_stride"] if video else top["image_pooling_stride"]
-        output_size = top["pllava_pooling_shape"]
+        # pllava_pooling_shape (output-size mode) is read for video only; images pool with kernel/stride.
+        output_size = top["pllava_pooling_shape"] if video else None
     sizes = [get_size(s, None if output_size is None else output_size[a],
                       None if kernel is None else kernel[a], None if stride is None else stride[a])
              for a, s in enumerate((t, gh, gw))]
