@@ -427,4 +427,7 @@ Deno.test("golden file: magic, version and the named intermediates the graph is 
   assertEquals(greedy.at(-1), 2, "the golden greedy run ends in EOS");
   assertEquals(beam.at(-1), 2, "the golden beam run ends in EOS");
   assert((await readF64(golden, "greedy.margins")).every((m) => m > 1e-2), "greedy argmaxes are decisive");
+  assert((await readF64(golden, "beam.min_gap"))[0] > 1e-4, "beam rankings leave room for f32 rounding");
+  assertEquals(golden.info("odd.pgp.pooled").shape, [8, 64], "5 frames pool like 4: the last frame is dropped");
+  assertEquals(golden.info("tiles.pgp.pooled").shape, [12, 64], "3 image tiles × 2×2 windows");
 });

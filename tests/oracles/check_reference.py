@@ -126,14 +126,14 @@ def check_beam(W, cfg):
     ids = torch.tensor([1, 3148, 1001, 29901, 29871, 2599, 29973, 319])
     embeds = W[ref.LM + ".model.embed_tokens.weight"][ids]
     greedy, _ = ref.greedy(embeds, W, cfg, 6)
-    best, _ = ref.beam_search(embeds, W, cfg, 6, num_beams=1)
+    best, _, _ = ref.beam_search(embeds, W, cfg, 6, num_beams=1)
     assert best == greedy, f"1-beam {best} != greedy {greedy}"
     print("ok  1-beam search = greedy")
     head = ref.LM + ".lm_head.weight"
     saved = W[head].clone()
     W[head][ref.LLAMA_EOS] = W[head][greedy[2]]  # EOS ties the greedy token 3: it wins by index order or close
     W[head][ref.LLAMA_EOS] *= 1.05
-    best, score = ref.beam_search(embeds, W, cfg, 6, num_beams=5)
+    best, score, _ = ref.beam_search(embeds, W, cfg, 6, num_beams=5)
     W[head] = saved
     assert best[-1] == ref.LLAMA_EOS and len(best) < 6 + 1, f"expected an EOS-closed best beam, got {best}"
     print(f"ok  beam with a likely EOS ends in EOS: {best} score {score:.4f}")

@@ -268,8 +268,11 @@ def golden_inputs(seed):
 
 
 def write_golden(out, weights, seed, max_new_tokens):
-    cfg = ref.Config(make_config("float32"))
-    W = ref.as_float64({k: torch.from_numpy(v) for k, v in weights.items()})
+    # Read back through the file format (bf16, sharded): the goldens then also prove the writer/reader round trip
+    # and that all variants hold the same values.
+    cfg, W = ref.load_checkpoint(os.path.join(out, "bf16-sharded"))
+    for key, value in weights.items():
+        assert torch.equal(W[key], torch.from_numpy(value).double()), f"{key} changed on the way through bf16"
     pixels, clip_ids, clip_mask, ids = golden_inputs(seed)
     named = ref.run(W, cfg, pixels, clip_ids, clip_mask, ids, max_new_tokens=max_new_tokens)
     # Other pooling modes on the same feature and text embedding (§3.4 get_size; image kernel (1,3,3)).
@@ -279,6 +282,18 @@ def write_golden(out, weights, seed, max_new_tokens):
         ref.pgp_projector(named["vision.feature"], named["pgp.text_embed"], W, cfg, extra, **options)
         named[f"pgp.mode.{label}.pooled"] = extra["pgp.pooled"]
         named[f"pgp.mode.{label}.sizes"] = extra["pgp.sizes"]
+    # Odd frame count (§8.4: T = 5 pools 2 time windows, the last frame is dropped) and image tiles (§4: each tile is
+    # a one-frame video, B = tiles; relevance joint over all tiles; (1,3,3) pooling), vision + PGP only.
+    gen = torch.Generator().manual_seed(seed + 1)
+    size = VISION["image_size"]
+    for label, count, batch, video in (("odd", 5, 1, True), ("tiles", 3, 3, False)):
+        extra = {}
+        px = torch.from_numpy(representable(torch.randn(count, 3, size, size, generator=gen).numpy())).double()
+        _, feature = ref.vision_tower(px, W, cfg, extra, b=batch)
+        ref.pgp_projector(feature, named["pgp.text_embed"], W, cfg, extra, video=video)
+        named[f"{label}.input.pixel_values"] = px
+        for key in ("vision.feature", "pgp.relevance", "pgp.pooled"):
+            named[f"{label}.{key}"] = extra[key]
     tensors = [("input.pixel_values", pixels.numpy(), "F64"), ("input.clip_ids", clip_ids.numpy(), "I64"),
                ("input.clip_mask", clip_mask.numpy(), "I64"), ("input.ids", ids.numpy(), "I64")]
     for name, value in named.items():
@@ -309,6 +324,7 @@ def main():
         summary["greedy"] = named["greedy.tokens"].tolist()
         summary["greedy_min_margin"] = float(named["greedy.margins"].min())
         summary["beam"] = named["beam.tokens"].tolist()
+        summary["beam_min_gap"] = float(named["beam.min_gap"][0])
     summary["seconds"] = round(time.time() - start, 2)
     print(json.dumps(summary))
 

@@ -53,6 +53,26 @@ class Config:
             self.clip_text["positions"] = self.clip_text["max_position_embeddings"]
 
 
+def load_checkpoint(folder):
+    """A checkpoint folder (config.json + model.safetensors or the sharded index) → (Config, float64 weights)."""
+    import json
+    import os
+    import safetensors_io as st
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = Config(json.load(f))
+    index = os.path.join(folder, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    weights = {}
+    for file in files:
+        arrays, _, _ = st.read(os.path.join(folder, file))
+        weights.update({k: torch.from_numpy(v.astype("float64")) for k, v in arrays.items()})
+    return cfg, weights
+
+
 def as_float64(weights):
     return {k: (torch.as_tensor(v).double() if torch.as_tensor(v).is_floating_point() else torch.as_tensor(v))
             for k, v in weights.items()}
@@ -433,7 +453,7 @@ def beam_search(embeds, W, cfg, max_new_tokens, num_beams=5, length_penalty=1.0,
     - done when num_beams hypotheses exist and the worst ≥ best candidate score / generated_len^lp (early_stopping
       False), or at max_new_tokens; then unfinished beams are added as hypotheses with their own lengths;
     - the best hypothesis is returned, with EOS appended when it is shorter than the length limit (HF pads that way).
-    → (best generated tokens, its score)."""
+    → (best generated tokens, its score, the smallest gap between adjacent ranked candidates over all steps)."""
     table = W[LM + ".model.embed_tokens.weight"]
     cache = []
     logits = llama_forward(embeds, W, cfg, cache)[-1:].repeat(num_beams, 1)
@@ -457,10 +477,13 @@ def beam_search(embeds, W, cfg, max_new_tokens, num_beams=5, length_penalty=1.0,
             else:
                 worst = min(score, worst)
 
+    min_gap = float("inf")  # smallest gap between adjacent ranked candidates: how far f32 may drift safely
     for step in range(max_new_tokens):
         vocab = logits.shape[-1]
         scores = torch.log_softmax(logits, dim=-1) + beam_scores[:, None]
-        top_scores, top_ids = torch.topk(scores.reshape(-1), 2 * num_beams)
+        top_scores, top_ids = torch.topk(scores.reshape(-1), 2 * num_beams + 1)
+        min_gap = min(min_gap, (top_scores[:-1] - top_scores[1:]).min().item())
+        top_scores, top_ids = top_scores[:-1], top_ids[:-1]
         generated_len = step + 1
         next_scores, next_tokens, next_from = [], [], []
         for rank, (score, flat) in enumerate(zip(top_scores.tolist(), top_ids.tolist())):
@@ -490,7 +513,7 @@ def beam_search(embeds, W, cfg, max_new_tokens, num_beams=5, length_penalty=1.0,
     best_score, best = sorted(hyps, key=lambda h: h[0])[-1]
     if len(best) < max_new_tokens:
         best = best + [eos]
-    return best, best_score
+    return best, best_score, min_gap
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -508,7 +531,8 @@ def run(W, cfg, pixels, clip_ids, clip_mask, ids, max_new_tokens=8, num_beams=5,
     tokens, margins = greedy(embeds, W, cfg, max_new_tokens)
     named["greedy.tokens"] = torch.tensor(tokens, dtype=torch.int64)
     named["greedy.margins"] = torch.tensor(margins)
-    best, score = beam_search(embeds, W, cfg, max_new_tokens, num_beams)
+    best, score, gap = beam_search(embeds, W, cfg, max_new_tokens, num_beams)
     named["beam.tokens"] = torch.tensor(best, dtype=torch.int64)
     named["beam.score"] = torch.tensor([score])
+    named["beam.min_gap"] = torch.tensor([gap])
     return named
