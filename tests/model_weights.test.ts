@@ -17,6 +17,7 @@ import {
 } from "../src/model/safetensors.ts";
 import { ModelWeights, openCheckpoint, weightLayout } from "../src/model/weights.ts";
 import { bytesSource, directoryFiles, memoryFiles } from "../src/util/random_access.ts";
+import { loadGolden } from "./util/golden.ts";
 
 const VARIANTS = ["f32", "f16", "bf16", "f32-sharded", "f16-sharded", "bf16-sharded"];
 
@@ -60,6 +61,7 @@ for (const variant of VARIANTS) {
       );
       assertEquals(new Set(weights.store.names()), new Set(Object.keys(table)));
       assertEquals(new Set(weights.layout.keys()), new Set(Object.keys(table)), "layout keys = checkpoint keys");
+      assertEquals(weights.unexpectedTensors(), []);
       const dtype = variant.split("-")[0].toUpperCase();
       for (const [name, expected] of Object.entries(table)) {
         const info = weights.store.info(name);
@@ -411,23 +413,28 @@ Deno.test("ModelWeights.f32 refuses a key outside the layout", async () => {
 
 Deno.test("golden file: magic, version and the named intermediates the graph is diffed against", async () => {
   const dir = await checkpoints();
-  const golden = await SafetensorsFile.fromBytes(await Deno.readFile(`${dir}/golden.safetensors`), "golden");
+  const golden = await loadGolden(`${dir}/golden.safetensors`);
   assertEquals(golden.metadata.format, "ppllava-golden");
   assertEquals(golden.metadata.version, "1");
-  assertEquals(golden.info("pgp.relevance").shape, [4, 6, 6]);
-  assertEquals(golden.info("pgp.pooled").shape, [8, 64]);
-  assertEquals(golden.info("vision.feature").shape, [4, 36, 64]);
-  assertEquals(golden.info("pgp.mode.image.pooled").shape, [16, 64]);
-  const ids = await readInts(golden, "input.ids");
-  assertEquals(golden.info("llm.logits").shape, [ids.length - 1 + 8, 32064]);
-  const relevance = await readF64(golden, "pgp.relevance");
+  assertEquals(golden.shape("pgp.relevance"), [4, 6, 6]);
+  assertEquals(golden.shape("pgp.pooled"), [8, 64]);
+  assertEquals(golden.shape("vision.feature"), [4, 36, 64]);
+  assertEquals(golden.shape("pgp.mode.image.pooled"), [16, 64]);
+  const ids = await golden.ints("input.ids");
+  assertEquals(golden.shape("llm.logits"), [ids.length - 1 + 8, 32064]);
+  const relevance = await golden.f64("pgp.relevance");
   assert(Math.abs(relevance.reduce((a, b) => a + b, 0) - 1) < 1e-12, "the relevance map sums to 1");
-  const greedy = await readInts(golden, "greedy.tokens");
-  const beam = await readInts(golden, "beam.tokens");
+  const greedy = await golden.ints("greedy.tokens");
+  const beam = await golden.ints("beam.tokens");
   assertEquals(greedy.at(-1), 2, "the golden greedy run ends in EOS");
   assertEquals(beam.at(-1), 2, "the golden beam run ends in EOS");
-  assert((await readF64(golden, "greedy.margins")).every((m) => m > 1e-2), "greedy argmaxes are decisive");
-  assert((await readF64(golden, "beam.min_gap"))[0] > 1e-4, "beam rankings leave room for f32 rounding");
-  assertEquals(golden.info("odd.pgp.pooled").shape, [8, 64], "5 frames pool like 4: the last frame is dropped");
-  assertEquals(golden.info("tiles.pgp.pooled").shape, [12, 64], "3 image tiles × 2×2 windows");
+  assert((await golden.f64("greedy.margins")).every((m) => m > 1e-2), "greedy argmaxes are decisive");
+  assert((await golden.f64("beam.min_gap"))[0] > 1e-4, "beam rankings leave room for f32 rounding");
+  assertEquals(golden.shape("odd.pgp.pooled"), [8, 64], "5 frames pool like 4: the last frame is dropped");
+  assertEquals(golden.shape("tiles.pgp.pooled"), [12, 64], "3 image tiles × 2×2 windows");
+  // A file of another format or version is refused.
+  const other = await Deno.makeTempFile({ suffix: ".safetensors" });
+  await Deno.copyFile(`${dir}/dtype_probe.safetensors`, other);
+  await assertRejects(() => loadGolden(other), Error, "ppllava-golden");
+  await Deno.remove(other);
 });

@@ -173,6 +173,11 @@ export class ModelWeights {
     return this.store.has(name);
   }
 
+  /** Tensors the checkpoint holds outside the layout (old `position_ids` buffers, say): ignored, listed for logs. */
+  unexpectedTensors(): string[] {
+    return this.store.names().filter((name) => !this.layout.has(name));
+  }
+
   /** Reads a tensor of the layout as f32, checking it against the layout first. */
   async f32(name: string): Promise<Float32Array> {
     const expected = this.layout.get(name);
