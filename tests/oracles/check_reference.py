@@ -109,6 +109,17 @@ def check_text_padding(W, cfg):
     close(named["text.embeddings"], tok + pos, 0, "positions < 20 from position_embedding, ≥ 20 from _res")
 
 
+def check_extend_positions():
+    """§3.6: 77 → 248 rows; rows 20+4i equal the originals, the last rows extrapolate linearly."""
+    table = torch.randn(77, 6)
+    out = ref.extend_positions(table)
+    assert out.shape == (248, 6), out.shape
+    close(out[:20], table[:20], 0, "extension keeps the first 20 rows")
+    close(out[20:244:4], table[20:76], 0, "extension rows 20+4i are the originals")
+    close(out[22], (table[20] + table[21]) / 2, 1e-15, "extension interpolates halfway at 20+4i+2")
+    close(out[247], table[76] + 0.75 * (table[76] - table[75]), 1e-15, "extension extrapolates the last row")
+
+
 def check_kv_cache(W, cfg):
     """Incremental decoding with the cache = one full forward."""
     ids = torch.tensor([1, 3148, 1001, 29901, 29871, 2599, 29973, 319])
@@ -172,6 +183,7 @@ def main():
     check_sizes()
     check_pooling_uniform(W, cfg)
     check_text_padding(W, cfg)
+    check_extend_positions()
     check_kv_cache(W, cfg)
     check_beam(W, cfg)
     check_vision_single_frame(W, cfg)

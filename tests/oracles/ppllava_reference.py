@@ -226,6 +226,19 @@ def vision_tower(pixels, W, cfg, named, b=1):
 TT = "multi_modal_projector.clip_text_model"
 
 
+def extend_positions(table, keep=EXTEND_CLIP_KEEP):
+    """§3.6 construction of the 248-row table from CLIP's 77 rows: keep 20, interpolate ×4, extrapolate the last 4.
+    (The checkpoint stores the result; this rebuilds it when `position_embedding_res` is absent.)"""
+    n = table.shape[0]
+    rows = [table[i] for i in range(keep)]
+    for i in range(n - 1 - keep):
+        for k in range(4):
+            rows.append(((4 - k) / 4) * table[keep + i] + (k / 4) * table[keep + i + 1])
+    for k in range(4):
+        rows.append(table[n - 1] + (k / 4) * (table[n - 1] - table[n - 2]))
+    return torch.stack(rows)
+
+
 def text_positions(W, cfg):
     if cfg.top["extend_clip"]:
         keep = EXTEND_CLIP_KEEP
@@ -536,3 +549,29 @@ def run(W, cfg, pixels, clip_ids, clip_mask, ids, max_new_tokens=8, num_beams=5,
     named["beam.score"] = torch.tensor([score])
     named["beam.min_gap"] = torch.tensor([gap])
     return named
+
+
+def main():
+    """python3 ppllava_reference.py CHECKPOINT_DIR INPUTS.safetensors OUT.safetensors [max_new_tokens]
+    INPUTS holds input.pixel_values (T,3,S,S), input.clip_ids, input.clip_mask, input.ids; OUT gets every named
+    intermediate (F64 / I64) in the golden format of make_checkpoint.py."""
+    import sys
+    import numpy as np
+    import safetensors_io as st
+    folder, inputs_path, out_path = sys.argv[1:4]
+    max_new_tokens = int(sys.argv[4]) if len(sys.argv) > 4 else 12
+    cfg, W = load_checkpoint(folder)
+    inputs, _, _ = st.read(inputs_path)
+    named = run(W, cfg, torch.from_numpy(inputs["input.pixel_values"].astype(np.float64)),
+                torch.from_numpy(inputs["input.clip_ids"].astype(np.int64)),
+                torch.from_numpy(inputs["input.clip_mask"].astype(np.int64)),
+                torch.from_numpy(inputs["input.ids"].astype(np.int64)), max_new_tokens=max_new_tokens)
+    tensors = [(k, v.numpy(), "I64" if v.dtype == torch.int64 else "F64") for k, v in named.items()]
+    st.write(out_path, tensors, {"format": "ppllava-golden", "version": "1", "max_new_tokens": max_new_tokens})
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    main()
