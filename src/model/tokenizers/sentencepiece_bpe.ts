@@ -41,6 +41,8 @@ export class SentencePieceBpe {
   private readonly idOf = new Map<string, number>();
   private readonly byteIds = new Int32Array(256).fill(-1);
   private readonly rank: PairRank;
+  /** USER_DEFINED pieces: SentencePiece cuts them out whole before merging (its PrefixMatcher); longest first. */
+  private readonly userDefined: string[] = [];
 
   private constructor(parts: SentencePieceBpeParts, rule: MergeRule) {
     this.pieces = parts.pieces;
@@ -52,7 +54,11 @@ export class SentencePieceBpe {
       const byte = parts.byteFallback ? byteOfPiece(piece) : -1;
       if (byte >= 0 && (parts.types[id] === PieceType.Byte || parts.normalizer === null)) this.byteIds[byte] = id;
     });
-    if (rule === "sentencepiece") this.rank = this.scoreRank(parts);
+    if (rule === "sentencepiece") {
+      this.rank = this.scoreRank(parts);
+      parts.pieces.forEach((p, id) => parts.types[id] === PieceType.UserDefined && this.userDefined.push(p));
+      this.userDefined.sort((a, b) => b.length - a.length);
+    }
     else {
       const merges = parts.merges ?? deriveMerges(parts);
       this.rank = (left, right) => merges.get(left + " " + right);
@@ -130,7 +136,7 @@ export class SentencePieceBpe {
   /** BPE of one already-normalized string ("▁" for spaces): ids, with byte fallback. */
   encodeNormalized(text: string): number[] {
     if (text.length === 0) return [];
-    const symbols = mergeSymbols(Array.from(text), this.rank);
+    const symbols = mergeSymbols(this.initialSymbols(text), this.rank);
     const ids: number[] = [];
     for (const symbol of symbols) {
       const id = this.idOf.get(symbol);
@@ -145,6 +151,18 @@ export class SentencePieceBpe {
     return ids;
   }
 
+  private initialSymbols(text: string): string[] {
+    if (this.userDefined.length === 0) return Array.from(text);
+    const out: string[] = [];
+    for (let i = 0; i < text.length;) {
+      const match = this.userDefined.find((p) => text.startsWith(p, i));
+      const symbol = match ?? String.fromCodePoint(text.codePointAt(i)!);
+      out.push(symbol);
+      i += symbol.length;
+    }
+    return out;
+  }
+
   /** The byte a `<0xXX>` piece stands for, or -1. */
   byteOf(id: number): number {
     return this.types[id] === PieceType.Byte ? byteOfPiece(this.pieces[id]) : -1;
@@ -154,13 +172,14 @@ export class SentencePieceBpe {
     // SentencePiece merges into NORMAL and USER_DEFINED pieces (UNUSED ones need its re-segmentation step, which
     // LLaMA never needs; they are left out). Higher score first → rank = −score.
     const mergeable = new Map<string, number>();
+    const frozen = new Set(parts.pieces.filter((_, id) => parts.types[id] === PieceType.UserDefined));
     parts.pieces.forEach((piece, id) => {
       const type = parts.types[id];
       if ((type === PieceType.Normal || type === PieceType.UserDefined) && !mergeable.has(piece)) {
         mergeable.set(piece, -parts.scores[id]);
       }
     });
-    return (left, right) => mergeable.get(left + right);
+    return (left, right) => (frozen.has(left) || frozen.has(right) ? undefined : mergeable.get(left + right));
   }
 }
 
