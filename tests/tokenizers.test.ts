@@ -144,3 +144,155 @@ Deno.test({
     assertEquals(ours.encode("Hello world"), [1, 22557, 1526]);
   },
 });
+
+// ---- tokenizer.model: the protobuf path, against SentencePiece itself ----
+
+const ORACLE_SCRIPT = new URL("./oracles/sentencepiece_oracle.py", import.meta.url).pathname;
+const hasSentencePiece = await new Deno.Command("/usr/bin/python3", {
+  args: ["-c", "import sentencepiece, google.protobuf"],
+  stdout: "null",
+  stderr: "null",
+}).output().then((r) => r.success, () => false);
+if (!hasSentencePiece) console.warn("python3-sentencepiece/python3-protobuf missing: run scripts/setup");
+
+async function python(...args: string[]): Promise<string> {
+  const out = await new Deno.Command("/usr/bin/python3", { args: [ORACLE_SCRIPT, ...args], stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`sentencepiece_oracle.py ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+async function sentencePieceIds(modelPath: string, texts: readonly string[], dir: string): Promise<number[][]> {
+  const textsPath = `${dir}/texts.json`;
+  await Deno.writeTextFile(textsPath, JSON.stringify(texts));
+  return JSON.parse(await python("encode", modelPath, textsPath));
+}
+
+Deno.test({
+  name: "llama tokenizer.model (LLaMA-2 vocabulary written by SentencePiece's own protobuf code) vs SentencePiece and vs tokenizer.json",
+  ignore: !llamaJs || !hasSentencePiece,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ppllava-spm-" });
+    try {
+      const json = llamaTokenizerJson(llamaJs!, "prepend");
+      await Deno.writeTextFile(`${dir}/tokenizer.json`, JSON.stringify(json));
+      await python("build-from-json", `${dir}/tokenizer.json`, `${dir}/tokenizer.model`);
+      const bytes = await Deno.readFile(`${dir}/tokenizer.model`);
+      // SentencePiece's rule (slow LlamaTokenizer / sp.encode) against SentencePiece.
+      const spmRule = LlamaTokenizer.fromFiles({ tokenizerModel: bytes }, "sentencepiece");
+      const expected = await sentencePieceIds(`${dir}/tokenizer.model`, CORPUS, dir);
+      assertEquals(firstMismatch(CORPUS.map((t) => spmRule.encodePlain(t)), expected, CORPUS), "");
+      // HF's conversion of tokenizer.model (merges derived from scores) against the tokenizer.json path.
+      const config = { added_tokens_decoder: { [IMAGE_ID]: { content: "<image>", special: true, normalized: false } } };
+      const fromModel = LlamaTokenizer.fromFiles({ tokenizerModel: bytes, tokenizerConfig: config });
+      const fromJson = LlamaTokenizer.fromFiles({ tokenizerJson: json });
+      assertEquals(fromModel.model.size, 32000);
+      assertEquals(fromModel.idToToken(IMAGE_ID), "<image>");
+      assertEquals(firstMismatch(CORPUS.map((t) => fromModel.encode(t)), CORPUS.map((t) => fromJson.encode(t)), CORPUS), "");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "llama: a BPE model trained by SentencePiece (byte fallback, user-defined <image>) encodes as SentencePiece does",
+  ignore: !hasSentencePiece,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ppllava-spm-" });
+    try {
+      const training = [...FIXED_TEXTS, ...randomTexts(300, 11)].filter((t) => !t.includes("\n")).join("\n");
+      await Deno.writeTextFile(`${dir}/corpus.txt`, training.repeat(3));
+      await python("train", `${dir}/corpus.txt`, `${dir}/small`);
+      const model = LlamaTokenizer.fromFiles({ tokenizerModel: await Deno.readFile(`${dir}/small.model`) }, "sentencepiece");
+      const texts = [...CORPUS, ...randomTexts(200, 12)];
+      const expected = await sentencePieceIds(`${dir}/small.model`, texts, dir);
+      assertEquals(firstMismatch(texts.map((t) => model.encodePlain(t)), expected, texts), "");
+      assert(expected.some((ids) => ids.some((id) => model.model.byteOf(id) >= 0)), "the corpus should need byte fallback");
+      assert(expected.some((ids) => ids.some((id) => model.idToToken(id) === "<image>")), "and hit the user-defined piece");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+// ---- decoding, streaming ----
+
+Deno.test({
+  name: "llama: decode round-trips plain text; stream chunks concatenate to decode and never split a character",
+  ignore: !llamaJs,
+  fn() {
+    const tok = LlamaTokenizer.fromFiles({ tokenizerJson: llamaTokenizerJson(llamaJs!, "prepend") });
+    for (const text of CORPUS) {
+      const ids = tok.encode(text);
+      if (!SPECIALS.some((s) => text.includes(s)) && !text.includes("▁")) { // a literal ▁ decodes to a space, as in HF
+        assertEquals(tok.decode(ids, { skipSpecialTokens: true }), text, `round trip of ${JSON.stringify(text)}`);
+      }
+      for (const skip of [true, false]) {
+        const stream = tok.createStreamDecoder({ skipSpecialTokens: skip });
+        const chunks = ids.map((id) => stream.push(id));
+        chunks.push(stream.flush());
+        assertEquals(chunks.join(""), tok.decode(ids, { skipSpecialTokens: skip }));
+        for (const chunk of chunks) assert(!chunk.includes("\uFFFD") || text.includes("\uFFFD"), `U+FFFD in ${JSON.stringify(chunk)}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "llama: a 4-byte emoji from byte-fallback tokens is held until complete, then emitted whole",
+  ignore: !llamaJs,
+  fn() {
+    const tok = LlamaTokenizer.fromFiles({ tokenizerJson: llamaTokenizerJson(llamaJs!, "prepend") });
+    // Generated tokens (no BOS): "▁" "<0xF0>" "<0x9F>" "<0xA4>" "<0x96>" "▁ok", i.e. " 🤖 ok".
+    const ids = tok.encode("🤖 ok", { addSpecialTokens: false });
+    assertEquals(ids.map((id) => tok.idToToken(id)), ["▁", "<0xF0>", "<0x9F>", "<0xA4>", "<0x96>", "▁ok"]);
+    const stream = tok.createStreamDecoder();
+    assertEquals(ids.map((id) => stream.push(id)), ["", "", "", "", "", "🤖 ok"]);
+    assertEquals(stream.flush(), "");
+    // Cut off mid-character at the end of generation: HF's rule, one U+FFFD per byte of the broken run.
+    const cut = tok.createStreamDecoder();
+    assertEquals([...ids.slice(0, 3).map((id) => cut.push(id)), cut.flush()], ["", "", "", "\uFFFD\uFFFD"]);
+    // EOS in the middle of a run is skipped and does not break it.
+    const withEos = tok.createStreamDecoder({ skipSpecialTokens: true });
+    const pushed = [ids[1], ids[2], 2, ids[3], ids[4], ids[5]].map((id) => withEos.push(id)).join("");
+    assertEquals(pushed, "🤖 ok");
+  },
+});
+
+// ---- typed errors ----
+
+/** A hand-written ModelProto: pieces (piece, score, type) and a trainer_spec with model_type. */
+function modelProto(pieces: [string, number, number][], modelType: number): Uint8Array {
+  const bytes: number[] = [];
+  const varint = (out: number[], v: number) => {
+    while (v >= 0x80) out.push((v & 0x7f) | 0x80), v >>>= 7;
+    out.push(v);
+  };
+  const field = (out: number[], num: number, body: number[]) => (varint(out, (num << 3) | 2), varint(out, body.length), out.push(...body));
+  for (const [piece, score, type] of pieces) {
+    const body: number[] = [];
+    field(body, 1, [...new TextEncoder().encode(piece)]);
+    body.push(0x15, ...new Uint8Array(Float32Array.of(score).buffer));
+    body.push(0x18, type);
+    field(bytes, 1, body);
+  }
+  field(bytes, 2, [0x18, modelType]);
+  return Uint8Array.from(bytes);
+}
+
+Deno.test("llama: malformed or unsupported tokenizer files give typed errors", () => {
+  const good = modelProto([["<unk>", 0, 2], ["<s>", 0, 3], ["</s>", 0, 3], ["a", -1, 1], ["b", -2, 1], ["ab", -0.5, 1]], 2);
+  const tok = LlamaTokenizer.fromFiles({ tokenizerModel: good }, "sentencepiece");
+  assertEquals(tok.model.size, 6);
+  assertEquals(tok.encodePlain("ab"), [0, 5], "no ▁ piece: the dummy prefix is <unk> (no byte fallback)");
+  for (const cut of [1, 7, good.length - 1]) {
+    const error = assertThrows(() => SentencePieceBpe.fromModelProto(good.subarray(0, cut)), TokenizerError);
+    assertEquals(error.code, "invalid_data");
+  }
+  const unigram = modelProto([["<unk>", 0, 2], ["a", -1, 1]], 1);
+  assertEquals(assertThrows(() => SentencePieceBpe.fromModelProto(unigram), TokenizerError, "model_type 1").code, "unsupported");
+  const badType = modelProto([["<unk>", 0, 9]], 2);
+  assertEquals(assertThrows(() => SentencePieceBpe.fromModelProto(badType), TokenizerError, "type 9").code, "invalid_data");
+  assertEquals(assertThrows(() => LlamaTokenizer.fromFiles({ tokenizerJson: { model: { type: "Unigram" } } }), TokenizerError).code, "invalid_data");
+  assertEquals(assertThrows(() => LlamaTokenizer.fromFiles({}), TokenizerError, "neither").code, "invalid_data");
+});

@@ -52,9 +52,9 @@ def build_from_json(json_path, out_path):
 
 def train(corpus, prefix):
     spm.SentencePieceTrainer.train(
-        input=corpus, model_prefix=prefix, model_type="bpe", vocab_size=400, byte_fallback=True,
-        user_defined_symbols=["<image>"], character_coverage=0.9995, remove_extra_whitespaces=False,
-        normalization_rule_name="identity", minloglevel=2, num_threads=1)
+        input=corpus, model_prefix=prefix, model_type="bpe", vocab_size=1000, byte_fallback=True,
+        user_defined_symbols=["<image>"], character_coverage=0.98, remove_extra_whitespaces=False,
+        normalization_rule_name="identity", hard_vocab_limit=False, minloglevel=2, num_threads=1)
 
 
 def encode(model_path, texts_path):

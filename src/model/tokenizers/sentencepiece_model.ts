@@ -117,7 +117,8 @@ function invalid(what: string): TokenizerError {
   return new TokenizerError("invalid_data", `tokenizer.model is not a valid SentencePiece ModelProto: ${what}`);
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a piece may be U+FEFF itself (LLaMA has one); the default would strip it as a byte-order mark.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function text(bytes: Uint8Array, [start, end]: [number, number]): string {
   try {
