@@ -59,14 +59,17 @@ const FRAGMENTS = [
   "▁", "café", "naïve", "Привет", "мир", "ẞ", "İ", "ﬁ", "\u00a0", "\u2028", "ǅ", "Σ",
 ];
 
+const ASCII_FRAGMENTS = FRAGMENTS.filter((f) => /^[\x20-\x7e\t\n]+$/.test(f));
+
 /** `count` random texts of 1..maxFragments fragments, reproducible from `seed`. */
-export function randomTexts(count: number, seed: number, maxFragments = 24): string[] {
+export function randomTexts(count: number, seed: number, maxFragments = 24, asciiOnly = false): string[] {
   const next = rng(seed);
+  const fragments = asciiOnly ? ASCII_FRAGMENTS : FRAGMENTS;
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
     const n = 1 + Math.floor(next() * maxFragments);
     let text = "";
-    for (let j = 0; j < n; j++) text += FRAGMENTS[Math.floor(next() * FRAGMENTS.length)];
+    for (let j = 0; j < n; j++) text += fragments[Math.floor(next() * fragments.length)];
     out.push(text);
   }
   return out;

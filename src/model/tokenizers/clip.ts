@@ -97,6 +97,10 @@ export class ClipTokenizer {
     return this.pieces.length;
   }
 
+  idToToken(id: number): string | undefined {
+    return this.pieces[id];
+  }
+
   /** The ids of the text alone (no BOS/EOS, no truncation). */
   encodeText(text: string): number[] {
     const ids: number[] = [];
