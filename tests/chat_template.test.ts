@@ -44,7 +44,10 @@ Deno.test("plain_v1: single question, system prefix, answer prefix, multi-turn h
 Deno.test("plain_qwen: the spec's single-turn string and ChatML history (spec §9)", () => {
   assertEquals(renderQuestion(PLAIN_QWEN, "q"), "<|im_start|>user\n<image>\nq<|im_end|>\n<|im_start|>assistant\n");
   assertEquals(
-    renderChat(PLAIN_QWEN, [{ role: "user", content: "q1" }, { role: "assistant", content: "a1" }, { role: "user", content: "q2" }]),
+    renderChat(PLAIN_QWEN, [{ role: "user", content: "q1" }, { role: "assistant", content: "a1" }, {
+      role: "user",
+      content: "q2",
+    }]),
     "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\na1<|im_end|>\n<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n",
   );
   assertEquals(Object.keys(CHAT_TEMPLATES).sort(), ["plain_qwen", "plain_v1"]);
@@ -52,32 +55,111 @@ Deno.test("plain_qwen: the spec's single-turn string and ChatML history (spec §
 
 Deno.test("templates: a conversation that does not alternate or end with the user is a typed error", () => {
   assertThrows(() => renderChat(PLAIN_V1, []), ChatTemplateError, "end with a user message");
-  assertThrows(() => renderChat(PLAIN_V1, [{ role: "user", content: "q" }, { role: "assistant", content: "a" }]), ChatTemplateError);
-  assertThrows(() => renderChat(PLAIN_V1, [{ role: "assistant", content: "a" }, { role: "user", content: "q" }]), ChatTemplateError, "alternate");
+  assertThrows(
+    () => renderChat(PLAIN_V1, [{ role: "user", content: "q" }, { role: "assistant", content: "a" }]),
+    ChatTemplateError,
+  );
+  assertThrows(
+    () => renderChat(PLAIN_V1, [{ role: "assistant", content: "a" }, { role: "user", content: "q" }]),
+    ChatTemplateError,
+    "alternate",
+  );
   assertThrows(() => renderChat(PLAIN_V1, [{ role: "user", content: "q", media: -1 }]), ChatTemplateError, "media");
 });
 
 // ids of the plain_v1 prompts; the two lists differ only where HF's prefix rules differ (after <image> and </s>).
 const EXPECTED_IDS = {
   prepend: {
-    single: [1, 3148, 1001, 29901, 29871, 32000, 29871, 13, 5618, 338, 10464, 29973, 319, 1799, 9047, 13566, 29901, 29871],
+    single: [
+      1,
+      3148,
+      1001,
+      29901,
+      29871,
+      32000,
+      29871,
+      13,
+      5618,
+      338,
+      10464,
+      29973,
+      319,
+      1799,
+      9047,
+      13566,
+      29901,
+      29871,
+    ],
     multi: [
-      1, 3148, 1001, 29901, 29871, 32000, 29871, 13, 29939, 29896, 319, 1799, 9047, 13566, 29901, 263, 29896, 2,
-      3148, 1001, 29901, 3855, 29906, 319, 1799, 9047, 13566, 29901, 29871,
+      1,
+      3148,
+      1001,
+      29901,
+      29871,
+      32000,
+      29871,
+      13,
+      29939,
+      29896,
+      319,
+      1799,
+      9047,
+      13566,
+      29901,
+      263,
+      29896,
+      2,
+      3148,
+      1001,
+      29901,
+      3855,
+      29906,
+      319,
+      1799,
+      9047,
+      13566,
+      29901,
+      29871,
     ],
   },
   first: {
     single: [1, 3148, 1001, 29901, 29871, 32000, 13, 5618, 338, 10464, 29973, 319, 1799, 9047, 13566, 29901, 29871],
     multi: [
-      1, 3148, 1001, 29901, 29871, 32000, 13, 29939, 29896, 319, 1799, 9047, 13566, 29901, 263, 29896, 2,
-      11889, 29901, 3855, 29906, 319, 1799, 9047, 13566, 29901, 29871,
+      1,
+      3148,
+      1001,
+      29901,
+      29871,
+      32000,
+      13,
+      29939,
+      29896,
+      319,
+      1799,
+      9047,
+      13566,
+      29901,
+      263,
+      29896,
+      2,
+      11889,
+      29901,
+      3855,
+      29906,
+      319,
+      1799,
+      9047,
+      13566,
+      29901,
+      29871,
     ],
   },
 };
 
 for (const rule of ["prepend", "first"] as const) {
   Deno.test({
-    name: `plain_v1 ids with the LLaMA-2 vocabulary (${rule}): <image> = 32000 once, </s> = 2, trailing ▁ (spec §8 item 10)`,
+    name:
+      `plain_v1 ids with the LLaMA-2 vocabulary (${rule}): <image> = 32000 once, </s> = 2, trailing ▁ (spec §8 item 10)`,
     ignore: !llamaJs || !hf,
     fn() {
       const json = llamaTokenizerJson(llamaJs!, rule);
@@ -89,7 +171,9 @@ for (const rule of ["prepend", "first"] as const) {
         { role: "assistant", content: "a1" },
         { role: "user", content: "q2" },
       ]);
-      for (const [prompt, expected] of [[single, EXPECTED_IDS[rule].single], [multi, EXPECTED_IDS[rule].multi]] as const) {
+      for (
+        const [prompt, expected] of [[single, EXPECTED_IDS[rule].single], [multi, EXPECTED_IDS[rule].multi]] as const
+      ) {
         const ids = tok.encode(prompt);
         assertEquals(ids, [...expected]);
         assertEquals(ids, oracle.encode(prompt).ids);

@@ -53,10 +53,66 @@ export const FIXED_TEXTS: readonly string[] = [
 ];
 
 const FRAGMENTS = [
-  "the", " video", " shows", "a man", " cooking", "pasta", ",", ".", "?", "!", " ", "  ", "   ", "\t", "\n", "\n\n",
-  "42", "3.5", "é", "ñ", "ü", "ß", "Ω", "Ж", "щ", "中", "国", "の", "한", "🙂", "🎥", "👍🏽", "\u{1F9EC}", "\u0007",
-  "<image>", "</s>", "<s>", "'s", "'ll", "don't", "CamelCase", "snake_case", "x**2", "{}", "()", "[]", "//", "#",
-  "▁", "café", "naïve", "Привет", "мир", "ẞ", "İ", "ﬁ", "\u00a0", "\u2028", "ǅ", "Σ",
+  "the",
+  " video",
+  " shows",
+  "a man",
+  " cooking",
+  "pasta",
+  ",",
+  ".",
+  "?",
+  "!",
+  " ",
+  "  ",
+  "   ",
+  "\t",
+  "\n",
+  "\n\n",
+  "42",
+  "3.5",
+  "é",
+  "ñ",
+  "ü",
+  "ß",
+  "Ω",
+  "Ж",
+  "щ",
+  "中",
+  "国",
+  "の",
+  "한",
+  "🙂",
+  "🎥",
+  "👍🏽",
+  "\u{1F9EC}",
+  "\u0007",
+  "<image>",
+  "</s>",
+  "<s>",
+  "'s",
+  "'ll",
+  "don't",
+  "CamelCase",
+  "snake_case",
+  "x**2",
+  "{}",
+  "()",
+  "[]",
+  "//",
+  "#",
+  "▁",
+  "café",
+  "naïve",
+  "Привет",
+  "мир",
+  "ẞ",
+  "İ",
+  "ﬁ",
+  "\u00a0",
+  "\u2028",
+  "ǅ",
+  "Σ",
 ];
 
 const ASCII_FRAGMENTS = FRAGMENTS.filter((f) => /^[\x20-\x7e\t\n]+$/.test(f));
@@ -81,5 +137,7 @@ export const CORPUS: readonly string[] = [...FIXED_TEXTS, ...randomTexts(400, 7)
 /** "" when every id list matches, else the first differing text with both lists. */
 export function firstMismatch(actual: number[][], expected: number[][], texts: readonly string[]): string {
   const i = actual.findIndex((a, k) => JSON.stringify(a) !== JSON.stringify(expected[k]));
-  return i < 0 ? "" : `text ${i} ${JSON.stringify(texts[i])}: got ${JSON.stringify(actual[i])}, want ${JSON.stringify(expected[i])}`;
+  return i < 0
+    ? ""
+    : `text ${i} ${JSON.stringify(texts[i])}: got ${JSON.stringify(actual[i])}, want ${JSON.stringify(expected[i])}`;
 }

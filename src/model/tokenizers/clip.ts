@@ -89,7 +89,13 @@ export class ClipTokenizer {
    */
   static fromOpenAiBpe(text: string): ClipTokenizer {
     const merges = text.split("\n").slice(1, 49152 - 256 - 2 + 1).map((line) => line.split(" "));
-    const list = [...BYTE_CHARS, ...BYTE_CHARS.map((c) => c + "</w>"), ...merges.map((m) => m.join("")), "<|startoftext|>", "<|endoftext|>"];
+    const list = [
+      ...BYTE_CHARS,
+      ...BYTE_CHARS.map((c) => c + "</w>"),
+      ...merges.map((m) => m.join("")),
+      "<|startoftext|>",
+      "<|endoftext|>",
+    ];
     return new ClipTokenizer(Object.fromEntries(list.map((p, id) => [p, id])), merges);
   }
 
@@ -115,7 +121,10 @@ export class ClipTokenizer {
   }
 
   /** What the CLIP text tower gets: BOS + ids + EOS, truncated and padded to `maxLength` (default 248). */
-  encode(text: string, { maxLength = CLIP_MAX_LENGTH, padding = "max_length", truncation = true }: ClipEncodeOptions = {}): ClipEncoding {
+  encode(
+    text: string,
+    { maxLength = CLIP_MAX_LENGTH, padding = "max_length", truncation = true }: ClipEncodeOptions = {},
+  ): ClipEncoding {
     if (!Number.isInteger(maxLength) || maxLength < 2) {
       throw new TokenizerError("bad_argument", `maxLength must be an integer ≥ 2 (BOS + EOS), got ${maxLength}`);
     }
@@ -138,7 +147,12 @@ export class ClipTokenizer {
     let joined = "";
     for (const id of ids) {
       const piece = this.pieces[id];
-      if (piece === undefined) throw new TokenizerError("unknown_token", `id ${id} is outside the CLIP vocabulary (0..${this.pieces.length - 1})`);
+      if (piece === undefined) {
+        throw new TokenizerError(
+          "unknown_token",
+          `id ${id} is outside the CLIP vocabulary (0..${this.pieces.length - 1})`,
+        );
+      }
       if (!(skipSpecialTokens && specials.has(id))) joined += piece;
     }
     const bytes: number[] = [];

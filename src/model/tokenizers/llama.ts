@@ -234,7 +234,10 @@ function addedTokensFromJson(json: unknown): AddedToken[] {
 
 function tokenFromRecord(id: number, t: Record<string, unknown>): AddedToken {
   if (!Number.isInteger(id) || typeof t.content !== "string") {
-    throw new TokenizerError("invalid_data", `an added token needs an integer id and a string content, got ${JSON.stringify(t)}`);
+    throw new TokenizerError(
+      "invalid_data",
+      `an added token needs an integer id and a string content, got ${JSON.stringify(t)}`,
+    );
   }
   const special = t.special === true;
   return {
@@ -287,7 +290,10 @@ function prefixRuleOfTokenizerJson(json: unknown): { prefixRule: PrefixRule } {
   if (pre?.type === "Metaspace") {
     const scheme = pre.prepend_scheme ?? (pre.add_prefix_space === false ? "never" : "always");
     if (scheme === "always" || scheme === "first" || scheme === "never") return { prefixRule: scheme };
-    throw new TokenizerError("unsupported", `Metaspace prepend_scheme "${String(scheme)}" (allowed: always, first, never)`);
+    throw new TokenizerError(
+      "unsupported",
+      `Metaspace prepend_scheme "${String(scheme)}" (allowed: always, first, never)`,
+    );
   }
   return { prefixRule: "never" };
 }

@@ -58,8 +58,7 @@ export class SentencePieceBpe {
       this.rank = this.scoreRank(parts);
       parts.pieces.forEach((p, id) => parts.types[id] === PieceType.UserDefined && this.userDefined.push(p));
       this.userDefined.sort((a, b) => b.length - a.length);
-    }
-    else {
+    } else {
       const merges = parts.merges ?? deriveMerges(parts);
       this.rank = (left, right) => merges.get(left + " " + right);
     }
@@ -102,7 +101,9 @@ export class SentencePieceBpe {
     const vocab = model.vocab as Record<string, number>;
     const pieces: string[] = [];
     for (const [piece, id] of Object.entries(vocab)) {
-      if (!Number.isInteger(id) || id < 0) throw new TokenizerError("invalid_data", `tokenizer.json: bad id for ${piece}`);
+      if (!Number.isInteger(id) || id < 0) {
+        throw new TokenizerError("invalid_data", `tokenizer.json: bad id for ${piece}`);
+      }
       pieces[id] = piece;
     }
     for (let id = 0; id < pieces.length; id++) {
@@ -145,7 +146,7 @@ export class SentencePieceBpe {
         continue;
       }
       const bytes = encoder.encode(symbol);
-      if (bytes.every((b) => this.byteIds[b] >= 0)) for (const b of bytes) ids.push(this.byteIds[b]);
+      if (bytes.every((b) => this.byteIds[b] >= 0)) { for (const b of bytes) ids.push(this.byteIds[b]); }
       else ids.push(this.unkId);
     }
     return ids;
