@@ -120,36 +120,46 @@ async function sentencePieceIds(modelPath: string, texts: readonly string[], dir
   return JSON.parse(await python("encode", modelPath, textsPath));
 }
 
-Deno.test({
-  name:
-    "llama tokenizer.model (LLaMA-2 vocabulary written by SentencePiece's own protobuf code) vs SentencePiece and vs tokenizer.json",
-  ignore: !llamaJs || !hasSentencePiece,
-  async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "ppllava-spm-" });
-    try {
-      const json = llamaTokenizerJson(llamaJs!, "prepend");
-      await Deno.writeTextFile(`${dir}/tokenizer.json`, JSON.stringify(json));
-      await python("build-from-json", `${dir}/tokenizer.json`, `${dir}/tokenizer.model`);
-      const bytes = await Deno.readFile(`${dir}/tokenizer.model`);
-      // SentencePiece's rule (slow LlamaTokenizer / sp.encode) against SentencePiece.
-      const spmRule = LlamaTokenizer.fromFiles({ tokenizerModel: bytes }, "sentencepiece");
-      const expected = await sentencePieceIds(`${dir}/tokenizer.model`, CORPUS, dir);
-      assertEquals(firstMismatch(CORPUS.map((t) => spmRule.encodePlain(t)), expected, CORPUS), "");
-      // HF's conversion of tokenizer.model (merges derived from scores) against the tokenizer.json path.
-      const config = { added_tokens_decoder: { [IMAGE_ID]: { content: "<image>", special: true, normalized: false } } };
-      const fromModel = LlamaTokenizer.fromFiles({ tokenizerModel: bytes, tokenizerConfig: config });
-      const fromJson = LlamaTokenizer.fromFiles({ tokenizerJson: json });
-      assertEquals(fromModel.model.size, 32000);
-      assertEquals(fromModel.idToToken(IMAGE_ID), "<image>");
-      assertEquals(
-        firstMismatch(CORPUS.map((t) => fromModel.encode(t)), CORPUS.map((t) => fromJson.encode(t)), CORPUS),
-        "",
-      );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
+/** Runs of 1..40 spaces between words, and mixed with tabs/newlines: where tied whitespace scores matter. */
+const WHITESPACE_RUNS = Array.from(
+  { length: 40 },
+  (_, n) => `a${" ".repeat(n + 1)}b${" \t ".repeat(n % 5)}\n${" ".repeat(40 - n)}c`,
+);
+
+for (const tied of [false, true]) {
+  Deno.test({
+    name: `llama tokenizer.model (LLaMA-2 vocabulary${
+      tied ? ", whitespace pieces tied at -1e9" : ""
+    }) vs SentencePiece, and HF's conversion of it vs tokenizer.json`,
+    ignore: !llamaJs || !hasSentencePiece,
+    async fn() {
+      const dir = await Deno.makeTempDir({ prefix: "ppllava-spm-" });
+      try {
+        const json = llamaTokenizerJson(llamaJs!, "prepend");
+        await Deno.writeTextFile(`${dir}/tokenizer.json`, JSON.stringify(json));
+        await python("build-from-json", `${dir}/tokenizer.json`, `${dir}/tokenizer.model`, tied ? "tied" : "");
+        const bytes = await Deno.readFile(`${dir}/tokenizer.model`);
+        const texts = [...CORPUS, ...WHITESPACE_RUNS];
+        // SentencePiece's rule (slow LlamaTokenizer / sp.encode) against SentencePiece.
+        const spmRule = LlamaTokenizer.fromFiles({ tokenizerModel: bytes }, "sentencepiece");
+        const expected = await sentencePieceIds(`${dir}/tokenizer.model`, texts, dir);
+        assertEquals(firstMismatch(texts.map((t) => spmRule.encodePlain(t)), expected, texts), "");
+        // HF's conversion of tokenizer.model (merges derived from scores) against the tokenizer.json path.
+        const config = {
+          added_tokens_decoder: { [IMAGE_ID]: { content: "<image>", special: true, normalized: false } },
+        };
+        const fromModel = LlamaTokenizer.fromFiles({ tokenizerModel: bytes, tokenizerConfig: config });
+        const fromJson = LlamaTokenizer.fromFiles({ tokenizerJson: json });
+        assertEquals(fromModel.model.size, 32000);
+        assertEquals(fromModel.idToToken(IMAGE_ID), "<image>");
+        const viaModel = texts.map((t) => fromModel.encode(t));
+        assertEquals(firstMismatch(viaModel, texts.map((t) => fromJson.encode(t)), texts), "");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
 
 Deno.test({
   name:

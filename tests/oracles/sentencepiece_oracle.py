@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """SentencePiece itself (Debian's python3-sentencepiece, the C++ library) as the oracle for the LLaMA tokenizer.
 
-  build-from-json TOKENIZER_JSON OUT_MODEL   write a tokenizer.model (ModelProto via the official pb2) holding the
-      LLaMA-2 vocabulary of an HF tokenizer.json. tokenizer.json has no scores, so a merged piece gets
+  build-from-json TOKENIZER_JSON OUT_MODEL [tied]   write a tokenizer.model (ModelProto via the official pb2)
+      holding the LLaMA-2 vocabulary of an HF tokenizer.json. tokenizer.json has no scores, so a merged piece gets
       -(rank of the first merge that makes it) and every other piece a lower score; with these scores SentencePiece's
-      score-ordered BPE and HF's rank-ordered BPE agree. Normalizer as LLaMA's: identity, dummy prefix, no squeezing.
+      score-ordered BPE and HF's rank-ordered BPE agree. With "tied", the pieces made only of "▁" all get -1e9
+      instead, as in LLaMA's own file (LLaMA's tokenizer.json lists their merges last, in id order: the stable sort
+      of equal scores), which is where SentencePiece (leftmost first) and HF (rank first) can differ.
+      Normalizer as LLaMA's: identity, dummy prefix, no squeezing.
   train CORPUS OUT_PREFIX                    train a small real BPE model (byte fallback, a user-defined symbol).
   encode MODEL TEXTS_JSON                    print the ids sp.encode gives for each text (no BOS), as JSON.
 """
@@ -15,7 +18,7 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as pb
 
 
-def build_from_json(json_path, out_path):
+def build_from_json(json_path, out_path, tied=""):
     with open(json_path, encoding="utf-8") as f:
         model = json.load(f)["model"]
     vocab = model["vocab"]
@@ -36,6 +39,8 @@ def build_from_json(json_path, out_path):
         else:
             p.type = pb.ModelProto.SentencePiece.NORMAL
             p.score = -float(first_rank.get(piece, len(model["merges"]) + pid))
+            if tied == "tied" and len(piece) > 1 and set(piece) == {"\u2581"}:
+                p.score = -1e9
     t = proto.trainer_spec
     t.model_type = pb.TrainerSpec.BPE
     t.vocab_size = len(vocab)

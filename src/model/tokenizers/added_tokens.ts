@@ -2,7 +2,10 @@
  * Added tokens (`<s>`, `</s>`, `<image>`, `<|endoftext|>`, …) are cut out of the text before the BPE model sees it,
  * as HF tokenizers' `AddedVocabulary` does: at each position the earliest match wins, and among matches starting
  * there the longest (Aho-Corasick leftmost-longest). `lstrip`/`rstrip` tokens also swallow the whitespace beside
- * them. `single_word` is not implemented (no tokenizer of this package uses it); such tokens match anywhere.
+ * them. Not implemented: `single_word` (such tokens match anywhere), and matching `normalized: true` tokens after
+ * the normalizer — every token is matched on the raw text. The two agree for the checkpoints here (LLaVA-NeXT adds
+ * `<image>` with normalized=false; LLaMA's and CLIP's specials contain no spaces or upper case), but HF's legacy
+ * `Prepend("▁")` normalizer would also rewrite a normalized token's own content, which is not reproduced.
  */
 
 export interface AddedToken {

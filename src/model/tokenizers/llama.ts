@@ -22,6 +22,8 @@ import { type MergeRule, SentencePieceBpe } from "./sentencepiece_bpe.ts";
  * - "always": on every segment not already starting with "▁" (`Metaspace(prepend_scheme="always")`);
  * - "first": only on a segment at the very start of the text, unless it starts with "▁" (legacy=false);
  * - "never": no prefix (add_prefix_space=false).
+ * These follow the fast tokenizer. The slow LlamaTokenizer with legacy=false differs on a text that starts with a
+ * space ("▁▁x" there, "▁x" here); the spec's prompts never start with one.
  */
 export type PrefixRule = "prepend" | "always" | "first" | "never";
 
