@@ -24,3 +24,5 @@ impl core::fmt::Display for MediaError {
         }
     }
 }
+
+pub mod yuv;
