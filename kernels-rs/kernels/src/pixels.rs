@@ -3,6 +3,8 @@
 
 use crate::abi::{slice, slice_mut, STATUS_BAD_ARGUMENT, STATUS_INVALID_DATA, STATUS_LIMIT, STATUS_OK, STATUS_UNSUPPORTED};
 use media::yuv::{Matrix, Range, Subsampling, YuvPlanes};
+use media::preprocess::{canvas, preprocess_frame, Variant};
+use media::resize::resize_rgb;
 use media::MediaError;
 
 /// Status code of a media result.
@@ -61,4 +63,101 @@ pub unsafe extern "C" fn ppl_pixels_yuv_to_rgb(
     };
     let planes = YuvPlanes { y, u, v, width, height, y_stride, uv_stride, subsampling };
     media_status(media::yuv::yuv_to_rgb(&planes, matrix, range, out))
+}
+
+/// Picks the SIMD rows (1) or their scalar twin (0) and runs `$call::<R>(...)`, returning its status.
+macro_rules! with_rows {
+    ($simd:expr, $f:ident ( $($arg:expr),* )) => {{
+        if $simd != 0 {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            return media_status($f::<media::resize::Simd128>($($arg),*));
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            return crate::abi::STATUS_NO_SIMD;
+        }
+        media_status($f::<media::resize::Scalar>($($arg),*))
+    }};
+}
+
+fn variant(code: i32) -> Option<Variant> {
+    match code {
+        0 => Some(Variant::Vicuna),
+        1 => Some(Variant::Qwen),
+        _ => None,
+    }
+}
+
+/// Pillow-exact BICUBIC resize of RGB24 `src` (width×height, src_len bytes) into `dst` (out_width×out_height).
+///
+/// # Safety
+/// Each pointer must come from `ppl_alloc` with at least the length passed beside it.
+#[no_mangle]
+pub unsafe extern "C" fn ppl_pixels_resize_rgb(
+    src: *const u8,
+    src_len: usize,
+    width: usize,
+    height: usize,
+    dst: *mut u8,
+    dst_len: usize,
+    out_width: usize,
+    out_height: usize,
+    simd: i32,
+) -> i32 {
+    let (src, dst) = match (slice(src, src_len), slice_mut(dst, dst_len)) {
+        (Some(src), Some(dst)) => (src, dst),
+        _ => return STATUS_BAD_ARGUMENT,
+    };
+    with_rows!(simd, resize_rgb(src, width, height, dst, out_width, out_height))
+}
+
+/// The uint8 S×S×3 canvas of one frame before normalisation (variant 0 = Vicuna 336 stretch, 1 = Qwen 384
+/// letterbox); what `ppl_pixels_preprocess` normalises. Exposed so tests can compare it with Pillow.
+///
+/// # Safety
+/// Each pointer must come from `ppl_alloc` with at least the length passed beside it.
+#[no_mangle]
+pub unsafe extern "C" fn ppl_pixels_canvas(
+    src: *const u8,
+    src_len: usize,
+    width: usize,
+    height: usize,
+    variant_code: i32,
+    dst: *mut u8,
+    dst_len: usize,
+    simd: i32,
+) -> i32 {
+    let variant = match variant(variant_code) {
+        Some(v) => v,
+        None => return STATUS_BAD_ARGUMENT,
+    };
+    let (src, dst) = match (slice(src, src_len), slice_mut(dst, dst_len)) {
+        (Some(src), Some(dst)) => (src, dst),
+        _ => return STATUS_BAD_ARGUMENT,
+    };
+    with_rows!(simd, canvas(src, width, height, variant, dst))
+}
+
+/// One RGB24 frame → 3×S×S f32 (CHW, normalised) in `out` (out_len f32 values).
+///
+/// # Safety
+/// Each pointer must come from `ppl_alloc` with at least the length passed beside it.
+#[no_mangle]
+pub unsafe extern "C" fn ppl_pixels_preprocess(
+    src: *const u8,
+    src_len: usize,
+    width: usize,
+    height: usize,
+    variant_code: i32,
+    out: *mut f32,
+    out_len: usize,
+    simd: i32,
+) -> i32 {
+    let variant = match variant(variant_code) {
+        Some(v) => v,
+        None => return STATUS_BAD_ARGUMENT,
+    };
+    let (src, out) = match (slice(src, src_len), slice_mut(out, out_len)) {
+        (Some(src), Some(out)) => (src, out),
+        _ => return STATUS_BAD_ARGUMENT,
+    };
+    with_rows!(simd, preprocess_frame(src, width, height, variant, out))
 }

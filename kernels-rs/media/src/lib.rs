@@ -26,3 +26,5 @@ impl core::fmt::Display for MediaError {
 }
 
 pub mod yuv;
+pub mod resize;
+pub mod preprocess;
