@@ -105,9 +105,9 @@ fn clip8(sum: i32) -> u8 {
 
 /// The two passes over rows of RGB24; `Scalar` is the reference, `Simd128` must give the same bytes.
 pub trait ResampleRows {
-    /// One source row (`src` may run past the row's end: the SIMD path reads one byte beyond the last pixel when it
-    /// can) to `dst` (out_width·3 bytes).
-    fn horizontal(src: &[u8], row_bytes: usize, filter: &AxisFilter, dst: &mut [u8]);
+    /// Horizontal pass of `rows` source rows from `first` (`src` is the whole `width`-pixel image) into `dst`
+    /// (`rows` rows of `filter.start.len()` pixels).
+    fn horizontal(src: &[u8], width: usize, first: usize, rows: usize, filter: &AxisFilter, dst: &mut [u8]);
     /// Output row = Σ_k weights[k] · rows[start + k], over rows of `row_bytes` bytes in `rows`.
     fn vertical(rows: &[u8], row_bytes: usize, start: usize, weights: &[i32], dst: &mut [u8]);
 }
@@ -116,19 +116,22 @@ pub trait ResampleRows {
 pub struct Scalar;
 
 impl ResampleRows for Scalar {
-    fn horizontal(src: &[u8], _row_bytes: usize, filter: &AxisFilter, dst: &mut [u8]) {
-        for (o, px) in dst.chunks_exact_mut(3).enumerate() {
-            let (start, weights) = filter.taps(o);
-            let taps = &src[start * 3..(start + weights.len()) * 3];
-            let (mut r, mut g, mut b) = (ROUNDING, ROUNDING, ROUNDING);
-            for (p, &k) in taps.chunks_exact(3).zip(weights) {
-                r = r.wrapping_add((p[0] as i32).wrapping_mul(k));
-                g = g.wrapping_add((p[1] as i32).wrapping_mul(k));
-                b = b.wrapping_add((p[2] as i32).wrapping_mul(k));
+    fn horizontal(src: &[u8], width: usize, first: usize, rows: usize, filter: &AxisFilter, dst: &mut [u8]) {
+        let row_out = filter.start.len() * 3;
+        for r in 0..rows {
+            let src_row = &src[(first + r) * width * 3..(first + r + 1) * width * 3];
+            for (o, px) in dst[r * row_out..(r + 1) * row_out].chunks_exact_mut(3).enumerate() {
+                let (start, weights) = filter.taps(o);
+                let (mut red, mut green, mut blue) = (ROUNDING, ROUNDING, ROUNDING);
+                for (p, &k) in src_row[start * 3..(start + weights.len()) * 3].chunks_exact(3).zip(weights) {
+                    red = red.wrapping_add((p[0] as i32).wrapping_mul(k));
+                    green = green.wrapping_add((p[1] as i32).wrapping_mul(k));
+                    blue = blue.wrapping_add((p[2] as i32).wrapping_mul(k));
+                }
+                px[0] = clip8(red);
+                px[1] = clip8(green);
+                px[2] = clip8(blue);
             }
-            px[0] = clip8(r);
-            px[1] = clip8(g);
-            px[2] = clip8(b);
         }
     }
 
@@ -144,35 +147,98 @@ impl ResampleRows for Scalar {
     }
 }
 
-/// WebAssembly SIMD: one pixel's R, G, B in three i32 lanes (horizontal), 16 bytes of a row at a time (vertical).
-/// Integer lanes with the same wrapping arithmetic as `Scalar`, so the results are identical.
+/// WebAssembly SIMD, same integers as `Scalar` (wrapping i32 lanes), so the same bytes.
+/// - Horizontal: each source row is first split (shuffles) into R, G, B planes of u16, so a pixel's taps are
+///   contiguous per channel; 8 taps at a time are one load and two `i32x4.dot_i16x8` against the high and low
+///   halves of the weights (the 22-bit weights do not fit i16 whole). The three channel sums are reduced together.
+/// - Vertical: 16 bytes of a row at a time, 4 × i32x4 accumulators.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub struct Simd128;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 impl ResampleRows for Simd128 {
-    fn horizontal(src: &[u8], _row_bytes: usize, filter: &AxisFilter, dst: &mut [u8]) {
+    fn horizontal(src: &[u8], width: usize, first: usize, rows: usize, filter: &AxisFilter, dst: &mut [u8]) {
         use core::arch::wasm32::*;
-        let out_width = dst.len() / 3;
+        let out_width = filter.start.len();
+        // Weights per window, zero-padded to `stride` (a multiple of 8) and split as k = hi·2^11 + lo with
+        // lo in 0..2048, so both halves fit i16 and i32x4.dot_i16x8 (8 multiply-adds) can take them. The split is
+        // exact: Σ p·k = 2^11·Σ p·hi + Σ p·lo in wrapping i32, as in `Scalar`.
+        let stride = (filter.ksize + 7) & !7;
+        let mut high = vec![0i16; out_width * stride];
+        let mut low = vec![0i16; out_width * stride];
         for o in 0..out_width {
-            let (start, weights) = filter.taps(o);
-            let end = (start + weights.len()) * 3;
-            // A 4-byte load of the last tap reads one byte past it: fine while `src` holds that byte.
-            if end + 1 > src.len() {
-                Scalar::horizontal_one(src, start, weights, &mut dst[o * 3..o * 3 + 3]);
-                continue;
+            let (_, w) = filter.taps(o);
+            for (i, &k) in w.iter().enumerate() {
+                high[o * stride + i] = (k >> 11) as i16;
+                low[o * stride + i] = (k & 0x7ff) as i16;
             }
-            let mut acc = i32x4_splat(ROUNDING);
-            let base = src.as_ptr();
-            for (i, &k) in weights.iter().enumerate() {
-                // SAFETY: (start + i)·3 + 4 <= end + 1 <= src.len(), checked above; loads are unaligned-safe.
-                let px = unsafe { v128_load32_zero(base.add((start + i) * 3) as *const u32) };
-                let px = u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(px));
-                acc = i32x4_add(acc, i32x4_mul(px, i32x4_splat(k)));
+        }
+        let plane_len = width + stride;
+        let mut planes = vec![0u16; plane_len * 3];
+        for r in 0..rows {
+            let src_row = &src[(first + r) * width * 3..(first + r + 1) * width * 3];
+            {
+                let (red, rest) = planes.split_at_mut(plane_len);
+                let (green, blue) = rest.split_at_mut(plane_len);
+                let vectored = width / 8 * 8;
+                for x in (0..vectored).step_by(8) {
+                    // 8 pixels = 24 bytes as two overlapping 16-byte loads (bytes 0..16 and 8..24 of the group).
+                    // SAFETY: x·3 + 24 <= width·3 = src_row.len(); x + 8 <= width <= each plane's length.
+                    unsafe {
+                        let a = v128_load(src_row.as_ptr().add(x * 3) as *const v128);
+                        let b = v128_load(src_row.as_ptr().add(x * 3 + 8) as *const v128);
+                        let r = i8x16_shuffle::<0, 3, 6, 9, 12, 15, 26, 29, 0, 0, 0, 0, 0, 0, 0, 0>(a, b);
+                        let g = i8x16_shuffle::<1, 4, 7, 10, 13, 24, 27, 30, 0, 0, 0, 0, 0, 0, 0, 0>(a, b);
+                        let bl = i8x16_shuffle::<2, 5, 8, 11, 14, 25, 28, 31, 0, 0, 0, 0, 0, 0, 0, 0>(a, b);
+                        v128_store(red.as_mut_ptr().add(x) as *mut v128, u16x8_extend_low_u8x16(r));
+                        v128_store(green.as_mut_ptr().add(x) as *mut v128, u16x8_extend_low_u8x16(g));
+                        v128_store(blue.as_mut_ptr().add(x) as *mut v128, u16x8_extend_low_u8x16(bl));
+                    }
+                }
+                for x in vectored..width {
+                    red[x] = src_row[x * 3] as u16;
+                    green[x] = src_row[x * 3 + 1] as u16;
+                    blue[x] = src_row[x * 3 + 2] as u16;
+                }
             }
-            let bytes = pack_bytes(acc, acc, acc, acc);
-            let word = u32x4_extract_lane::<0>(bytes).to_le_bytes();
-            dst[o * 3..o * 3 + 3].copy_from_slice(&word[..3]);
+            let out_row = &mut dst[r * out_width * 3..(r + 1) * out_width * 3];
+            let base = planes.as_ptr();
+            for o in 0..out_width {
+                let start = filter.start[o];
+                let taps = (filter.len[o] + 7) & !7;
+                let zero = i32x4_splat(0);
+                let (mut rh, mut rl, mut gh, mut gl, mut bh, mut bl) = (zero, zero, zero, zero, zero, zero);
+                let (wh, wl) = (high[o * stride..].as_ptr(), low[o * stride..].as_ptr());
+                let mut i = 0;
+                while i < taps {
+                    // SAFETY: start + i + 8 <= start + stride <= width + stride = plane_len (start < width,
+                    // taps <= stride), and o·stride + i + 8 <= (o + 1)·stride <= high.len() = low.len().
+                    unsafe {
+                        let (kh, kl) = (v128_load(wh.add(i) as *const v128), v128_load(wl.add(i) as *const v128));
+                        let at = start + i;
+                        let r = v128_load(base.add(at) as *const v128);
+                        let g = v128_load(base.add(plane_len + at) as *const v128);
+                        let b = v128_load(base.add(2 * plane_len + at) as *const v128);
+                        rh = i32x4_add(rh, i32x4_dot_i16x8(r, kh));
+                        rl = i32x4_add(rl, i32x4_dot_i16x8(r, kl));
+                        gh = i32x4_add(gh, i32x4_dot_i16x8(g, kh));
+                        gl = i32x4_add(gl, i32x4_dot_i16x8(g, kl));
+                        bh = i32x4_add(bh, i32x4_dot_i16x8(b, kh));
+                        bl = i32x4_add(bl, i32x4_dot_i16x8(b, kl));
+                    }
+                    i += 8;
+                }
+                let red = i32x4_add(i32x4_shl(rh, 11), rl);
+                let green = i32x4_add(i32x4_shl(gh, 11), gl);
+                let blue = i32x4_add(i32x4_shl(bh, 11), bl);
+                // [R, G, B, 0] lane sums: pairwise folds of (R, G) and (B, 0), then of the two results.
+                let rg = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(red, green), i32x4_shuffle::<2, 6, 3, 7>(red, green));
+                let b0 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(blue, zero), i32x4_shuffle::<2, 6, 3, 7>(blue, zero));
+                let sum = i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(rg, b0), i32x4_shuffle::<2, 3, 6, 7>(rg, b0));
+                let sum = i32x4_add(sum, i32x4_splat(ROUNDING));
+                let word = u32x4_extract_lane::<0>(pack_bytes(sum, sum, sum, sum)).to_le_bytes();
+                out_row[o * 3..o * 3 + 3].copy_from_slice(&word[..3]);
+            }
         }
     }
 
@@ -224,22 +290,6 @@ fn pack_bytes(
     let lo = i16x8_narrow_i32x4(i32x4_shr(a0, s), i32x4_shr(a1, s));
     let hi = i16x8_narrow_i32x4(i32x4_shr(a2, s), i32x4_shr(a3, s));
     u8x16_narrow_i16x8(lo, hi)
-}
-
-impl Scalar {
-    /// One output pixel of the horizontal pass (also the SIMD path's fallback at the very end of the buffer).
-    pub fn horizontal_one(src: &[u8], start: usize, weights: &[i32], px: &mut [u8]) {
-        let (mut r, mut g, mut b) = (ROUNDING, ROUNDING, ROUNDING);
-        for (i, &k) in weights.iter().enumerate() {
-            let p = &src[(start + i) * 3..(start + i) * 3 + 3];
-            r = r.wrapping_add((p[0] as i32).wrapping_mul(k));
-            g = g.wrapping_add((p[1] as i32).wrapping_mul(k));
-            b = b.wrapping_add((p[2] as i32).wrapping_mul(k));
-        }
-        px[0] = clip8(r);
-        px[1] = clip8(g);
-        px[2] = clip8(b);
-    }
 }
 
 fn bad(message: String) -> MediaError {
@@ -304,23 +354,19 @@ pub fn resize_rgb<R: ResampleRows>(
         ))
     })?;
     let horizontal = axis_filter(width, out_width);
-    let row_in = width * 3;
-    let mut tmp = if need_vertical { vec![0u8; tmp_len] } else { Vec::new() };
-    for r in 0..rows {
-        // The slice runs to the end of the source so the SIMD loads may read one byte past the row.
-        let src_row = &src[(first + r) * row_in..];
-        let out_row = if need_vertical { &mut tmp[r * row_out..(r + 1) * row_out] } else { &mut dst[r * row_out..(r + 1) * row_out] };
-        R::horizontal(src_row, row_in, &horizontal, out_row);
-    }
-    if let Some(v) = &vertical {
+    if need_vertical {
+        let mut tmp = vec![0u8; tmp_len];
+        R::horizontal(src, width, first, rows, &horizontal, &mut tmp);
+        let v = vertical.as_ref().expect("need_vertical");
         for o in 0..out_height {
             let (start, weights) = v.taps(o);
             R::vertical(&tmp, row_out, start - first, weights, &mut dst[o * row_out..(o + 1) * row_out]);
         }
+    } else {
+        R::horizontal(src, width, first, rows, &horizontal, dst);
     }
     Ok(())
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
