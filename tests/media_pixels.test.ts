@@ -88,6 +88,16 @@ async function ffmpegRgb(
   return out;
 }
 
+/** Odd and even sizes, widths below and above the 16-pixel SIMD groups, in-gamut and full-range noise. */
+const YUV_SIZES: [width: number, height: number, inGamut: boolean][] = [
+  [37, 23, true],
+  [36, 22, true],
+  [1, 1, true],
+  [37, 23, false],
+  [95, 9, false],
+  [640, 360, true],
+];
+
 for (const subsampling of ["420", "422", "444"] as const) {
   for (const matrix of ["bt601", "bt709"] as const) {
     for (const range of ["limited", "full"] as const) {
@@ -95,12 +105,11 @@ for (const subsampling of ["420", "422", "444"] as const) {
         const kernels = await loadKernels();
         const dir = await Deno.makeTempDir({ prefix: "ppl-yuv-" });
         try {
-          for (
-            const [width, height, inGamut] of [[37, 23, true], [36, 22, true], [1, 1, true], [37, 23, false]] as const
-          ) {
+          for (const [width, height, inGamut] of YUV_SIZES) {
             const frame = randomYuv(width, height, subsampling, width * 31 + height, inGamut);
             const ours = await yuvToRgb(frame, { matrix, range, kernels });
             const theirs = await ffmpegRgb(dir, frame, matrix, range);
+            assertEquals(await yuvToRgb(frame, { matrix, range, kernels, simd: false }), ours, "scalar twin ≠ SIMD");
             let wraps = 0;
             for (let i = 0; i < ours.length; i++) {
               if (ours[i] === theirs[i]) continue;

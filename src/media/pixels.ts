@@ -26,6 +26,8 @@ export interface YuvToRgbOptions {
   matrix?: ColorMatrix;
   /** Default limited ("tv") range. */
   range?: ColorRange;
+  /** false runs the scalar twin of the SIMD rows (tests and benchmarks compare them). */
+  simd?: boolean;
   kernels?: WasmKernels;
 }
 
@@ -101,6 +103,7 @@ export function yuvToRgbWith(kernels: WasmKernels, frame: YuvFrame, options: Yuv
       RANGE_CODE[range],
       out.ptr,
       out.length,
+      options.simd === false ? 0 : 1,
     );
     return arena.read(out);
   });

@@ -20,6 +20,7 @@ fn media_status(result: Result<(), MediaError>) -> i32 {
 
 /// Planar 8-bit YUV → RGB24. subsampling: 0 = 4:2:0, 1 = 4:2:2, 2 = 4:4:4; matrix: 0 = BT.601, 1 = BT.709;
 /// range: 0 = limited, 1 = full. Each plane pointer comes with its length in bytes; `out` must be width·height·3.
+/// simd: 1 = the SIMD rows (when built with them), 0 = the scalar twin.
 ///
 /// # Safety
 /// Each pointer must come from `ppl_alloc` with at least the length passed beside it.
@@ -40,6 +41,7 @@ pub unsafe extern "C" fn ppl_pixels_yuv_to_rgb(
     range: i32,
     out: *mut u8,
     out_len: usize,
+    simd: i32,
 ) -> i32 {
     let subsampling = match subsampling {
         0 => Subsampling::S420,
@@ -62,7 +64,13 @@ pub unsafe extern "C" fn ppl_pixels_yuv_to_rgb(
         _ => return STATUS_BAD_ARGUMENT,
     };
     let planes = YuvPlanes { y, u, v, width, height, y_stride, uv_stride, subsampling };
-    media_status(media::yuv::yuv_to_rgb(&planes, matrix, range, out))
+    if simd != 0 {
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        return crate::abi::STATUS_NO_SIMD;
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return media_status(media::yuv::yuv_to_rgb(&planes, matrix, range, out));
+    }
+    media_status(media::yuv::yuv_to_rgb_scalar(&planes, matrix, range, out))
 }
 
 /// Picks the SIMD rows (1) or their scalar twin (0) and runs `$call::<R>(...)`, returning its status.

@@ -130,6 +130,124 @@ pub fn coefficients(matrix: Matrix, range: Range) -> Coefficients {
     }
 }
 
+/// The terms of swscale's sums divided by 2^9, per 8-bit code value.
+struct Tables {
+    luma: [i32; 256],
+    r_v: [i32; 256],
+    g_u: [i32; 256],
+    g_v: [i32; 256],
+    b_u: [i32; 256],
+}
+
+impl Tables {
+    fn new(c: &Coefficients) -> Tables {
+        let mut t = Tables { luma: [0; 256], r_v: [0; 256], g_u: [0; 256], g_v: [0; 256], b_u: [0; 256] };
+        for i in 0..256 {
+            let s = i as i64;
+            // ((s<<9) − y_offset)·y_coeff + 2^21, over 2^9 (y_offset is 16<<9 or 0).
+            t.luma[i] = ((s - (c.y_offset >> 9)) * c.y_coeff + (1 << 12)) as i32;
+            let d = s - 128;
+            t.r_v[i] = (d * c.v2r) as i32;
+            t.g_u[i] = (d * c.u2g) as i32;
+            t.g_v[i] = (d * c.v2g) as i32;
+            t.b_u[i] = (d * c.u2b) as i32;
+        }
+        t
+    }
+}
+
+/// `clip(sum·2^9, 0, 2^30 − 1) >> 22` of swscale, on the divided sum.
+#[inline(always)]
+fn pack(sum: i32) -> u8 {
+    (sum >> 13).max(0).min(255) as u8
+}
+
+/// Pixels `from..` of one row with the per-code tables.
+fn row_scalar(y_row: &[u8], u_row: &[u8], v_row: &[u8], sx: u32, t: &Tables, from: usize, out_row: &mut [u8]) {
+    for x in from..y_row.len() {
+        let (u, v) = (u_row[x >> sx] as usize, v_row[x >> sx] as usize);
+        let base = t.luma[y_row[x] as usize];
+        let px = &mut out_row[x * 3..x * 3 + 3];
+        px[0] = pack(base + t.r_v[v]);
+        px[1] = pack(base + t.g_u[u] + t.g_v[v]);
+        px[2] = pack(base + t.b_u[u]);
+    }
+}
+
+/// The whole 16-pixel groups of a row with WebAssembly SIMD (same i32 arithmetic as the tables); returns how many
+/// pixels it did, the rest being left to `row_scalar`. Without SIMD in the build it does none.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn rows_simd(_: &[u8], _: &[u8], _: &[u8], _: u32, _: &Coefficients, _: &mut [u8]) -> usize {
+    0
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn rows_simd(y_row: &[u8], u_row: &[u8], v_row: &[u8], sx: u32, c: &Coefficients, out_row: &mut [u8]) -> usize {
+    use core::arch::wasm32::*;
+    let w = y_row.len();
+    let splat = |v: i64| i32x4_splat(v as i32);
+    let (y_off, y_coeff, round, mid) = (splat(c.y_offset >> 9), splat(c.y_coeff), splat(1 << 12), splat(128));
+    let (v2r, u2g, v2g, u2b) = (splat(c.v2r), splat(c.u2g), splat(c.v2g), splat(c.u2b));
+    let widen = |v: v128| -> [v128; 4] {
+        let (lo, hi) = (u16x8_extend_low_u8x16(v), u16x8_extend_high_u8x16(v));
+        [u32x4_extend_low_u16x8(lo), u32x4_extend_high_u16x8(lo), u32x4_extend_low_u16x8(hi), u32x4_extend_high_u16x8(hi)]
+    };
+    // >> 13, then saturating narrows i32→i16→u8 = `pack`'s clamp to 0..=255.
+    let pack16 = |a: [v128; 4]| -> v128 {
+        let lo = i16x8_narrow_i32x4(i32x4_shr(a[0], 13), i32x4_shr(a[1], 13));
+        let hi = i16x8_narrow_i32x4(i32x4_shr(a[2], 13), i32x4_shr(a[3], 13));
+        u8x16_narrow_i16x8(lo, hi)
+    };
+    let mut x = 0;
+    while x + 16 <= w {
+        // SAFETY: x + 16 <= w = y_row.len(); chroma: x/2 + 8 <= ceil(w/2) = u_row.len() for 4:2:x, x + 16 <= w =
+        // u_row.len() for 4:4:4 (v_row likewise); out: x·3 + 48 <= w·3 = out_row.len(). No alignment needed.
+        unsafe {
+            let ys = widen(v128_load(y_row.as_ptr().add(x) as *const v128));
+            let (u, v) = if sx == 1 {
+                let u = v128_load64_zero(u_row.as_ptr().add(x / 2) as *const u64);
+                let v = v128_load64_zero(v_row.as_ptr().add(x / 2) as *const u64);
+                // Each chroma sample serves two pixels.
+                (
+                    i8x16_shuffle::<0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7>(u, u),
+                    i8x16_shuffle::<0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7>(v, v),
+                )
+            } else {
+                (v128_load(u_row.as_ptr().add(x) as *const v128), v128_load(v_row.as_ptr().add(x) as *const v128))
+            };
+            let (us, vs) = (widen(u), widen(v));
+            let (mut r, mut g, mut b) = ([ys[0]; 4], [ys[0]; 4], [ys[0]; 4]);
+            for q in 0..4 {
+                let luma = i32x4_add(i32x4_mul(i32x4_sub(ys[q], y_off), y_coeff), round);
+                let (du, dv) = (i32x4_sub(us[q], mid), i32x4_sub(vs[q], mid));
+                r[q] = i32x4_add(luma, i32x4_mul(dv, v2r));
+                g[q] = i32x4_add(i32x4_add(luma, i32x4_mul(du, u2g)), i32x4_mul(dv, v2g));
+                b[q] = i32x4_add(luma, i32x4_mul(du, u2b));
+            }
+            let (r, g, b) = (pack16(r), pack16(g), pack16(b));
+            // Interleave 16 R, G, B bytes into 48 bytes of RGB24: each output vector takes R and G first, then B.
+            let o0 = i8x16_shuffle::<0, 1, 16, 3, 4, 17, 6, 7, 18, 9, 10, 19, 12, 13, 20, 15>(
+                i8x16_shuffle::<0, 16, 0, 1, 17, 0, 2, 18, 0, 3, 19, 0, 4, 20, 0, 5>(r, g),
+                b,
+            );
+            let o1 = i8x16_shuffle::<0, 21, 2, 3, 22, 5, 6, 23, 8, 9, 24, 11, 12, 25, 14, 15>(
+                i8x16_shuffle::<21, 0, 6, 22, 0, 7, 23, 0, 8, 24, 0, 9, 25, 0, 10, 26>(r, g),
+                b,
+            );
+            let o2 = i8x16_shuffle::<26, 1, 2, 27, 4, 5, 28, 7, 8, 29, 10, 11, 30, 13, 14, 31>(
+                i8x16_shuffle::<0, 11, 27, 0, 12, 28, 0, 13, 29, 0, 14, 30, 0, 15, 31, 0>(r, g),
+                b,
+            );
+            let dst = out_row.as_mut_ptr().add(x * 3);
+            v128_store(dst as *mut v128, o0);
+            v128_store(dst.add(16) as *mut v128, o1);
+            v128_store(dst.add(32) as *mut v128, o2);
+        }
+        x += 16;
+    }
+    x
+}
+
 fn bad(message: String) -> MediaError {
     MediaError::BadArgument(message)
 }
@@ -146,8 +264,18 @@ fn plane_len(name: &str, row_len: usize, rows: usize, stride: usize) -> Result<u
 }
 
 /// Converts `planes` to RGB24 in `out` (exactly width·height·3 bytes). Every length is checked first; a size
-/// mismatch is a `MediaError::BadArgument` naming the plane, never a panic.
+/// mismatch is a `MediaError::BadArgument` naming the plane, never a panic. Uses WebAssembly SIMD when the build
+/// has it (same bytes as the scalar loop).
 pub fn yuv_to_rgb(planes: &YuvPlanes, matrix: Matrix, range: Range, out: &mut [u8]) -> Result<(), MediaError> {
+    convert(planes, matrix, range, out, cfg!(all(target_arch = "wasm32", target_feature = "simd128")))
+}
+
+/// `yuv_to_rgb` with the scalar loop only: the reference the SIMD path is tested against.
+pub fn yuv_to_rgb_scalar(planes: &YuvPlanes, matrix: Matrix, range: Range, out: &mut [u8]) -> Result<(), MediaError> {
+    convert(planes, matrix, range, out, false)
+}
+
+fn convert(planes: &YuvPlanes, matrix: Matrix, range: Range, out: &mut [u8], simd: bool) -> Result<(), MediaError> {
     let (w, h) = (planes.width, planes.height);
     if w == 0 || h == 0 {
         return Err(bad(format!("yuv: frame size {}x{} must be at least 1x1", w, h)));
@@ -167,21 +295,10 @@ pub fn yuv_to_rgb(planes: &YuvPlanes, matrix: Matrix, range: Range, out: &mut [u
 
     let c = coefficients(matrix, range);
     let (sx, sy) = planes.subsampling.shifts();
-    // Luma term per code value, and chroma terms per code value: 3 small tables instead of 5 multiplies a pixel.
-    let mut luma = [0i64; 256];
-    let mut r_v = [0i64; 256];
-    let mut g_uv = [[0i64; 256]; 2];
-    let mut b_u = [0i64; 256];
-    for i in 0..256 {
-        let s = i as i64;
-        luma[i] = ((s << 9) - c.y_offset) * c.y_coeff + (1 << 21);
-        let d = (s - 128) << 9;
-        r_v[i] = d * c.v2r;
-        g_uv[0][i] = d * c.u2g;
-        g_uv[1][i] = d * c.v2g;
-        b_u[i] = d * c.u2b;
-    }
-    let pack = |sum: i64| -> u8 { (sum.max(0).min((1 << 30) - 1) >> 22) as u8 };
+    // swscale's sums carry 9 more fractional bits than they need: every term is a multiple of 2^9 (the luma offset
+    // 16<<9 included), so dividing them all by 2^9 leaves `clip(sum, 0, 2^30−1) >> 22` = `clamp(sum' >> 13, 0, 255)`
+    // exactly, with sums that fit i32 (|sum'| < 2^23). Per-code-value tables of the four terms.
+    let tables = Tables::new(&c);
 
     for row in 0..h {
         let y_row = &planes.y[row * planes.y_stride..row * planes.y_stride + w];
@@ -189,13 +306,8 @@ pub fn yuv_to_rgb(planes: &YuvPlanes, matrix: Matrix, range: Range, out: &mut [u
         let u_row = &planes.u[c_off..c_off + cw];
         let v_row = &planes.v[c_off..c_off + cw];
         let out_row = &mut out[row * w * 3..(row + 1) * w * 3];
-        for (x, (px, &yv)) in out_row.chunks_exact_mut(3).zip(y_row.iter()).enumerate() {
-            let (u, v) = (u_row[x >> sx] as usize, v_row[x >> sx] as usize);
-            let base = luma[yv as usize];
-            px[0] = pack(base + r_v[v]);
-            px[1] = pack(base + g_uv[0][u] + g_uv[1][v]);
-            px[2] = pack(base + b_u[u]);
-        }
+        let done = if simd { rows_simd(y_row, u_row, v_row, sx, &c, out_row) } else { 0 };
+        row_scalar(y_row, u_row, v_row, sx, &tables, done, out_row);
     }
     Ok(())
 }
