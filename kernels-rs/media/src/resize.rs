@@ -265,4 +265,25 @@ mod tests {
         let mut wide = vec![0u8; 65536 * 3];
         assert!(matches!(resize_rgb::<Scalar>(&tall, 1, 65536, &mut wide, 65536, 1), Err(MediaError::Limit(_))));
     }
+
+    #[test]
+    fn random_sizes_match_their_lengths_or_fail_cleanly() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m as u64) as usize
+        };
+        let src = vec![200u8; 3 * 64 * 64];
+        for _ in 0..400 {
+            let (w, h, ow, oh) = (next(64), next(64), next(90), next(90));
+            let src_len = if next(5) == 0 { next(src.len()) } else { w * h * 3 };
+            let mut dst = vec![0u8; if next(5) == 0 { next(30000) } else { ow * oh * 3 }];
+            let result = resize_rgb::<Scalar>(&src[..src_len.min(src.len())], w, h, &mut dst, ow, oh);
+            if result.is_ok() {
+                assert!(dst.iter().all(|&v| v == 200), "{}x{} → {}x{}", w, h, ow, oh);
+            }
+        }
+    }
 }

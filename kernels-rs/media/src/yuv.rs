@@ -66,7 +66,9 @@ impl Subsampling {
     /// Chroma plane size (width, height) for a luma plane of `width` × `height`.
     pub fn chroma_size(self, width: usize, height: usize) -> (usize, usize) {
         let (sx, sy) = self.shifts();
-        ((width + (1 << sx) - 1) >> sx, (height + (1 << sy) - 1) >> sy)
+        // ceil(n / 2^s) without the overflow of n + 2^s − 1.
+        let up = |n: usize, s: u32| (n >> s) + (n & ((1 << s) - 1) != 0) as usize;
+        (up(width, sx), up(height, sy))
     }
 }
 
@@ -369,5 +371,40 @@ mod tests {
         assert!(yuv_to_rgb(&p, Matrix::Bt601, Range::Limited, &mut out).is_err());
         p.y_stride = usize::MAX;
         assert!(yuv_to_rgb(&p, Matrix::Bt601, Range::Limited, &mut out).is_err());
+        let mut huge = planes(&y, &c, &c, 2, 2, Subsampling::S420);
+        huge.width = usize::MAX;
+        huge.height = usize::MAX;
+        huge.y_stride = usize::MAX;
+        huge.uv_stride = usize::MAX;
+        assert!(yuv_to_rgb(&huge, Matrix::Bt601, Range::Limited, &mut out).is_err());
+        assert_eq!(Subsampling::S420.chroma_size(usize::MAX, 5), (usize::MAX / 2 + 1, 3));
+    }
+
+    #[test]
+    fn random_arguments_give_errors_or_output_never_panics() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m as u64) as usize
+        };
+        let data = vec![100u8; 4096];
+        for _ in 0..3000 {
+            let subsampling = [Subsampling::S420, Subsampling::S422, Subsampling::S444][next(3)];
+            let (w, h) = (next(40), next(40));
+            let p = YuvPlanes {
+                y: &data[..next(2048)],
+                u: &data[..next(1024)],
+                v: &data[..next(1024)],
+                width: w,
+                height: h,
+                y_stride: [w, w + next(5), next(64), usize::MAX][next(4)],
+                uv_stride: [w / 2 + next(3), w, next(64), usize::MAX][next(4)],
+                subsampling,
+            };
+            let mut out = vec![0u8; if next(4) == 0 { next(5000) } else { w * h * 3 }];
+            let _ = yuv_to_rgb(&p, Matrix::Bt709, Range::Full, &mut out);
+        }
     }
 }
