@@ -266,6 +266,25 @@ const RESIZE_CASES: ResizeCase[] = [
   { label: "qwen 100x100 upscale", width: 100, height: 100, kind: "noise", op: "qwen" },
 ];
 
+/** A seeded sweep: sides 1..300, up and down, an axis left unchanged now and then, and Qwen letterboxes. */
+function addSweep(count: number, seed: number): void {
+  const next = rng(seed);
+  const side = () => 1 + Math.floor(next() * 300);
+  for (let i = 0; i < count; i++) {
+    const width = side(), height = side();
+    const kind = i % 2 ? "noise" : "gradient";
+    if (i % 5 === 4) {
+      RESIZE_CASES.push({ label: `sweep ${i}: qwen ${width}x${height}`, width, height, kind, op: "qwen" });
+      continue;
+    }
+    const outWidth = next() < 0.15 ? width : side();
+    const outHeight = next() < 0.15 ? height : side();
+    const label = `sweep ${i}: ${width}x${height} → ${outWidth}x${outHeight}`;
+    RESIZE_CASES.push({ label, width, height, kind, op: "resize", outWidth, outHeight });
+  }
+}
+addSweep(40, 4242);
+
 interface OracleResult {
   input: Uint8Array;
   pixels: Uint8Array;
