@@ -5,7 +5,7 @@
  */
 import { runBench } from "./harness.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
-import { resizeRgbWith } from "../src/media/preprocess.ts";
+import { preprocessWith, resizeRgbWith } from "../src/media/preprocess.ts";
 import { rng } from "../tests/util/random.ts";
 
 const FRAMES = 32, WIDTH = 1280, HEIGHT = 720, SIZE = 336;
@@ -26,6 +26,7 @@ export async function main(): Promise<void> {
     for (let i = 0; i < data.length; i++) data[i] = next() * 256;
     return data;
   });
+  const rgbFrames = frames.map((data) => ({ data, width: WIDTH, height: HEIGHT }));
   const resizeAll = (simd: boolean) => () => {
     for (const frame of frames) resizeRgbWith(kernels, frame, WIDTH, HEIGHT, SIZE, SIZE, { simd });
   };
@@ -34,6 +35,10 @@ export async function main(): Promise<void> {
     cases: [
       { label: "wasm simd", run: resizeAll(true) },
       { label: "wasm scalar", run: resizeAll(false) },
+      {
+        label: "wasm simd, whole vicuna preprocess (+ /255, mean/std, CHW f32)",
+        run: () => preprocessWith(kernels, rgbFrames, { variant: "vicuna" }),
+      },
       { label: "pillow 9.4 (python, internal timing)", run: pillow },
     ],
     reps: 5,
