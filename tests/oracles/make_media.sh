@@ -6,7 +6,7 @@ set -euo pipefail
 out=${1:?usage: make_media.sh DIR}
 mkdir -p "$out"
 ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
-src="testsrc2=size=97x55:rate=25:duration=2"
+src="testsrc2=size=98x56:rate=25:duration=2,format=rgb24,crop=97:55:0:0"
 even="testsrc2=size=64x48:rate=25:duration=2"
 
 ff -f lavfi -i "$src" -frames:v 30 -c:v mjpeg -q:v 3 -pix_fmt yuvj420p "$out/mjpeg.mp4"
@@ -21,14 +21,16 @@ ff -f lavfi -i "$src" -frames:v 25 -c:v mjpeg -q:v 3 "$out/mjpeg.avi"
 ff -f lavfi -i "$src" -frames:v 12 -c:v png "$out/png.mov"
 ff -f lavfi -i "$src" -frames:v 15 -vf "split[a][b];[a]palettegen=max_colors=64[p];[b][p]paletteuse" "$out/anim.gif"
 ff -f lavfi -i "$src" -frames:v 12 -plays 0 -f apng "$out/anim.apng"
-ff -f lavfi -i "$src" -frames:v 10 -pix_fmt yuv420p "$out/yuv420.y4m"
-ff -f lavfi -i "$src" -frames:v 10 -pix_fmt yuv422p -strict -1 "$out/yuv422.y4m"
+# Subsampled Y4M at an even size: for odd sizes swscale stretches the chroma rather than replicating it.
+ff -f lavfi -i "$even" -frames:v 10 -pix_fmt yuv420p "$out/yuv420.y4m"
+ff -f lavfi -i "$even" -frames:v 10 -pix_fmt yuv422p -strict -1 "$out/yuv422.y4m"
 ff -f lavfi -i "$src" -frames:v 10 -pix_fmt yuv444p -strict -1 "$out/yuv444.y4m"
 ff -f lavfi -i "$src" -frames:v 1 "$out/still.png"
 ff -f lavfi -i "$src" -frames:v 1 -q:v 2 "$out/still.jpg"
 ff -f lavfi -i "$src" -frames:v 1 "$out/still.gif"
 # Unsupported codecs, for the typed error.
-ff -f lavfi -i "$even" -frames:v 10 -c:v libx264 -pix_fmt yuv420p "$out/h264.mp4"
+ff -f lavfi -i "$even" -frames:v 10 -c:v libx264 -g 4 -bf 2 -pix_fmt yuv420p "$out/h264.mp4"
+ff -f lavfi -i "$even" -frames:v 10 -c:v libx264 -g 4 -pix_fmt yuv420p "$out/h264.mkv"
 if ffmpeg -hide_banner -encoders 2>/dev/null | grep libvpx >/dev/null; then
   ff -f lavfi -i "$even" -frames:v 5 -c:v libvpx -b:v 200k "$out/vp8.webm"
 fi

@@ -11,4 +11,5 @@
 
 pub mod abi;
 pub mod media;
+pub mod pixels;
 pub mod relevance;

@@ -10,7 +10,7 @@ pub mod sniff;
 pub mod still;
 pub mod track;
 pub mod y4m;
-mod yuv_glue;
+pub mod yuv_glue;
 
 pub use track::{Codec, Frame, Limits, Track};
 
@@ -37,6 +37,10 @@ impl core::fmt::Display for MediaError {
         }
     }
 }
+
+pub mod yuv;
+pub mod resize;
+pub mod preprocess;
 
 /// Sniffs `data` by content and demuxes its first video track (frame table in presentation order).
 pub fn open(data: &[u8], limits: &Limits) -> Result<Track, MediaError> {

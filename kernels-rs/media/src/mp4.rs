@@ -119,6 +119,21 @@ fn parse_trak<'a>(trak: Reader<'a>) -> Result<Option<TrackBoxes<'a>>> {
         stsd.skip(8)?;
         if let Some((format, mut entry, _)) = next_box(&mut stsd)? {
             t.codec = Some(codec_of(&format));
+            let children = Reader::range(entry.data(), (entry.pos + 78).min(entry.end()), entry.end())?;
+            if &format == b"mp4v" {
+                // MPEG-4 part 2 sample entry carrying another codec, named by the esds objectTypeIndication.
+                if let Some(esds) = find(&children, b"esds").unwrap_or(None) {
+                    if let Ok(oti) = esds_object_type(esds) {
+                        t.codec = Some(match oti {
+                            0x6C => Codec::Mjpeg,
+                            0x6D => Codec::Png,
+                            0x20 => Codec::Other("mpeg4".into()),
+                            0x21 => Codec::Other("h264".into()),
+                            other => Codec::Other(format!("mp4v object type 0x{:02x}", other)),
+                        });
+                    }
+                }
+            }
             entry.skip(24)?;
             t.width = entry.be16()? as u32;
             t.height = entry.be16()? as u32;
@@ -143,6 +158,44 @@ fn parse_trak<'a>(trak: Reader<'a>) -> Result<Option<TrackBoxes<'a>>> {
     }
     t.stbl = Some(stbl);
     Ok(Some(t))
+}
+
+fn descriptor(r: &mut Reader) -> Result<(u8, usize)> {
+    let tag = r.u8()?;
+    let mut size = 0usize;
+    for _ in 0..4 {
+        let b = r.u8()?;
+        size = size << 7 | (b & 0x7f) as usize;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    Ok((tag, size))
+}
+
+fn esds_object_type(mut esds: Reader) -> Result<u8> {
+    esds.skip(4)?;
+    let (tag, _) = descriptor(&mut esds)?;
+    if tag != 0x03 {
+        return invalid("esds without an ES descriptor");
+    }
+    esds.skip(2)?;
+    let flags = esds.u8()?;
+    if flags & 0x80 != 0 {
+        esds.skip(2)?;
+    }
+    if flags & 0x40 != 0 {
+        let n = esds.u8()? as usize;
+        esds.skip(n)?;
+    }
+    if flags & 0x20 != 0 {
+        esds.skip(2)?;
+    }
+    let (tag, _) = descriptor(&mut esds)?;
+    if tag != 0x04 {
+        return invalid("esds without a decoder config descriptor");
+    }
+    esds.u8()
 }
 
 /// One sample before edits, in decode order: (dts, composition offset, duration, size, offset, keyframe).
