@@ -37,12 +37,17 @@ pub fn demux(data: &[u8], limits: &Limits) -> Result<Track> {
     let (mut width, mut height, mut rate, mut layout, mut range) =
         (0u64, 0u64, (25u64, 1u64), YuvLayout::Yuv420, RangeTag::Unspecified);
     for token in header.split(' ').skip(1) {
-        let (tag, value) = token.split_at(token.len().min(1));
+        // The tag is the first character (any UTF-8 width: the header may be corrupt), the value the rest.
+        let tag = match token.chars().next() {
+            Some(c) => c,
+            None => continue,
+        };
+        let value = &token[tag.len_utf8()..];
         match tag {
-            "W" => width = value.parse().map_err(|_| MediaError::InvalidData(format!("Y4M width '{}'", value)))?,
-            "H" => height = value.parse().map_err(|_| MediaError::InvalidData(format!("Y4M height '{}'", value)))?,
-            "F" => rate = ratio(value).ok_or_else(|| MediaError::InvalidData(format!("Y4M frame rate '{}'", value)))?,
-            "C" => {
+            'W' => width = value.parse().map_err(|_| MediaError::InvalidData(format!("Y4M width '{}'", value)))?,
+            'H' => height = value.parse().map_err(|_| MediaError::InvalidData(format!("Y4M height '{}'", value)))?,
+            'F' => rate = ratio(value).ok_or_else(|| MediaError::InvalidData(format!("Y4M frame rate '{}'", value)))?,
+            'C' => {
                 layout = match value {
                     "420jpeg" | "420paldv" | "420mpeg2" | "420" => YuvLayout::Yuv420,
                     "422" => YuvLayout::Yuv422,
@@ -55,7 +60,7 @@ pub fn demux(data: &[u8], limits: &Limits) -> Result<Track> {
                     }
                 }
             }
-            "X" => {
+            'X' => {
                 if value == "COLORRANGE=FULL" {
                     range = RangeTag::Full;
                 } else if value == "COLORRANGE=LIMITED" {
@@ -105,4 +110,19 @@ pub fn demux(data: &[u8], limits: &Limits) -> Result<Track> {
         range,
     }
     .finish(limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_header_bytes_are_an_error_not_a_panic() {
+        // A length-field mutation found by tests/media_fuzz.test.ts: non-ASCII bytes where a tag letter goes.
+        let mut data = b"YUV4MPEG2 W2 H2 F25:1 \xff\xfe\xfd C444\nFRAME\n".to_vec();
+        data.extend_from_slice(&[0u8; 12]);
+        let track = demux(&data, &Limits::default()).unwrap();
+        assert_eq!(track.frames.len(), 1);
+        assert!(demux(b"YUV4MPEG2 \xffW2 H2\n", &Limits::default()).is_err());
+    }
 }
