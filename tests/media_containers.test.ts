@@ -15,11 +15,11 @@ const CONTAINER: Record<string, string> = {
   "mjpeg.mp4": "mp4", "mjpeg.mov": "mov", "mjpeg_frag.mp4": "mp4", "mjpeg_elst.mp4": "mp4", "mjpeg_vfr.mp4": "mp4",
   "mjpeg.mkv": "matroska", "mjpeg.avi": "avi", "png.mov": "mov", "anim.gif": "gif", "anim.apng": "apng",
   "yuv420.y4m": "y4m", "yuv422.y4m": "y4m", "yuv444.y4m": "y4m", "still.png": "png", "still.jpg": "jpeg",
-  "still.gif": "gif", "h264.mp4": "mp4", "h264.mkv": "matroska", "vp8.webm": "webm",
+  "still.gif": "gif", "dispose.gif": "gif", "dispose.apng": "apng", "h264.mp4": "mp4", "h264_frag.mp4": "mp4", "h264.mkv": "matroska", "vp8.webm": "webm",
 };
-const EXACT = ["png.mov", "anim.gif", "anim.apng", "still.png", "still.gif", "yuv420.y4m", "yuv422.y4m", "yuv444.y4m"];
+const EXACT = ["png.mov", "anim.gif", "anim.apng", "dispose.gif", "still.png", "still.gif", "yuv420.y4m", "yuv422.y4m", "yuv444.y4m"];
 const JPEG = ["mjpeg.mp4", "mjpeg.mov", "mjpeg_frag.mp4", "mjpeg_elst.mp4", "mjpeg_vfr.mp4", "mjpeg.mkv", "mjpeg.avi", "still.jpg"];
-const UNSUPPORTED: Record<string, string> = { "h264.mp4": "h264", "h264.mkv": "h264", "vp8.webm": "vp8" };
+const UNSUPPORTED: Record<string, string> = { "h264.mp4": "h264", "h264_frag.mp4": "h264", "h264.mkv": "h264", "vp8.webm": "vp8" };
 // swscale's exact path for planar YUV (see kernels-rs/media/src/yuv.rs); other inputs use ffmpeg's defaults.
 const Y4M_FLAGS = ["-sws_flags", "neighbor+full_chroma_int+accurate_rnd+bitexact"];
 
@@ -53,6 +53,22 @@ for (const name of EXACT) {
     assertEquals(firstDiff, -1, `first differing byte ${firstDiff} (frame ${Math.floor(firstDiff / ours.frameBytes)})`);
   });
 }
+
+Deno.test("decode dispose.apng: dispose none/background/previous and blend over composite as Pillow does", async () => {
+  // ffmpeg 5.1's APNG decoder clears a frame's region before drawing it when that frame's own dispose_op is
+  // BACKGROUND (the spec applies dispose_op after the frame is shown), so for disposal the oracle is Pillow.
+  const dir = await mediaDir();
+  const ours = await decodeVideo(await Deno.readFile(`${dir}/dispose.apng`), { all: true });
+  await run("/usr/bin/python3", ["tests/oracles/pillow_frames.py", `${dir}/dispose.apng`, `${dir}/dispose.rgba`]);
+  const pillow = await Deno.readFile(`${dir}/dispose.rgba`);
+  const pixels = ours.width * ours.height * ours.indices.length;
+  assertEquals(pillow.length, pixels * 4);
+  let differing = 0;
+  for (let p = 0; p < pixels; p++) {
+    for (let c = 0; c < 3; c++) if (ours.data[p * 3 + c] !== pillow[p * 4 + c]) differing++;
+  }
+  assertEquals(differing, 0, "bytes differing from Pillow's composite");
+});
 
 for (const name of JPEG) {
   Deno.test(`decode ${name}: MJPEG frames within 40 dB of ffmpeg's decode`, async () => {

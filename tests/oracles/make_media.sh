@@ -34,3 +34,26 @@ ff -f lavfi -i "$even" -frames:v 10 -c:v libx264 -g 4 -pix_fmt yuv420p "$out/h26
 if ffmpeg -hide_banner -encoders 2>/dev/null | grep libvpx >/dev/null; then
   ff -f lavfi -i "$even" -frames:v 5 -c:v libvpx -b:v 200k "$out/vp8.webm"
 fi
+# B-frames in fragments: composition offsets in trun.
+ff -f lavfi -i "$even" -frames:v 12 -c:v libx264 -g 6 -bf 2 -pix_fmt yuv420p -movflags frag_keyframe+empty_moov "$out/h264_frag.mp4"
+# Disposal, transparency, per-frame delays and sub-rectangles, which ffmpeg's own encoders do not write: Pillow
+# makes them (GIF disposal 1/2/3 with a transparent index; APNG dispose none/background/previous, blend over).
+# Alpha is 0 or 255 only: Pillow's APNG reader (the oracle for APNG disposal) blends partial alpha incorrectly.
+/usr/bin/python3 - "$out" <<'PY'
+import sys
+from PIL import Image, ImageDraw
+out = sys.argv[1]
+frames = []
+for i in range(8):
+    im = Image.new("RGBA", (61, 37), (0, 0, 0, 0) if i % 2 else (200, 40, 90, 255))
+    d = ImageDraw.Draw(im)
+    d.rectangle([3 + 4 * i, 2 + 2 * i, 20 + 4 * i, 14 + 3 * i], fill=(30 * i % 256, 250 - 20 * i, 60, 255))
+    d.ellipse([30 - i, 10, 50, 30 - i], fill=(10, 10 + 25 * i, 240, 255))
+    frames.append(im)
+durations = [40, 100, 70, 20, 150, 60, 30, 90]
+frames[0].save(f"{out}/dispose.apng", save_all=True, append_images=frames[1:], duration=durations,
+               disposal=[0, 1, 2, 0, 1, 2, 0, 0], blend=[0, 1, 1, 0, 1, 1, 1, 0], loop=0)
+gif_frames = [f.convert("RGB").quantize(colors=31) for f in frames]
+gif_frames[0].save(f"{out}/dispose.gif", save_all=True, append_images=gif_frames[1:], duration=durations,
+                   disposal=[1, 2, 3, 1, 2, 3, 1, 1], transparency=0, loop=0, optimize=False)
+PY

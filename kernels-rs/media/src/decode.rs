@@ -182,11 +182,12 @@ fn decode_gif(data: &[u8], track: &Track, groups: &[(usize, Vec<usize>)], limits
         .and_then(|i| global.get(i * 3..i * 3 + 3))
         .map(|c| [c[0], c[1], c[2]])
         .unwrap_or([0, 0, 0]);
-    // ffmpeg's GIF decoder: the canvas starts as the background colour; a frame's disposal acts before the next.
+    // As ffmpeg's GIF decoder: transparent pixels are "transparent white" (white once alpha is dropped); the canvas
+    // starts as the background colour when the first image has no transparent index and there is a global
+    // palette, else transparent; a frame's disposal acts before the next frame is drawn.
+    const TRANSPARENT: [u8; 3] = [255, 255, 255];
     let mut canvas = vec![0u8; w * h * 3];
-    for px in canvas.chunks_exact_mut(3) {
-        px.copy_from_slice(&background);
-    }
+    let mut started = false;
     let mut saved: Vec<u8> = Vec::new();
     let mut pending: Option<(gif::DisposalMethod, [usize; 4], [u8; 3])> = None;
     let mut group = 0usize;
@@ -215,6 +216,13 @@ fn decode_gif(data: &[u8], track: &Track, groups: &[(usize, Vec<usize>)], limits
                 _ => {}
             }
         }
+        if !started {
+            let fill = if frame.transparent.is_none() && !global.is_empty() { background } else { TRANSPARENT };
+            for px in canvas.chunks_exact_mut(3) {
+                px.copy_from_slice(&fill);
+            }
+            started = true;
+        }
         if frame.dispose == gif::DisposalMethod::Previous {
             saved.clear();
             saved.extend_from_slice(&canvas);
@@ -238,7 +246,7 @@ fn decode_gif(data: &[u8], track: &Track, groups: &[(usize, Vec<usize>)], limits
                 }
             }
         }
-        let fill = if frame.transparent.is_some() { [0, 0, 0] } else { background };
+        let fill = if frame.transparent.is_some() { TRANSPARENT } else { background };
         pending = Some((frame.dispose, rect, fill));
         while group < groups.len() && groups[group].0 == index {
             emit(&groups[group].1, &canvas);
