@@ -383,3 +383,91 @@ pub fn demux(data: &[u8], limits: &Limits) -> Result<Track> {
     }
     .finish(limits)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An element with a 1-byte (or 8-byte) size; `None` writes the unknown size.
+    fn el(id: u32, body: &[u8]) -> Vec<u8> {
+        let mut out = id_bytes(id);
+        if body.len() < 127 {
+            out.push(0x80 | body.len() as u8);
+        } else {
+            out.push(0x01);
+            out.extend_from_slice(&(body.len() as u64).to_be_bytes()[1..]);
+        }
+        out.extend_from_slice(body);
+        out
+    }
+    fn unknown(id: u32, body: &[u8]) -> Vec<u8> {
+        let mut out = id_bytes(id);
+        out.push(0xff);
+        out.extend_from_slice(body);
+        out
+    }
+    fn id_bytes(id: u32) -> Vec<u8> {
+        id.to_be_bytes().iter().copied().skip_while(|&b| b == 0).collect()
+    }
+    fn uint(id: u32, v: u64) -> Vec<u8> {
+        el(id, &v.to_be_bytes()[4..])
+    }
+
+    fn block(timecode: i16, flags: u8, lacing_and_frames: &[u8]) -> Vec<u8> {
+        let mut b = vec![0x81]; // track 1
+        b.extend_from_slice(&timecode.to_be_bytes());
+        b.push(flags);
+        b.extend_from_slice(lacing_and_frames);
+        b
+    }
+
+    fn file(clusters: &[Vec<u8>], default_duration: u64) -> Vec<u8> {
+        let header = el(0x1A45_DFA3, &el(0x4282, b"matroska"));
+        let info = el(INFO, &uint(0x2AD7B1, 1_000_000));
+        let video = [uint(0xB0, 16), uint(0xBA, 8)].concat();
+        let entry = [uint(0xD7, 1), uint(0x83, 1), el(0x86, b"V_MJPEG"), uint(0x23E383, default_duration), el(0xE0, &video)].concat();
+        let tracks = el(TRACKS, &el(0xAE, &entry));
+        let mut segment = [info, tracks].concat();
+        for c in clusters {
+            segment.extend_from_slice(c);
+        }
+        [header, unknown(SEGMENT, &segment)].concat()
+    }
+
+    #[test]
+    fn lacing_block_groups_and_unknown_size_clusters() {
+        // Cluster 1 (unknown size): Xiph-laced SimpleBlock of 3 frames (sizes 2, 300, 1), then a BlockGroup with an
+        // EBML-laced Block of 2 frames (sizes 5, 3) and a ReferenceBlock (so not a keyframe).
+        let mut xiph = vec![0x02, 2, 255, 45]; // 3 frames: sizes 2, 255+45, rest
+        xiph.extend(vec![0xAA; 2 + 300 + 1]);
+        let mut ebml = vec![0x01, 0x85]; // 2 frames: first size 5 (vint)
+        ebml.extend(vec![0xBB; 5 + 3]);
+        let group = el(0xA0, &[el(0xA1, &block(100, 0x06, &ebml)), uint(0xFB, 1)].concat());
+        let cluster1 = unknown(CLUSTER, &[uint(0xE7, 0), el(0xA3, &block(0, 0x80 | 0x02, &xiph)), group].concat());
+        // Cluster 2 (known size): fixed lacing, 2 frames of 4 bytes, keyframe; then a plain SimpleBlock.
+        let mut fixed = vec![0x01];
+        fixed.extend(vec![0xCC; 8]);
+        let cluster2 = el(CLUSTER, &[uint(0xE7, 1000), el(0xA3, &block(0, 0x80 | 0x04, &fixed)), el(0xA3, &block(80, 0x80, &[0xDD; 7]))].concat());
+        let data = file(&[cluster1, cluster2], 40_000_000);
+        let track = demux(&data, &Limits::default()).unwrap();
+        let sizes: Vec<u64> = track.frames.iter().map(|f| f.size).collect();
+        let pts_ms: Vec<i64> = track.frames.iter().map(|f| f.pts / 1_000_000).collect();
+        let keys: Vec<bool> = track.frames.iter().map(|f| f.keyframe).collect();
+        assert_eq!(sizes, vec![2, 300, 1, 5, 3, 4, 4, 7]);
+        // Laced frames after the first are spaced by DefaultDuration (40 ms), as ffmpeg's demuxer does.
+        assert_eq!(pts_ms, vec![0, 40, 80, 100, 140, 1000, 1040, 1080]);
+        assert_eq!(keys, vec![true, true, true, false, false, true, true, true]);
+        for f in &track.frames {
+            let bytes = &data[f.offset as usize..(f.offset + f.size) as usize];
+            assert!(bytes.iter().all(|&b| b == bytes[0]), "a frame's bytes span two laces");
+        }
+        assert_eq!(track.end_pts / 1_000_000, 1120);
+    }
+
+    #[test]
+    fn laces_longer_than_the_block_are_invalid() {
+        let xiph = vec![0x01, 200, 0xAA, 0xAA]; // claims a 200-byte first frame in a 2-byte body
+        let cluster = el(CLUSTER, &[uint(0xE7, 0), el(0xA3, &block(0, 0x82, &xiph))].concat());
+        assert!(matches!(demux(&file(&[cluster], 0), &Limits::default()), Err(MediaError::InvalidData(_))));
+    }
+}
