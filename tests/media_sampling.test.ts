@@ -151,3 +151,31 @@ Deno.test("sniffing is by content: unknown bytes are invalid_data, known foreign
   const empty = await assertRejects(() => openVideo(new Uint8Array()), MediaError);
   assertEquals(empty.code, "invalid_data");
 });
+
+Deno.test("refused cleanly: decompression bombs and sample tables pointing past the end", async () => {
+  // A PNG and a GIF that declare 100000×100000 and 65535×65535 pixels in a few bytes.
+  const png = await Deno.readFile(`${await mediaDir()}/still.png`);
+  const bigPng = png.slice();
+  new DataView(bigPng.buffer).setUint32(16, 100_000);
+  new DataView(bigPng.buffer).setUint32(20, 100_000);
+  const gif = (await Deno.readFile(`${await mediaDir()}/still.gif`)).slice();
+  gif.set([0xff, 0xff, 0xff, 0xff], 6);
+  for (const bytes of [bigPng, gif]) {
+    const error = await assertRejects(() => decodeVideo(bytes, { all: true }), MediaError);
+    assertEquals(error.code, "limit", error.message);
+  }
+  // The first chunk offset of mjpeg.mp4's stco moved past the end of the file.
+  const mp4 = (await Deno.readFile(`${await mediaDir()}/mjpeg.mp4`)).slice();
+  const stco = mp4.findIndex((_, i) => String.fromCharCode(...mp4.subarray(i, i + 4)) === "stco");
+  assert(stco > 0);
+  new DataView(mp4.buffer).setUint32(stco + 12, mp4.length);
+  const error = await assertRejects(() => openVideo(mp4), MediaError);
+  assertEquals(error.code, "invalid_data");
+  assert(error.message.includes("past the end"), error.message);
+});
+
+Deno.test("Y4M XCOLORRANGE=FULL is read as the declared range", async () => {
+  const video = await openVideo(await Deno.readFile(`${await mediaDir()}/yuv444_full.y4m`));
+  assertEquals([video.matrix, video.range], ["unspecified", "full"]);
+  video.close();
+});
