@@ -13,12 +13,14 @@ import { sampleFrames } from "../src/media/sampling.ts";
 
 const CONTAINER: Record<string, string> = {
   "mjpeg.mp4": "mp4", "mjpeg.mov": "mov", "mjpeg_frag.mp4": "mp4", "mjpeg_elst.mp4": "mp4", "mjpeg_vfr.mp4": "mp4",
-  "mjpeg.mkv": "matroska", "mjpeg.avi": "avi", "png.mov": "mov", "anim.gif": "gif", "anim.apng": "apng",
+  "mjpeg.mkv": "matroska", "mjpeg.avi": "avi", "audio_first.mov": "mov", "audio_first.avi": "avi",
+  "audio_first.mkv": "matroska", "png.mov": "mov", "anim.gif": "gif", "anim.apng": "apng",
   "yuv420.y4m": "y4m", "yuv422.y4m": "y4m", "yuv444.y4m": "y4m", "yuv444_full.y4m": "y4m", "still.png": "png", "still.jpg": "jpeg",
   "still.gif": "gif", "dispose.gif": "gif", "dispose.apng": "apng", "h264.mp4": "mp4", "h264_frag.mp4": "mp4", "h264.mkv": "matroska", "vp8.webm": "webm",
 };
 const EXACT = ["png.mov", "anim.gif", "anim.apng", "dispose.gif", "still.png", "still.gif", "yuv420.y4m", "yuv422.y4m", "yuv444.y4m", "yuv444_full.y4m"];
-const JPEG = ["mjpeg.mp4", "mjpeg.mov", "mjpeg_frag.mp4", "mjpeg_elst.mp4", "mjpeg_vfr.mp4", "mjpeg.mkv", "mjpeg.avi", "still.jpg"];
+const JPEG = ["mjpeg.mp4", "mjpeg.mov", "mjpeg_frag.mp4", "mjpeg_elst.mp4", "mjpeg_vfr.mp4", "mjpeg.mkv", "mjpeg.avi", "still.jpg",
+  "audio_first.mov", "audio_first.avi", "audio_first.mkv"];
 const UNSUPPORTED: Record<string, string> = { "h264.mp4": "h264", "h264_frag.mp4": "h264", "h264.mkv": "h264", "vp8.webm": "vp8" };
 // swscale's exact path for planar YUV (see kernels-rs/media/src/yuv.rs); other inputs use ffmpeg's defaults.
 const Y4M_FLAGS = ["-sws_flags", "neighbor+full_chroma_int+accurate_rnd+bitexact"];

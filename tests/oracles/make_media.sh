@@ -19,6 +19,11 @@ ff -f lavfi -i "$even" -frames:v 20 -vf "setpts=N*N/25/TB" -fps_mode vfr -c:v mj
 ff -f lavfi -i "$src" -frames:v 25 -c:v mjpeg -q:v 3 "$out/mjpeg.mkv"
 ff -f lavfi -i "$src" -frames:v 25 -c:v mjpeg -q:v 3 "$out/mjpeg.avi"
 ff -f lavfi -i "$src" -frames:v 12 -c:v png "$out/png.mov"
+# An audio track before the video track (stream 0 is audio): the demuxers must pick the video by type.
+for ext in mov avi mkv; do
+  ff -f lavfi -i "sine=frequency=440:duration=1" -f lavfi -i "$src" -map 0:a -map 1:v -frames:v 15 -c:a pcm_s16le \
+    -c:v mjpeg -q:v 3 -shortest "$out/audio_first.$ext"
+done
 ff -f lavfi -i "$src" -frames:v 15 -vf "split[a][b];[a]palettegen=max_colors=64[p];[b][p]paletteuse" "$out/anim.gif"
 ff -f lavfi -i "$src" -frames:v 12 -plays 0 -f apng "$out/anim.apng"
 # Subsampled Y4M at an even size: for odd sizes swscale stretches the chroma rather than replicating it.
