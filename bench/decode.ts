@@ -33,8 +33,23 @@ export async function main(): Promise<void> {
   try {
     await Deno.stat(clip);
   } catch {
-    await sh(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=60",
-      "-c:v", "mjpeg", "-q:v", "4", "-pix_fmt", "yuvj420p", "-y", clip]);
+    await sh([
+      "ffmpeg",
+      "-v",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=1280x720:rate=25:duration=60",
+      "-c:v",
+      "mjpeg",
+      "-q:v",
+      "4",
+      "-pix_fmt",
+      "yuvj420p",
+      "-y",
+      clip,
+    ]);
   }
   const bytes = await Deno.readFile(clip);
   const kernels = await loadKernels();
@@ -47,7 +62,9 @@ export async function main(): Promise<void> {
   const frames = `${dir}/frames`;
   await Deno.mkdir(frames, { recursive: true });
   await sh(["ffmpeg", "-v", "error", "-i", clip, "-c:v", "copy", "-f", "image2", "-y", `${frames}/%05d.jpg`]);
-  const chosen = await Promise.all(indices.map((i) => Deno.readFile(`${frames}/${String(i + 1).padStart(5, "0")}.jpg`)));
+  const chosen = await Promise.all(
+    indices.map((i) => Deno.readFile(`${frames}/${String(i + 1).padStart(5, "0")}.jpg`)),
+  );
   const stream = new Uint8Array(chosen.reduce((n, c) => n + c.length, 0));
   chosen.reduce((at, c) => (stream.set(c, at), at + c.length), 0);
   await Deno.writeFile(`${dir}/sampled.mjpeg`, stream);
@@ -66,12 +83,37 @@ export async function main(): Promise<void> {
       },
       {
         label: "ffmpeg -threads 1: the same 32 JPEG frames to rgb24",
-        run: () => ffmpegRtime(["-f", "mjpeg", "-i", `${dir}/sampled.mjpeg`, "-f", "rawvideo", "-pix_fmt", "rgb24", "-y", "/dev/null"]),
+        run: () =>
+          ffmpegRtime([
+            "-f",
+            "mjpeg",
+            "-i",
+            `${dir}/sampled.mjpeg`,
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-y",
+            "/dev/null",
+          ]),
       },
       {
         label: "ffmpeg -threads 1: select filter over the whole clip",
         run: () =>
-          ffmpegRtime(["-i", clip, "-vf", `select=${select}`, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-y", "/dev/null"]),
+          ffmpegRtime([
+            "-i",
+            clip,
+            "-vf",
+            `select=${select}`,
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-y",
+            "/dev/null",
+          ]),
       },
     ],
     reps: 3,

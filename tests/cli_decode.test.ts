@@ -5,7 +5,9 @@ import { UsageError } from "../src/cli/args.ts";
 import { decodeCommand } from "../src/cli/decode.ts";
 
 async function cli(args: string[]): Promise<Record<string, unknown>> {
-  const script = `import { decodeCommand } from "./src/cli/decode.ts"; Deno.exit(await decodeCommand(${JSON.stringify(args)}));`;
+  const script = `import { decodeCommand } from "./src/cli/decode.ts"; Deno.exit(await decodeCommand(${
+    JSON.stringify(args)
+  }));`;
   const out = await run(Deno.execPath(), ["eval", script]);
   return JSON.parse(new TextDecoder().decode(out));
 }

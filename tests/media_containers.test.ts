@@ -5,23 +5,70 @@
  * are typed errors.
  */
 import { assert, assertEquals, assertRejects } from "./util/assert.ts";
-import { ffmpegDecode, ffprobe, ffprobeKeyframes, mediaDir, psnr, run } from "./util/media_fixtures.ts";
+import { ffmpegDecode, ffprobe, mediaDir, psnr, run } from "./util/media_fixtures.ts";
 import { fancyYcbcrToRgb } from "./reference/jpeg_color.ts";
 import { MediaError } from "../src/media/errors.ts";
-import { decodeImageSequence, decodeVideo, openVideo } from "../src/media/video.ts";
-import { sampleFrames } from "../src/media/sampling.ts";
+import { decodeVideo, openVideo } from "../src/media/video.ts";
 
 const CONTAINER: Record<string, string> = {
-  "mjpeg.mp4": "mp4", "mjpeg.mov": "mov", "mjpeg_frag.mp4": "mp4", "mjpeg_elst.mp4": "mp4", "mjpeg_vfr.mp4": "mp4",
-  "mjpeg.mkv": "matroska", "mjpeg.avi": "avi", "audio_first.mov": "mov", "audio_first.avi": "avi",
-  "audio_first.mkv": "matroska", "png.mov": "mov", "anim.gif": "gif", "anim.apng": "apng",
-  "yuv420.y4m": "y4m", "yuv422.y4m": "y4m", "yuv444.y4m": "y4m", "yuv444_full.y4m": "y4m", "still.png": "png", "still.jpg": "jpeg",
-  "still.gif": "gif", "dispose.gif": "gif", "dispose.apng": "apng", "h264.mp4": "mp4", "h264_frag.mp4": "mp4", "h264.mkv": "matroska", "vp8.webm": "webm",
+  "mjpeg.mp4": "mp4",
+  "mjpeg.mov": "mov",
+  "mjpeg_frag.mp4": "mp4",
+  "mjpeg_elst.mp4": "mp4",
+  "mjpeg_vfr.mp4": "mp4",
+  "mjpeg.mkv": "matroska",
+  "mjpeg.avi": "avi",
+  "audio_first.mov": "mov",
+  "audio_first.avi": "avi",
+  "audio_first.mkv": "matroska",
+  "png.mov": "mov",
+  "anim.gif": "gif",
+  "anim.apng": "apng",
+  "yuv420.y4m": "y4m",
+  "yuv422.y4m": "y4m",
+  "yuv444.y4m": "y4m",
+  "yuv444_full.y4m": "y4m",
+  "still.png": "png",
+  "still.jpg": "jpeg",
+  "still.gif": "gif",
+  "dispose.gif": "gif",
+  "dispose.apng": "apng",
+  "h264.mp4": "mp4",
+  "h264_frag.mp4": "mp4",
+  "h264.mkv": "matroska",
+  "vp8.webm": "webm",
 };
-const EXACT = ["png.mov", "anim.gif", "anim.apng", "dispose.gif", "still.png", "still.gif", "yuv420.y4m", "yuv422.y4m", "yuv444.y4m", "yuv444_full.y4m"];
-const JPEG = ["mjpeg.mp4", "mjpeg.mov", "mjpeg_frag.mp4", "mjpeg_elst.mp4", "mjpeg_vfr.mp4", "mjpeg.mkv", "mjpeg.avi", "still.jpg",
-  "audio_first.mov", "audio_first.avi", "audio_first.mkv"];
-const UNSUPPORTED: Record<string, string> = { "h264.mp4": "h264", "h264_frag.mp4": "h264", "h264.mkv": "h264", "vp8.webm": "vp8" };
+const EXACT = [
+  "png.mov",
+  "anim.gif",
+  "anim.apng",
+  "dispose.gif",
+  "still.png",
+  "still.gif",
+  "yuv420.y4m",
+  "yuv422.y4m",
+  "yuv444.y4m",
+  "yuv444_full.y4m",
+];
+const JPEG = [
+  "mjpeg.mp4",
+  "mjpeg.mov",
+  "mjpeg_frag.mp4",
+  "mjpeg_elst.mp4",
+  "mjpeg_vfr.mp4",
+  "mjpeg.mkv",
+  "mjpeg.avi",
+  "still.jpg",
+  "audio_first.mov",
+  "audio_first.avi",
+  "audio_first.mkv",
+];
+const UNSUPPORTED: Record<string, string> = {
+  "h264.mp4": "h264",
+  "h264_frag.mp4": "h264",
+  "h264.mkv": "h264",
+  "vp8.webm": "vp8",
+};
 // swscale's exact path for planar YUV (see kernels-rs/media/src/yuv.rs); other inputs use ffmpeg's defaults.
 const Y4M_FLAGS = ["-sws_flags", "neighbor+full_chroma_int+accurate_rnd+bitexact"];
 
@@ -37,7 +84,10 @@ for (const name of Object.keys(CONTAINER)) {
       assertEquals([video.width, video.height], [probe.width, probe.height]);
       assertEquals(video.frameCount, probe.ptsS.length, "frame count");
       for (let i = 0; i < video.frameCount; i++) {
-        assert(Math.abs(video.ptsS[i] - probe.ptsS[i]) <= 2e-6, `${name} frame ${i}: pts ${video.ptsS[i]} vs ffprobe ${probe.ptsS[i]}`);
+        assert(
+          Math.abs(video.ptsS[i] - probe.ptsS[i]) <= 2e-6,
+          `${name} frame ${i}: pts ${video.ptsS[i]} vs ffprobe ${probe.ptsS[i]}`,
+        );
       }
     } finally {
       video.close();
@@ -84,13 +134,16 @@ for (const name of JPEG) {
     if (probe.pixFmt === "yuvj444p") {
       const theirs = await ffmpegDecode(path, "rgb24");
       assertEquals(theirs.length, ours.data.length);
-      for (let i = 0; i < n; i++) worst = Math.min(worst, psnr(frame(ours.data, i, ours.frameBytes), frame(theirs, i, ours.frameBytes)));
+      for (let i = 0; i < n; i++) {
+        worst = Math.min(worst, psnr(frame(ours.data, i, ours.frameBytes), frame(theirs, i, ours.frameBytes)));
+      }
     } else {
       // Subsampled chroma: ffmpeg's default rgb24 conversion upsamples chroma differently from libjpeg, so take
       // ffmpeg's decoded planes and convert them as libjpeg does (tests/reference/jpeg_color.ts).
       const planes = await ffmpegDecode(path, probe.pixFmt);
       const size = ours.width * ours.height;
-      const planeBytes = size + 2 * Math.ceil(ours.width / 2) * (probe.pixFmt === "yuvj420p" ? Math.ceil(ours.height / 2) : ours.height);
+      const planeBytes = size +
+        2 * Math.ceil(ours.width / 2) * (probe.pixFmt === "yuvj420p" ? Math.ceil(ours.height / 2) : ours.height);
       assertEquals(planes.length, planeBytes * n);
       for (let i = 0; i < n; i++) {
         const rgb = fancyYcbcrToRgb(frame(planes, i, planeBytes), ours.width, ours.height, probe.pixFmt === "yuvj420p");

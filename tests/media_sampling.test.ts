@@ -45,7 +45,11 @@ Deno.test("sampleFrames: segment midpoints equal PPLLaVA's NumPy get_index on 40
   }
   const expected = await oracle(cases);
   cases.forEach((c, i) => {
-    const ours = sampleFrames({ frameCount: c.frameCount, fps: c.fps }, { numFrames: c.numFrames, start: c.start, end: c.end });
+    const ours = sampleFrames({ frameCount: c.frameCount, fps: c.fps }, {
+      numFrames: c.numFrames,
+      start: c.start,
+      end: c.end,
+    });
     assertEquals(ours, expected[i], `case ${JSON.stringify(c)}`);
   });
 });
@@ -90,7 +94,13 @@ Deno.test("sampleFrames: bad options are bad_argument errors", () => {
 Deno.test("decodeVideo: 8 sampled frames are the oracle's indices and equal those frames of a full decode", async () => {
   const bytes = await Deno.readFile(`${await mediaDir()}/mjpeg.avi`);
   const all = await decodeVideo(bytes, { all: true });
-  const [expected] = await oracle([{ frameCount: all.info.frameCount, fps: all.info.fps, numFrames: 8, start: 0.1, end: 0.9 }]);
+  const [expected] = await oracle([{
+    frameCount: all.info.frameCount,
+    fps: all.info.fps,
+    numFrames: 8,
+    start: 0.1,
+    end: 0.9,
+  }]);
   const sampled = await decodeVideo(bytes, { numFrames: 8, start: 0.1, end: 0.9 });
   assertEquals(sampled.indices, expected);
   assertEquals(sampled.ptsS, expected.map((i) => all.info.ptsS[i]));

@@ -29,7 +29,9 @@ export async function decodeCommand(args: string[]): Promise<number> {
   const out = flags.out;
   if (typeof out !== "string") throw new UsageError("needs --out FILE for the raw frames");
   const pixFmt = (flags["pix-fmt"] ?? "rgb24") as PixFmt;
-  if (pixFmt !== "rgb24" && pixFmt !== "yuv420p") throw new UsageError(`--pix-fmt must be rgb24 or yuv420p, got ${pixFmt}`);
+  if (pixFmt !== "rgb24" && pixFmt !== "yuv420p") {
+    throw new UsageError(`--pix-fmt must be rgb24 or yuv420p, got ${pixFmt}`);
+  }
   if (flags["num-frames"] !== undefined && flags.fps !== undefined) {
     throw new UsageError("--num-frames and --fps are two sampling modes: give one");
   }
@@ -60,7 +62,15 @@ export async function decodeCommand(args: string[]): Promise<number> {
   await writeFile(out, result.data);
   const { container, codec, width, height, frameCount, fps, durationS } = result.info;
   console.log(JSON.stringify({
-    container, codec, width, height, frameCount, fps, durationS, indices: result.indices, ptsS: result.ptsS,
+    container,
+    codec,
+    width,
+    height,
+    frameCount,
+    fps,
+    durationS,
+    indices: result.indices,
+    ptsS: result.ptsS,
   }));
   return 0;
 }

@@ -109,7 +109,9 @@ export function sampleFrames(info: SamplingInfo, options: SampleOptions = {}): n
   }
   if (options.keyframes) {
     const keyframes = info.keyframes ?? [];
-    if (keyframes.length === 0) throw new MediaError("invalid_data", "keyframe snap asked for, but the video lists no keyframes");
+    if (keyframes.length === 0) {
+      throw new MediaError("invalid_data", "keyframe snap asked for, but the video lists no keyframes");
+    }
     indices = indices.map((i) => nearestKeyframe(i, keyframes));
   }
   return indices;

@@ -7,7 +7,7 @@
  */
 import { type Block, KernelError, loadKernels, type WasmKernels } from "../backend/wasm/loader.ts";
 import { MediaError, type MediaErrorCode } from "./errors.ts";
-import { type SampleOptions, sampleFrames } from "./sampling.ts";
+import { sampleFrames, type SampleOptions } from "./sampling.ts";
 
 export interface MediaLimits {
   maxInputBytes: number;
@@ -133,9 +133,36 @@ export class Video implements VideoInfo {
 
   /** A plain copy of the description (no module handles), e.g. for JSON. */
   describe(): VideoInfo {
-    const { container, codec, decodable, width, height, frameCount, fps, durationS, ptsS, dtsS, keyframes, matrix, range } =
-      this;
-    return { container, codec, decodable, width, height, frameCount, fps, durationS, ptsS, dtsS, keyframes, matrix, range };
+    const {
+      container,
+      codec,
+      decodable,
+      width,
+      height,
+      frameCount,
+      fps,
+      durationS,
+      ptsS,
+      dtsS,
+      keyframes,
+      matrix,
+      range,
+    } = this;
+    return {
+      container,
+      codec,
+      decodable,
+      width,
+      height,
+      frameCount,
+      fps,
+      durationS,
+      ptsS,
+      dtsS,
+      keyframes,
+      matrix,
+      range,
+    };
   }
 
   /** Decodes frames `indices` (presentation order; any order, repeats allowed). */
@@ -286,8 +313,19 @@ export async function decodeImageSequence(
   const n = images.length;
   const ptsS = Float64Array.from({ length: n }, (_, i) => i / fps);
   const info: VideoInfo = {
-    container: "image-sequence", codec, decodable: true, width, height, frameCount: n, fps, durationS: n / fps,
-    ptsS, dtsS: ptsS, keyframes: Array.from({ length: n }, (_, i) => i), matrix: "unspecified", range: "unspecified",
+    container: "image-sequence",
+    codec,
+    decodable: true,
+    width,
+    height,
+    frameCount: n,
+    fps,
+    durationS: n / fps,
+    ptsS,
+    dtsS: ptsS,
+    keyframes: Array.from({ length: n }, (_, i) => i),
+    matrix: "unspecified",
+    range: "unspecified",
   };
   const indices = options.all ? info.keyframes.slice() : sampleFrames(info, options);
   const pixFmt = options.pixFmt ?? "rgb24";
@@ -297,7 +335,10 @@ export async function decodeImageSequence(
     const image = openVideoWith(kernels, images[index], options.limits);
     try {
       if (image.width !== width || image.height !== height) {
-        throw new MediaError("bad_argument", `image ${index} is ${image.width}x${image.height}, not ${width}x${height}`);
+        throw new MediaError(
+          "bad_argument",
+          `image ${index} is ${image.width}x${image.height}, not ${width}x${height}`,
+        );
       }
       data.set(image.decodeFrames([0], { pixFmt }).data, k * size);
     } finally {

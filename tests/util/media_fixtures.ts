@@ -4,7 +4,12 @@ let generated: Promise<string> | null = null;
 
 /** Runs a command; returns stdout, or throws with stderr. */
 export async function run(cmd: string, args: string[], stdin?: string): Promise<Uint8Array> {
-  const child = new Deno.Command(cmd, { args, stdin: stdin === undefined ? "null" : "piped", stdout: "piped", stderr: "piped" })
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  })
     .spawn();
   if (stdin !== undefined) {
     const writer = child.stdin.getWriter();
@@ -39,8 +44,15 @@ export async function mediaFiles(): Promise<string[]> {
 export async function ffprobe(path: string) {
   const json = JSON.parse(new TextDecoder().decode(
     await run("ffprobe", [
-      "-v", "error", "-select_streams", "v:0", "-show_entries",
-      "stream=codec_name,width,height,pix_fmt:frame=pts_time,pkt_dts_time,key_frame", "-of", "json", path,
+      "-v",
+      "error",
+      "-select_streams",
+      "v:0",
+      "-show_entries",
+      "stream=codec_name,width,height,pix_fmt:frame=pts_time,pkt_dts_time,key_frame",
+      "-of",
+      "json",
+      path,
     ]),
   ));
   const stream = json.streams[0];
@@ -57,7 +69,17 @@ export async function ffprobe(path: string) {
 /** ffprobe's packet keyframe flags in presentation order (sorted by pts). */
 export async function ffprobeKeyframes(path: string): Promise<number[]> {
   const text = new TextDecoder().decode(
-    await run("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,flags", "-of", "csv=p=0", path]),
+    await run("ffprobe", [
+      "-v",
+      "error",
+      "-select_streams",
+      "v:0",
+      "-show_entries",
+      "packet=pts,flags",
+      "-of",
+      "csv=p=0",
+      path,
+    ]),
   );
   const packets = text.trim().split("\n").map((line) => {
     const [pts, flags] = line.split(",");
@@ -69,7 +91,20 @@ export async function ffprobeKeyframes(path: string): Promise<number[]> {
 
 /** ffmpeg's decode of every frame, raw and concatenated. */
 export function ffmpegDecode(path: string, pixFmt: string, flags: string[] = []): Promise<Uint8Array> {
-  return run("ffmpeg", ["-v", "error", "-i", path, "-fps_mode", "passthrough", ...flags, "-f", "rawvideo", "-pix_fmt", pixFmt, "-"]);
+  return run("ffmpeg", [
+    "-v",
+    "error",
+    "-i",
+    path,
+    "-fps_mode",
+    "passthrough",
+    ...flags,
+    "-f",
+    "rawvideo",
+    "-pix_fmt",
+    pixFmt,
+    "-",
+  ]);
 }
 
 /** PSNR in dB of two equal-length byte arrays (Infinity when identical). */
