@@ -10,5 +10,6 @@
 //! One file per kernel family; each only adapts pointers to slices and calls its crate.
 
 pub mod abi;
+pub mod media;
 pub mod pixels;
 pub mod relevance;

@@ -1,6 +1,19 @@
 //! Media for ppllava-edge: sniff and demux containers, decode the sampled frames, convert YUV to RGB, and resize
 //! exactly as Pillow does. Every parser is a bounds-checked reader: malformed input is a `MediaError`, never a panic.
 
+pub mod avi;
+pub mod decode;
+pub mod mkv;
+pub mod mp4;
+pub mod reader;
+pub mod sniff;
+pub mod still;
+pub mod track;
+pub mod y4m;
+pub mod yuv_glue;
+
+pub use track::{Codec, Frame, Limits, Track};
+
 /// Why a media operation failed. The C ABI maps these to status codes (kernels-rs/kernels/src/abi.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaError {
@@ -28,3 +41,21 @@ impl core::fmt::Display for MediaError {
 pub mod yuv;
 pub mod resize;
 pub mod preprocess;
+
+/// Sniffs `data` by content and demuxes its first video track (frame table in presentation order).
+pub fn open(data: &[u8], limits: &Limits) -> Result<Track, MediaError> {
+    if data.len() as u64 > limits.max_input_bytes {
+        return Err(MediaError::Limit(format!("{} input bytes, above the limit of {}", data.len(), limits.max_input_bytes)));
+    }
+    use sniff::Container;
+    match sniff::sniff(data)? {
+        Container::Mp4 => mp4::demux(data, limits, "mp4"),
+        Container::Mov => mp4::demux(data, limits, "mov"),
+        Container::Matroska => mkv::demux(data, limits),
+        Container::Avi => avi::demux(data, limits),
+        Container::Y4m => y4m::demux(data, limits),
+        Container::Jpeg => still::jpeg(data, limits),
+        Container::Png => still::png(data, limits),
+        Container::Gif => still::gif(data, limits),
+    }
+}
