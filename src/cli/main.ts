@@ -4,12 +4,14 @@
  * mistakes a user can fix.
  */
 import { UsageError } from "./args.ts";
+import { decodeCommand } from "./decode.ts";
 import { gpuCommand } from "./gpu.ts";
 import { serveCommand } from "./serve.ts";
 
 type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
+  decode: { run: decodeCommand, summary: "decode sampled (or all) frames of a video to raw RGB/YUV, with a JSON summary" },
   serve: { run: serveCommand, summary: "serve the OpenAI-compatible HTTP API" },
   gpu: { run: gpuCommand, summary: "report the WebGPU adapter and limits, or why there is none" },
 };
