@@ -24,6 +24,9 @@ pub trait Lanes {
     /// The register tile of the matmul: acc[r·NR + c] = Σ_k a[k·MR + r] · b[k·NR + c] for k < kc, over packed
     /// panels (a: kc×MR, b: kc×NR). Sums in f32, in k order.
     fn gemm_tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]);
+
+    /// (Σ a[i]·b[i], Σ a[i]²) in one pass over `a`, with `b` already widened to f64 (exactly as `dot_f64` would).
+    fn dot_and_square_f64(a: &[f32], b: &[f64]) -> (f64, f64);
 }
 
 /// Plain loops; the reference the SIMD path is tested against.
@@ -37,6 +40,17 @@ impl Lanes for Scalar {
             sum += a[i] as f64 * b[i] as f64;
         }
         sum
+    }
+
+    fn dot_and_square_f64(a: &[f32], b: &[f64]) -> (f64, f64) {
+        let n = a.len().min(b.len());
+        let (mut dot, mut square) = (0.0f64, 0.0f64);
+        for i in 0..n {
+            let x = a[i] as f64;
+            dot += x * b[i];
+            square += x * x;
+        }
+        (dot, square)
     }
 
     fn sum_f64(a: &[f32]) -> f64 {
@@ -110,6 +124,43 @@ impl Lanes for Simd128 {
             i += 1;
         }
         sum
+    }
+
+    fn dot_and_square_f64(a: &[f32], b: &[f64]) -> (f64, f64) {
+        use core::arch::wasm32::*;
+        let n = a.len().min(b.len());
+        let n4 = n - n % 4;
+        let (mut dot_low, mut dot_high) = (f64x2_splat(0.0), f64x2_splat(0.0));
+        let (mut sq_low, mut sq_high) = (f64x2_splat(0.0), f64x2_splat(0.0));
+        let mut i = 0;
+        while i < n4 {
+            // SAFETY: i + 4 <= n4 <= len of both slices; v128_load has no alignment requirement.
+            let (va, b_low, b_high) = unsafe {
+                (
+                    v128_load(a.as_ptr().add(i) as *const v128),
+                    v128_load(b.as_ptr().add(i) as *const v128),
+                    v128_load(b.as_ptr().add(i + 2) as *const v128),
+                )
+            };
+            let a_low = f64x2_promote_low_f32x4(va);
+            let a_high = f64x2_promote_low_f32x4(i64x2_shuffle::<1, 0>(va, va));
+            dot_low = f64x2_add(dot_low, f64x2_mul(a_low, b_low));
+            dot_high = f64x2_add(dot_high, f64x2_mul(a_high, b_high));
+            sq_low = f64x2_add(sq_low, f64x2_mul(a_low, a_low));
+            sq_high = f64x2_add(sq_high, f64x2_mul(a_high, a_high));
+            i += 4;
+        }
+        let dot_v = f64x2_add(dot_low, dot_high);
+        let sq_v = f64x2_add(sq_low, sq_high);
+        let mut dot = f64x2_extract_lane::<0>(dot_v) + f64x2_extract_lane::<1>(dot_v);
+        let mut square = f64x2_extract_lane::<0>(sq_v) + f64x2_extract_lane::<1>(sq_v);
+        while i < n {
+            let x = a[i] as f64;
+            dot += x * b[i];
+            square += x * x;
+            i += 1;
+        }
+        (dot, square)
     }
 
     fn sum_f64(a: &[f32]) -> f64 {

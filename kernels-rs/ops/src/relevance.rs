@@ -23,11 +23,13 @@ pub fn relevance<L: Lanes>(visual: &[f32], text: &[f32], dim: usize, scale: f64,
         return Err(OpError::BadArgument);
     }
     let text_norm = L::dot_f64(text, text).sqrt().max(NORM_EPS);
+    // Widened once, so each row is read once for both its dot product and its norm.
+    let text_wide: Vec<f64> = text.iter().map(|&x| x as f64).collect();
     let mut logits = Vec::with_capacity(n);
     let mut max_logit = f64::NEG_INFINITY;
     for row in visual.chunks_exact(dim) {
-        let row_norm = L::dot_f64(row, row).sqrt().max(NORM_EPS);
-        let logit = scale * (L::dot_f64(row, text) / (row_norm * text_norm));
+        let (dot, square) = L::dot_and_square_f64(row, &text_wide);
+        let logit = scale * (dot / (square.sqrt().max(NORM_EPS) * text_norm));
         max_logit = max_logit.max(logit);
         logits.push(logit);
     }

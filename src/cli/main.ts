@@ -1,0 +1,54 @@
+/**
+ * `ppllava <verb>`: ask | decode | serve | gpu | bench. Run with Deno: `deno run -A src/cli/main.ts <verb> …`
+ * (`npm run ppllava -- <verb> …`). Errors print one line and exit with a non-zero status; no stack traces for
+ * mistakes a user can fix.
+ */
+import { UsageError } from "./args.ts";
+import { gpuCommand } from "./gpu.ts";
+import { serveCommand } from "./serve.ts";
+
+type Command = (args: string[]) => Promise<number>;
+
+const commands: Record<string, { run: Command; summary: string }> = {
+  serve: { run: serveCommand, summary: "serve the OpenAI-compatible HTTP API" },
+  gpu: { run: gpuCommand, summary: "report the WebGPU adapter and limits, or why there is none" },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return [
+    "usage: ppllava <command> [options]",
+    "",
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+  ].join("\n");
+}
+
+export async function main(args: string[]): Promise<number> {
+  const [verb, ...rest] = args;
+  if (!verb || verb === "--help" || verb === "-h") {
+    console.log(usage());
+    return verb ? 0 : 2;
+  }
+  const command = commands[verb];
+  if (!command) {
+    console.error(`ppllava: unknown command '${verb}'\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`ppllava ${verb}: ${error.message}`);
+      return 2;
+    }
+    const named = error as { name?: string; code?: string; message?: string };
+    if (named?.code && named.message) {
+      // Typed errors (KernelError, MediaError, …) are explained by their message.
+      console.error(`ppllava ${verb}: ${named.name ?? "error"} (${named.code}): ${named.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,45 @@
+// Imports the package the way a user of this runtime would (`ppllava-edge`: Node gets dist/, Bun the TypeScript
+// source) and checks the kernels and the app work there. Prints one JSON line: { runtime, passed, failed, errors }.
+import { createApp, loadKernels, relevanceWasm } from "ppllava-edge";
+
+const results = { runtime: globalThis.Bun ? `bun ${Bun.version}` : `node ${process.version}`, passed: 0, failed: 0, errors: [] };
+async function check(name, fn) {
+  try {
+    await fn();
+    results.passed++;
+  } catch (error) {
+    results.failed++;
+    results.errors.push(`${name}: ${error?.stack ?? error}`);
+  }
+}
+
+await check("the kernels load with SIMD and compute relevance like float64 JavaScript", async () => {
+  const kernels = await loadKernels();
+  if (!kernels.hasSimd) throw new Error("no SIMD");
+  const visual = new Float32Array([1, 2, 3, -1, 0.5, 2, 0, 0, 1]);
+  const text = new Float32Array([0.3, -0.2, 0.9]);
+  const p = relevanceWasm(kernels, visual, text);
+  const cos = [0, 1, 2].map((n) => {
+    const row = visual.slice(n * 3, n * 3 + 3);
+    const dot = row.reduce((s, v, i) => s + v * text[i], 0);
+    return dot / Math.hypot(...row) / Math.hypot(...text);
+  });
+  const max = Math.max(...cos.map((c) => 100 * c));
+  const e = cos.map((c) => Math.exp(100 * c - max));
+  const z = e.reduce((a, b) => a + b);
+  e.forEach((v, i) => {
+    if (Math.abs(p[i] - v / z) > 1e-6 * (v / z) + 1e-38) throw new Error(`p[${i}] = ${p[i]}, expected ${v / z}`);
+  });
+});
+
+await check("the app answers /healthz and a bad route", async () => {
+  const app = createApp({ models: [{ id: "m" }] });
+  const health = await app.request("/healthz");
+  if (health.status !== 200 || (await health.json()).status !== "ok") throw new Error("healthz");
+  const missing = await app.request("/missing");
+  const body = await missing.json();
+  if (missing.status !== 404 || body.error?.code !== "not_found") throw new Error(JSON.stringify(body));
+});
+
+console.log(JSON.stringify(results));
+process.exitCode = results.failed ? 1 : 0;
