@@ -1,10 +1,29 @@
 //! The vector primitives the kernels are built from, behind one small trait with a scalar twin.
 
+/// Rows × columns of the matmul register tile (see `gemm.rs`): MR rows of the packed A panel times NR columns of
+/// the packed B panel are accumulated in registers (4×8 f32 = eight 128-bit accumulators).
+pub const MR: usize = 4;
+pub const NR: usize = 8;
+
 /// Primitives over f32 slices. Implementations must agree with `Scalar` up to summation order.
 pub trait Lanes {
     /// Σ a[i]·b[i] over the shorter of the two slices. Products and sum are in f64: the product of two f32 is exact
     /// in f64, so the only error left is the f64 summation (~1e-16 relative), whatever the length.
     fn dot_f64(a: &[f32], b: &[f32]) -> f64;
+    /// Σ a[i] in f64.
+    fn sum_f64(a: &[f32]) -> f64;
+    /// y[i] += alpha · x[i] over the shorter of the two slices.
+    fn axpy(alpha: f32, x: &[f32], y: &mut [f32]);
+    /// out[i] = (x[i] − shift) · scale · gain[i] + bias[i] (the affine tail of LayerNorm; RMSNorm passes shift 0
+    /// and a zero bias). All slices have the length of `out`.
+    fn normalize(x: &[f32], shift: f32, scale: f32, gain: &[f32], bias: &[f32], out: &mut [f32]);
+    /// out[i] = a[i] + b[i].
+    fn add(a: &[f32], b: &[f32], out: &mut [f32]);
+    /// out[i] = a[i] · b[i].
+    fn mul(a: &[f32], b: &[f32], out: &mut [f32]);
+    /// The register tile of the matmul: acc[r·NR + c] = Σ_k a[k·MR + r] · b[k·NR + c] for k < kc, over packed
+    /// panels (a: kc×MR, b: kc×NR). Sums in f32, in k order.
+    fn gemm_tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]);
 
     /// (Σ a[i]·b[i], Σ a[i]²) in one pass over `a`, with `b` already widened to f64 (exactly as `dot_f64` would).
     fn dot_and_square_f64(a: &[f32], b: &[f64]) -> (f64, f64);
@@ -32,6 +51,46 @@ impl Lanes for Scalar {
             square += x * x;
         }
         (dot, square)
+    }
+
+    fn sum_f64(a: &[f32]) -> f64 {
+        a.iter().map(|&x| x as f64).sum()
+    }
+
+    fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+        for (y, &x) in y.iter_mut().zip(x.iter()) {
+            *y += alpha * x;
+        }
+    }
+
+    fn normalize(x: &[f32], shift: f32, scale: f32, gain: &[f32], bias: &[f32], out: &mut [f32]) {
+        for i in 0..out.len() {
+            out[i] = (x[i] - shift) * scale * gain[i] + bias[i];
+        }
+    }
+
+    fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
+        for i in 0..out.len() {
+            out[i] = a[i] + b[i];
+        }
+    }
+
+    fn mul(a: &[f32], b: &[f32], out: &mut [f32]) {
+        for i in 0..out.len() {
+            out[i] = a[i] * b[i];
+        }
+    }
+
+    fn gemm_tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
+        *acc = [0.0; MR * NR];
+        for k in 0..kc {
+            let (ak, bk) = (&a[k * MR..k * MR + MR], &b[k * NR..k * NR + NR]);
+            for r in 0..MR {
+                for c in 0..NR {
+                    acc[r * NR + c] += ak[r] * bk[c];
+                }
+            }
+        }
     }
 }
 
@@ -103,6 +162,148 @@ impl Lanes for Simd128 {
         }
         (dot, square)
     }
+
+    fn sum_f64(a: &[f32]) -> f64 {
+        use core::arch::wasm32::*;
+        let n4 = a.len() - a.len() % 4;
+        let (mut low, mut high) = (f64x2_splat(0.0), f64x2_splat(0.0));
+        let mut i = 0;
+        while i < n4 {
+            // SAFETY: i + 4 <= n4 <= a.len().
+            let v = unsafe { v128_load(a.as_ptr().add(i) as *const v128) };
+            low = f64x2_add(low, f64x2_promote_low_f32x4(v));
+            high = f64x2_add(high, f64x2_promote_low_f32x4(i64x2_shuffle::<1, 0>(v, v)));
+            i += 4;
+        }
+        let both = f64x2_add(low, high);
+        let mut sum = f64x2_extract_lane::<0>(both) + f64x2_extract_lane::<1>(both);
+        while i < a.len() {
+            sum += a[i] as f64;
+            i += 1;
+        }
+        sum
+    }
+
+    fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+        use core::arch::wasm32::*;
+        let n = x.len().min(y.len());
+        let n4 = n - n % 4;
+        let va = f32x4_splat(alpha);
+        let mut i = 0;
+        while i < n4 {
+            // SAFETY: i + 4 <= n4 <= len of both slices.
+            unsafe {
+                let py = y.as_mut_ptr().add(i) as *mut v128;
+                let vx = v128_load(x.as_ptr().add(i) as *const v128);
+                v128_store(py, f32x4_add(v128_load(py), f32x4_mul(va, vx)));
+            }
+            i += 4;
+        }
+        while i < n {
+            y[i] += alpha * x[i];
+            i += 1;
+        }
+    }
+
+    fn normalize(x: &[f32], shift: f32, scale: f32, gain: &[f32], bias: &[f32], out: &mut [f32]) {
+        use core::arch::wasm32::*;
+        let n = out.len();
+        assert!(x.len() >= n && gain.len() >= n && bias.len() >= n);
+        let n4 = n - n % 4;
+        let (vs, vk) = (f32x4_splat(shift), f32x4_splat(scale));
+        let mut i = 0;
+        while i < n4 {
+            // SAFETY: i + 4 <= n4 <= len of every slice (asserted above).
+            unsafe {
+                let vx = v128_load(x.as_ptr().add(i) as *const v128);
+                let vg = v128_load(gain.as_ptr().add(i) as *const v128);
+                let vb = v128_load(bias.as_ptr().add(i) as *const v128);
+                let y = f32x4_add(f32x4_mul(f32x4_mul(f32x4_sub(vx, vs), vk), vg), vb);
+                v128_store(out.as_mut_ptr().add(i) as *mut v128, y);
+            }
+            i += 4;
+        }
+        while i < n {
+            out[i] = (x[i] - shift) * scale * gain[i] + bias[i];
+            i += 1;
+        }
+    }
+
+    fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
+        binary(a, b, out, |x, y| core::arch::wasm32::f32x4_add(x, y), |x, y| x + y)
+    }
+
+    fn mul(a: &[f32], b: &[f32], out: &mut [f32]) {
+        binary(a, b, out, |x, y| core::arch::wasm32::f32x4_mul(x, y), |x, y| x * y)
+    }
+
+    fn gemm_tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
+        use core::arch::wasm32::*;
+        assert!(a.len() >= kc * MR && b.len() >= kc * NR);
+        let z = f32x4_splat(0.0);
+        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) = (z, z, z, z, z, z, z, z);
+        let (mut pa, mut pb) = (a.as_ptr(), b.as_ptr());
+        for _ in 0..kc {
+            // SAFETY: the loop reads kc·MR values of a and kc·NR values of b (asserted above).
+            unsafe {
+                let b0 = v128_load(pb as *const v128);
+                let b1 = v128_load(pb.add(4) as *const v128);
+                let a0 = f32x4_splat(*pa);
+                c00 = f32x4_add(c00, f32x4_mul(a0, b0));
+                c01 = f32x4_add(c01, f32x4_mul(a0, b1));
+                let a1 = f32x4_splat(*pa.add(1));
+                c10 = f32x4_add(c10, f32x4_mul(a1, b0));
+                c11 = f32x4_add(c11, f32x4_mul(a1, b1));
+                let a2 = f32x4_splat(*pa.add(2));
+                c20 = f32x4_add(c20, f32x4_mul(a2, b0));
+                c21 = f32x4_add(c21, f32x4_mul(a2, b1));
+                let a3 = f32x4_splat(*pa.add(3));
+                c30 = f32x4_add(c30, f32x4_mul(a3, b0));
+                c31 = f32x4_add(c31, f32x4_mul(a3, b1));
+                pa = pa.add(MR);
+                pb = pb.add(NR);
+            }
+        }
+        let p = acc.as_mut_ptr() as *mut v128;
+        // SAFETY: acc holds MR·NR = 32 f32 = eight v128.
+        unsafe {
+            v128_store(p, c00);
+            v128_store(p.add(1), c01);
+            v128_store(p.add(2), c10);
+            v128_store(p.add(3), c11);
+            v128_store(p.add(4), c20);
+            v128_store(p.add(5), c21);
+            v128_store(p.add(6), c30);
+            v128_store(p.add(7), c31);
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn binary(
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    vector: impl Fn(core::arch::wasm32::v128, core::arch::wasm32::v128) -> core::arch::wasm32::v128,
+    scalar: impl Fn(f32, f32) -> f32,
+) {
+    use core::arch::wasm32::*;
+    let n = out.len();
+    assert!(a.len() >= n && b.len() >= n);
+    let n4 = n - n % 4;
+    let mut i = 0;
+    while i < n4 {
+        // SAFETY: i + 4 <= n4 <= len of every slice (asserted above).
+        unsafe {
+            let v = vector(v128_load(a.as_ptr().add(i) as *const v128), v128_load(b.as_ptr().add(i) as *const v128));
+            v128_store(out.as_mut_ptr().add(i) as *mut v128, v);
+        }
+        i += 4;
+    }
+    while i < n {
+        out[i] = scalar(a[i], b[i]);
+        i += 1;
+    }
 }
 
 #[cfg(test)]
@@ -115,5 +316,20 @@ mod tests {
         let b: Vec<f32> = (0..37).map(|i| (i % 5) as f32 - 2.0).collect();
         let expected: i64 = (0..37).map(|i| i as i64 * ((i % 5) as i64 - 2)).sum();
         assert_eq!(Scalar::dot_f64(&a, &b), expected as f64);
+    }
+
+    #[test]
+    fn scalar_gemm_tile_is_a_small_matmul() {
+        let kc = 3;
+        let a: Vec<f32> = (0..kc * MR).map(|i| i as f32).collect();
+        let b: Vec<f32> = (0..kc * NR).map(|i| (i % 7) as f32 - 3.0).collect();
+        let mut acc = [0.0f32; MR * NR];
+        Scalar::gemm_tile(kc, &a, &b, &mut acc);
+        for r in 0..MR {
+            for c in 0..NR {
+                let expected: f32 = (0..kc).map(|k| a[k * MR + r] * b[k * NR + c]).sum();
+                assert_eq!(acc[r * NR + c], expected);
+            }
+        }
     }
 }
