@@ -1,0 +1,241 @@
+/**
+ * PPLLaVA end to end (spec §3, §10): `loadModel(dir, { backend })` reads a checkpoint folder, and
+ * `model.generate(request)` streams the answer to a prompt about one or more visual inputs:
+ *
+ *   F   = VisionTower(pixels)                (§3.3, CLIP + BT-Adapter; cached per content hash + sampling)
+ *   e_t = ClipTextTower(clip ids)            (§3.5, §3.6: the raw question, 248 positions)
+ *   V   = PGP(F, e_t)                        (§3.4: relevance, window pooling, projector)
+ *   E   = merge(ids, V)                      (§3.7: each <image> id → its visual tokens)
+ *   tokens = decode(LLaMA(E))                (§3.8: greedy / sampling / beam, KV cache)
+ *
+ * Visual inputs and frame rules:
+ * - "video" (default): N frames of one video, T = N. T > max_T is `too_many_frames`; T smaller than the temporal
+ *   kernel (2) is `too_few_frames`. An odd T runs all T frames through the vision tower (the BT-Adapter couples
+ *   them), and the pooling drops the last frame, as upstream (floor((T−2)/2)+1 windows in time).
+ * - "images": N images of one multi-image input (§4): the BT-Adapter runs with T = N, pooling (1,3,3).
+ * - "tiles": N anyres tiles of one image, each a one-frame video (B = N, T = 1), relevance joint over all tiles,
+ *   pooling (1,3,3) → 64 tokens per tile. The anyres unpadding and `image_newline` of §4 are NOT done here: the
+ *   tiles' tokens are inserted in tile order as they are.
+ * Pooling kernel/stride/output size can be overridden per request (`pooling`), "compress to any scale".
+ */
+import type { Backend, Tensor } from "../backend/backend.ts";
+import { createWasmBackend } from "../backend/wasm/backend.ts";
+import type { FileSet } from "../util/random_access.ts";
+import { clipTextConfig, ClipTextTower } from "./clip_text.ts";
+import type { PPLLaVAConfig, Triple } from "./config.ts";
+import { ModelError } from "./errors.ts";
+import { contentHash, FeaturesCache } from "./features_cache.ts";
+import {
+  decodeAll,
+  type Decoder,
+  decodeTokens,
+  type GeneratedToken,
+  type GenerationOptions,
+  type GenerationResult,
+} from "./generate.ts";
+import { Params, type Trace } from "./layers.ts";
+import { Llama, llamaConfig, LlamaSession } from "./llama.ts";
+import { mergeImageTokens } from "./merge.ts";
+import { pgpConfig, PgpProjector } from "./pgp.ts";
+import { visionConfig, VisionTower } from "./vision.ts";
+import { openCheckpoint } from "./weights.ts";
+
+export type VisualKind = "video" | "images" | "tiles";
+
+export interface VisualInput {
+  /** Normalised pixels (N, 3, S, S), row-major (see the media stage's `preprocess`). */
+  pixels: Float32Array;
+  /** Default "video". */
+  kind?: VisualKind;
+  /** How the frames were taken (e.g. "32 frames, segment midpoints, 0–60 s"): part of the features-cache key. */
+  sampling?: string;
+}
+
+export interface PoolingOverride {
+  kernel?: Triple | null;
+  stride?: Triple | null;
+  output?: Triple | null;
+}
+
+export interface ModelRequest {
+  /** One per `<image>` id of `ids`, in order. */
+  visuals: readonly VisualInput[];
+  /** LLM prompt ids (`plain_v1`: "<s>USER: <image>\n{question} ASSISTANT: "), `<image>` = image_token_index. */
+  ids: ArrayLike<number>;
+  /** CLIP ids of the raw question (§3.5), padded with EOS to 248 or not; `clipMask` optional. */
+  clipIds: ArrayLike<number>;
+  clipMask?: ArrayLike<number>;
+  pooling?: PoolingOverride;
+  /** Named intermediates (the reference's names); with a trace the prefill also computes every position's logits. */
+  trace?: Trace;
+}
+
+export type GenerateRequest = ModelRequest & GenerationOptions;
+
+export interface LoadModelOptions {
+  /** Default: the WASM SIMD backend. */
+  backend?: Backend;
+  /** Bound of the vision-features cache in bytes (default 256 MiB; 0 disables it). */
+  featuresCacheBytes?: number;
+}
+
+export class PPLLaVAModel {
+  readonly featuresCache: FeaturesCache;
+
+  constructor(
+    readonly config: PPLLaVAConfig,
+    readonly backend: Backend,
+    readonly vision: VisionTower,
+    readonly text: ClipTextTower,
+    readonly pgp: PgpProjector,
+    readonly llm: Llama,
+    readonly params: Params,
+    featuresCacheBytes: number,
+  ) {
+    this.featuresCache = new FeaturesCache(featuresCacheBytes);
+  }
+
+  /** Typed errors for every input problem, before any compute. */
+  check(request: ModelRequest): void {
+    const { imageSize } = this.vision.config;
+    const frameValues = 3 * imageSize * imageSize;
+    for (const [i, visual] of request.visuals.entries()) {
+      const n = visual.pixels.length / frameValues;
+      if (!Number.isInteger(n) || n < 1) {
+        throw new ModelError(
+          "bad_input",
+          `visual ${i}: ${visual.pixels.length} values are not whole ${imageSize}×${imageSize} RGB frames`,
+        );
+      }
+      const kind = visual.kind ?? "video";
+      if (kind !== "tiles") this.vision.checkFrames(n);
+      if (kind === "video" && n < 2) {
+        throw new ModelError(
+          "too_few_frames",
+          `a video needs at least 2 frames (the temporal pooling kernel), got ${n}`,
+        );
+      }
+      this.pgp.sizes(n, this.#poolOptions(kind, request.pooling));
+    }
+    this.text.usedIds(request.clipIds, request.clipMask);
+  }
+
+  /** Vision features F (T, P, D) of one input, cached by content hash + kind + sampling. `owned`: the caller must
+   * dispose it (it did not fit in the cache); otherwise the cache owns it. */
+  async features(visual: VisualInput, trace?: Trace): Promise<{ feature: Tensor; owned: boolean }> {
+    const kind = visual.kind ?? "video";
+    const key = `${await contentHash(visual.pixels)}|${kind}|${visual.sampling ?? ""}`;
+    const cached = this.featuresCache.get(key);
+    if (cached) return { feature: cached, owned: false };
+    const b = this.backend;
+    const s = this.vision.config.imageSize;
+    const n = visual.pixels.length / (3 * s * s);
+    const feature = b.scope(() => {
+      const pixels = b.upload(visual.pixels, [n, 3, s, s]);
+      return this.vision.forward(b, pixels, kind === "tiles" ? n : 1, trace);
+    });
+    return { feature, owned: !this.featuresCache.set(key, feature) };
+  }
+
+  /** Prompt embeddings (L, H): text tower, PGP per visual input, merge. The caller disposes the result. */
+  async embed(request: ModelRequest): Promise<Tensor> {
+    this.check(request);
+    const features: { feature: Tensor; owned: boolean }[] = [];
+    for (const visual of request.visuals) features.push(await this.features(visual, request.trace));
+    const b = this.backend;
+    try {
+      return b.scope(() => {
+        const textEmbed = this.text.forward(b, request.clipIds, request.clipMask, request.trace);
+        const pooled = request.visuals.map((visual, i) =>
+          this.pgp.forward(b, features[i].feature, textEmbed, {
+            ...this.#poolOptions(visual.kind ?? "video", request.pooling),
+            trace: request.trace,
+          })
+        );
+        const embeds = mergeImageTokens(
+          b,
+          (ids) => this.llm.embed(b, ids),
+          request.ids,
+          pooled,
+          this.config.imageTokenIndex,
+        );
+        request.trace?.("llm.embeds", embeds);
+        return embeds;
+      });
+    } finally {
+      for (const f of features) if (f.owned) f.feature.dispose();
+    }
+  }
+
+  /** Streams the answer's token ids; the generator's return value is the whole result. */
+  async *generate(request: GenerateRequest): AsyncGenerator<GeneratedToken, GenerationResult> {
+    const embeds = await this.embed(request);
+    const b = this.backend;
+    const length = embeds.shape[0];
+    let session: LlamaSession | undefined;
+    try {
+      session = new LlamaSession(b, this.llm, length + (request.maxNewTokens ?? 200));
+      const s = session;
+      const decoder: Decoder = {
+        vocabSize: this.llm.config.vocabSize,
+        prefill: () => {
+          const batched = b.reshape(embeds, [1, length, embeds.shape[1]]);
+          return s.run(batched, { allLogits: request.trace !== undefined, trace: request.trace }).finally(() =>
+            batched.dispose()
+          );
+        },
+        step: (tokens) => s.step(tokens),
+        reorder: (from) => s.reorder(from),
+      };
+      const promptIds = Array.from(request.ids as ArrayLike<number>).filter((id) => id !== this.config.imageTokenIndex);
+      return yield* decodeTokens(decoder, request, promptIds);
+    } finally {
+      session?.dispose();
+      embeds.dispose();
+    }
+  }
+
+  /** `generate` to the end. */
+  async generateAll(request: GenerateRequest): Promise<GenerationResult> {
+    const it = this.generate(request);
+    for (;;) {
+      const next = await it.next();
+      if (next.done) return next.value;
+    }
+  }
+
+  dispose(): void {
+    this.featuresCache.clear();
+    this.params.dispose();
+  }
+
+  #poolOptions(kind: VisualKind, override?: PoolingOverride) {
+    return { video: kind === "video", ...(override ?? {}) };
+  }
+}
+
+/** Opens a checkpoint folder (config.json + safetensors, single or sharded; f32/f16/bf16) and loads every part. */
+export async function loadModel(dir: string | FileSet, options: LoadModelOptions = {}): Promise<PPLLaVAModel> {
+  const weights = await openCheckpoint(dir);
+  const backend = options.backend ?? await createWasmBackend();
+  const params = new Params(backend, weights);
+  try {
+    const config = weights.config;
+    const model = new PPLLaVAModel(
+      config,
+      backend,
+      await VisionTower.load(params, visionConfig(config)),
+      await ClipTextTower.load(params, clipTextConfig(config)),
+      await PgpProjector.load(params, pgpConfig(config)),
+      await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings),
+      params,
+      options.featuresCacheBytes ?? 256 * 2 ** 20,
+    );
+    return model;
+  } catch (error) {
+    params.dispose();
+    throw error;
+  } finally {
+    await weights.close();
+  }
+}
