@@ -81,7 +81,7 @@ pub fn gemm<L: Lanes, B: Element>(
     if k == 0 {
         return Ok(());
     }
-    let mut packs = Packs { a: vec![0.0; MC * KC], b: vec![0.0; KC * round_up(NC.min(n), NR)] };
+    let mut packs = Packs { a: vec![0.0; round_up(MC, MR) * KC], b: vec![0.0; KC * round_up(NC.min(n), NR)] };
     let mut jc = 0;
     while jc < n {
         let nc = NC.min(n - jc);
