@@ -35,6 +35,10 @@ const matmulCases: OpCase[] = [
   linearCase(33, 77, 50, "f16", false, 3),
   linearCase(17, 64, 40, "bf16", true, 4),
   linearCase(5, 513, 9, "f32", true, 5),
+  // Decode-shaped products (m ≤ 4 takes the matrix–vector path).
+  linearCase(1, 515, 67, "bf16", true, 6),
+  linearCase(3, 300, 33, "f16", false, 7),
+  linearCase(4, 1030, 21, "f32", true, 8),
   (() => {
     const [batch, m, k, n] = [3, 5, 19, 11];
     const a = lazy(() => gaussian(batch * m * k, 11));

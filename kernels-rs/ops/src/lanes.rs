@@ -12,6 +12,8 @@ pub trait Lanes {
     fn dot_f64(a: &[f32], b: &[f32]) -> f64;
     /// Σ a[i] in f64.
     fn sum_f64(a: &[f32]) -> f64;
+    /// Σ a[i]·b[i] over the shorter slice, in f32 (eight interleaved partial sums; the matrix–vector product).
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32;
     /// y[i] += alpha · x[i] over the shorter of the two slices.
     fn axpy(alpha: f32, x: &[f32], y: &mut [f32]);
     /// out[i] = (x[i] − shift) · scale · gain[i] + bias[i] (the affine tail of LayerNorm; RMSNorm passes shift 0
@@ -55,6 +57,26 @@ impl Lanes for Scalar {
 
     fn sum_f64(a: &[f32]) -> f64 {
         a.iter().map(|&x| x as f64).sum()
+    }
+
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        // The same eight partial sums as the SIMD version, so both round alike.
+        let n = a.len().min(b.len());
+        let n8 = n - n % 8;
+        let mut part = [0.0f32; 8];
+        let mut i = 0;
+        while i < n8 {
+            for l in 0..8 {
+                part[l] += a[i + l] * b[i + l];
+            }
+            i += 8;
+        }
+        let mut sum = ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]));
+        while i < n {
+            sum += a[i] * b[i];
+            i += 1;
+        }
+        sum
     }
 
     fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
@@ -179,6 +201,32 @@ impl Lanes for Simd128 {
         let mut sum = f64x2_extract_lane::<0>(both) + f64x2_extract_lane::<1>(both);
         while i < a.len() {
             sum += a[i] as f64;
+            i += 1;
+        }
+        sum
+    }
+
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        use core::arch::wasm32::*;
+        let n = a.len().min(b.len());
+        let n8 = n - n % 8;
+        let (mut s0, mut s1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut i = 0;
+        while i < n8 {
+            // SAFETY: i + 8 <= n8 <= len of both slices.
+            unsafe {
+                let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+                s0 = f32x4_add(s0, f32x4_mul(v128_load(pa as *const v128), v128_load(pb as *const v128)));
+                s1 = f32x4_add(s1, f32x4_mul(v128_load(pa.add(4) as *const v128), v128_load(pb.add(4) as *const v128)));
+            }
+            i += 8;
+        }
+        // Lanes l of s0 and s1 hold the scalar twin's part[l] and part[l + 4].
+        let t = f32x4_add(s0, s1); // part[l] + part[l+4]
+        let u = f32x4_add(t, i32x4_shuffle::<2, 3, 0, 1>(t, t)); // (p0+p4)+(p2+p6), (p1+p5)+(p3+p7)
+        let mut sum = f32x4_extract_lane::<0>(u) + f32x4_extract_lane::<1>(u);
+        while i < n {
+            sum += a[i] * b[i];
             i += 1;
         }
         sum
