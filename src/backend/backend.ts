@@ -67,6 +67,8 @@ export const OP_NAMES = [
   "siluMul",
   "add",
   "mul",
+  "scale",
+  "mean",
   "embedding",
   "patchEmbed",
   "relevance",
@@ -167,6 +169,10 @@ export interface Backend {
   /** a ∘ b, with b of a's shape or of a trailing part of it (a row, a block of rows) repeated over the rest. */
   add(a: Tensor, b: Tensor): Tensor;
   mul(a: Tensor, b: Tensor): Tensor;
+  /** factor·x (the BT-Adapter's ½(main + BT) combine). */
+  scale(x: Tensor, factor: number): Tensor;
+  /** Mean over `axis`, which is removed from the shape (CLS tokens averaged over frames). Sums in f64. */
+  mean(x: Tensor, axis: number): Tensor;
   /** Rows `ids` of table (V, D) (f32/f16/bf16) → (n, D) f32. An id outside [0, V) is `bad_argument`. */
   embedding(table: Tensor, ids: Int32Array): Tensor;
   /** Conv2d kernel = stride = P, no bias: pixels (N, C, H, W), weight (Dout, C, P, P) → (N, (H/P)·(W/P), Dout). */

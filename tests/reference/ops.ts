@@ -247,6 +247,30 @@ export function binary(a: Arr, b: Arr, op: "add" | "mul"): Ref {
   return { value, scale };
 }
 
+/** y = factor·x (any shape). */
+export function scale(x: Arr, factor: number): Ref {
+  return relative(Float64Array.from(x, (v) => v * factor));
+}
+
+/** y (outer, inner) = mean over n of x (outer, n, inner). Scale: Σ|x|/n. */
+export function mean(x: Arr, outer: number, n: number, inner: number): Ref {
+  const value = new Float64Array(outer * inner);
+  const scale = new Float64Array(outer * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      let sum = 0;
+      let mag = 0;
+      for (let t = 0; t < n; t++) {
+        sum += x[(o * n + t) * inner + i];
+        mag += Math.abs(x[(o * n + t) * inner + i]);
+      }
+      value[o * inner + i] = sum / n;
+      scale[o * inner + i] = mag / n + F32_TINY;
+    }
+  }
+  return { value, scale };
+}
+
 /** y (n, dim) = table rows. Exact. */
 export function embedding(table: Arr, dim: number, ids: ArrayLike<number>): Ref {
   const value = new Float64Array(ids.length * dim);

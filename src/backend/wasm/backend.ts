@@ -20,7 +20,7 @@ import { activate, siluMul, softmax } from "./activation.ts";
 import { attention, rope } from "./attention.ts";
 import { address, memoryView, type WasmContext, WasmStorage } from "./context.ts";
 import { matmul } from "./gemm.ts";
-import { binary, copyAs, copyInto, embedding, patchEmbed } from "./layout.ts";
+import { binary, copyAs, copyInto, embedding, mean, patchEmbed, scale } from "./layout.ts";
 import { loadKernels, type WasmKernels } from "./loader.ts";
 import { layerNorm, rmsNorm } from "./norm.ts";
 import { relevance, windowPool } from "./pooling.ts";
@@ -43,6 +43,8 @@ const SUPPORT: Partial<Record<OpName, readonly (readonly DType[])[]>> = {
   siluMul: [F32, F32],
   add: [F32, F32],
   mul: [F32, F32],
+  scale: [F32],
+  mean: [F32],
   embedding: [ANY],
   patchEmbed: [F32, ANY],
   relevance: [F32, F32],
@@ -200,6 +202,16 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   mul(a: Tensor, b: Tensor): Tensor {
     this.#require("mul", [a, b]);
     return binary(this.#context, "mul", a, b);
+  }
+
+  scale(x: Tensor, factor: number): Tensor {
+    this.#require("scale", [x]);
+    return scale(this.#context, x, factor);
+  }
+
+  mean(x: Tensor, axis: number): Tensor {
+    this.#require("mean", [x]);
+    return mean(this.#context, x, axis);
   }
 
   embedding(table: Tensor, ids: Int32Array): Tensor {

@@ -134,3 +134,39 @@ export function patchEmbed(ctx: WasmContext, pixels: Tensor, weight: Tensor): Te
     }
   });
 }
+
+export function scale(ctx: WasmContext, x: Tensor, factor: number): Tensor {
+  return withDense(ctx, "scale", [x], ([h]) => {
+    requireDtype(h, "scale", "f32");
+    const out = ctx.output(h.shape);
+    try {
+      if (size(h.shape) > 0) callKernel(ctx, "scale", "ppl_layout_scale", address(h), size(h.shape), factor, address(out));
+      return out;
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
+  });
+}
+
+export function mean(ctx: WasmContext, x: Tensor, axis: number): Tensor {
+  return withDense(ctx, "mean", [x], ([h]) => {
+    requireDtype(h, "mean", "f32");
+    const rank = h.shape.length;
+    if (!Number.isInteger(axis) || axis < 0 || axis >= rank || h.shape[axis] === 0) {
+      throw new BackendError("bad_shape", `mean: axis ${axis} of [${h.shape}] (must exist and be non-empty)`);
+    }
+    const outer = size(h.shape.slice(0, axis));
+    const inner = size(h.shape.slice(axis + 1));
+    const out = ctx.output(h.shape.filter((_, i) => i !== axis));
+    try {
+      if (outer * inner > 0) {
+        callKernel(ctx, "mean", "ppl_layout_mean", address(h), outer, h.shape[axis], inner, address(out));
+      }
+      return out;
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
+  });
+}
