@@ -6,6 +6,11 @@
 /// An element a weight matrix may be stored in. `to_f32` is exact.
 pub trait Element: Copy {
     fn to_f32(self) -> f32;
+    /// ⟨x, w⟩ in f32 with `Lanes::dot_f32`'s rounding; `scratch` (≥ w.len()) holds widened values when needed.
+    fn dot<L: crate::lanes::Lanes>(x: &[f32], w: &[Self], scratch: &mut [f32]) -> f32 {
+        Self::widen(w, scratch);
+        L::dot_f32(x, &scratch[..w.len()])
+    }
     /// The slice itself when it already is f32 (so readers can skip the widening copy).
     fn as_f32(_values: &[Self]) -> Option<&[f32]> {
         None
@@ -27,6 +32,10 @@ impl Element for f32 {
     fn as_f32(values: &[f32]) -> Option<&[f32]> {
         Some(values)
     }
+
+    fn dot<L: crate::lanes::Lanes>(x: &[f32], w: &[f32], _scratch: &mut [f32]) -> f32 {
+        L::dot_f32(x, w)
+    }
 }
 
 /// IEEE 754 binary16 bits.
@@ -43,6 +52,12 @@ impl Element for Bf16 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f32::from_bits((self.0 as u32) << 16)
+    }
+
+    fn dot<L: crate::lanes::Lanes>(x: &[f32], w: &[Bf16], _scratch: &mut [f32]) -> f32 {
+        // SAFETY: Bf16 is a transparent u16.
+        let bits = unsafe { core::slice::from_raw_parts(w.as_ptr() as *const u16, w.len()) };
+        L::dot_bf16(x, bits)
     }
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -113,18 +113,11 @@ pub fn gemm<L: Lanes, B: Element>(
 /// C[i, j] += ⟨A[i, :], B[:, j]⟩ for B with unit row stride (a weight matrix W read as Wᵀ: column j = row j of W).
 fn gemv<L: Lanes, B: Element>(a: &Matrix<f32>, b: &Matrix<B>, c: &mut [f32], c_rs: usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    let mut widened = if B::as_f32(&b.data[..0]).is_some() { Vec::new() } else { vec![0.0f32; k] };
+    let mut scratch = if B::as_f32(&b.data[..0]).is_some() { Vec::new() } else { vec![0.0f32; k] };
     for j in 0..n {
         let row = &b.data[j * b.cs..][..k];
-        let w: &[f32] = match B::as_f32(row) {
-            Some(w) => w,
-            None => {
-                B::widen(row, &mut widened);
-                &widened
-            }
-        };
         for i in 0..m {
-            c[i * c_rs + j] += L::dot_f32(&a.data[i * a.rs..][..k], w);
+            c[i * c_rs + j] += B::dot::<L>(&a.data[i * a.rs..][..k], row, &mut scratch);
         }
     }
 }
@@ -264,6 +257,11 @@ mod tests {
             // Small integers: every partial sum is exact.
             assert_eq!(c[i] as f64, expected[i] + bias[i % n] as f64);
         }
+        // bf16 weights through the fused dot: the same bits as f32 weights holding the same values.
+        let bits: Vec<Bf16> = w.iter().map(|&x| Bf16((x.to_bits() >> 16) as u16)).collect();
+        let mut c16 = vec![0.0f32; 3 * n];
+        gemm::<Scalar, Bf16>(am, Matrix { data: &bits, rows: k, cols: n, rs: 1, cs: k }, Some(&bias), &mut c16, n, false).unwrap();
+        assert_eq!(c16, c);
     }
 
     #[test]

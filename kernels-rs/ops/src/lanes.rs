@@ -14,6 +14,8 @@ pub trait Lanes {
     fn sum_f64(a: &[f32]) -> f64;
     /// Σ a[i]·b[i] over the shorter slice, in f32 (eight interleaved partial sums; the matrix–vector product).
     fn dot_f32(a: &[f32], b: &[f32]) -> f32;
+    /// `dot_f32` against bfloat16 bits, widened in registers (same sums and rounding as widening first).
+    fn dot_bf16(a: &[f32], b: &[u16]) -> f32;
     /// y[i] += alpha · x[i] over the shorter of the two slices.
     fn axpy(alpha: f32, x: &[f32], y: &mut [f32]);
     /// out[i] = (x[i] − shift) · scale · gain[i] + bias[i] (the affine tail of LayerNorm; RMSNorm passes shift 0
@@ -57,6 +59,35 @@ impl Lanes for Scalar {
 
     fn sum_f64(a: &[f32]) -> f64 {
         a.iter().map(|&x| x as f64).sum()
+    }
+
+    fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
+        let n = a.len().min(b.len());
+        let mut widened = [0.0f32; 256];
+        let mut i = 0;
+        let mut sum_parts = [0.0f32; 8];
+        // Same partial sums as dot_f32 over the widened values: widen in chunks, accumulate into the eight parts.
+        while i < n - n % 8 {
+            let chunk = (n - n % 8 - i).min(256);
+            for j in 0..chunk {
+                widened[j] = f32::from_bits((b[i + j] as u32) << 16);
+            }
+            let mut k = 0;
+            while k < chunk {
+                for l in 0..8 {
+                    sum_parts[l] += a[i + k + l] * widened[k + l];
+                }
+                k += 8;
+            }
+            i += chunk;
+        }
+        let p = sum_parts;
+        let mut sum = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+        while i < n {
+            sum += a[i] * f32::from_bits((b[i] as u32) << 16);
+            i += 1;
+        }
+        sum
     }
 
     fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -227,6 +258,34 @@ impl Lanes for Simd128 {
         let mut sum = f32x4_extract_lane::<0>(u) + f32x4_extract_lane::<1>(u);
         while i < n {
             sum += a[i] * b[i];
+            i += 1;
+        }
+        sum
+    }
+
+    fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
+        use core::arch::wasm32::*;
+        let n = a.len().min(b.len());
+        let n8 = n - n % 8;
+        let (mut s0, mut s1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut i = 0;
+        while i < n8 {
+            // SAFETY: i + 8 <= n8 <= len of both slices.
+            unsafe {
+                let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+                let w = v128_load(pb as *const v128);
+                let w0 = i32x4_shl(u32x4_extend_low_u16x8(w), 16);
+                let w1 = i32x4_shl(u32x4_extend_high_u16x8(w), 16);
+                s0 = f32x4_add(s0, f32x4_mul(v128_load(pa as *const v128), w0));
+                s1 = f32x4_add(s1, f32x4_mul(v128_load(pa.add(4) as *const v128), w1));
+            }
+            i += 8;
+        }
+        let t = f32x4_add(s0, s1);
+        let u = f32x4_add(t, i32x4_shuffle::<2, 3, 0, 1>(t, t));
+        let mut sum = f32x4_extract_lane::<0>(u) + f32x4_extract_lane::<1>(u);
+        while i < n {
+            sum += a[i] * f32::from_bits((b[i] as u32) << 16);
             i += 1;
         }
         sum
