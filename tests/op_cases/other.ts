@@ -5,7 +5,15 @@ import { relevanceReference } from "../reference/relevance.ts";
 import { gaussian } from "../util/random.ts";
 import { halfWeights, lazy, type OpCase, permuteData, size } from "./common.ts";
 
-function ropeCase(batch: number, seq: number, heads: number, d: number, theta: number, offset: number, view: boolean): OpCase {
+function ropeCase(
+  batch: number,
+  seq: number,
+  heads: number,
+  d: number,
+  theta: number,
+  offset: number,
+  view: boolean,
+): OpCase {
   // With `view`, x is the first of two halves of a (B, S, 2, H, D) buffer: strides that are not dense.
   const x = lazy(() => gaussian(batch * seq * (view ? 2 : 1) * heads * d, 50 + d));
   const logical = () => {
@@ -124,7 +132,11 @@ function patchCase(n: number, c: number, height: number, width: number, p: numbe
   };
 }
 
-function poolCase(dims: [number, number, number, number], kernel: [number, number, number], weights: "uniform" | "mild" | "peaked"): OpCase {
+function poolCase(
+  dims: [number, number, number, number],
+  kernel: [number, number, number],
+  weights: "uniform" | "mild" | "peaked",
+): OpCase {
   const [t, h, w, c] = dims;
   const x = lazy(() => gaussian(t * h * w * c, 100 + t));
   // Relevance-like probabilities summing to 1 over the video: mild (p/τ ≪ 1) or with a few dominant cells.
@@ -243,7 +255,9 @@ function meanCase(shape: number[], axis: number, permuted: boolean): OpCase {
     dtypes: ["f32"],
     shape: shape.filter((_, i) => i !== axis),
     prepare: (b) => {
-      const t = permuted ? b.permute(b.upload(x(), stored), [1, 0, ...shape.slice(2).map((_, i) => i + 2)]) : b.upload(x(), shape);
+      const t = permuted
+        ? b.permute(b.upload(x(), stored), [1, 0, ...shape.slice(2).map((_, i) => i + 2)])
+        : b.upload(x(), shape);
       return () => b.mean(t, axis);
     },
     reference: () => ref.mean(logical(), outer, shape[axis], inner),

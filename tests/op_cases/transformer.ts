@@ -130,9 +130,24 @@ function attentionCase(name: string, dims: AttentionDims, causal: boolean, seed:
 
 const attentionCases: OpCase[] = [
   attentionCase("full MHA (2, 3, 17, 8)", { batch: 2, heads: 3, kvHeads: 3, sq: 17, skv: 17, d: 8 }, false, 21),
-  attentionCase("causal MHA (1, 2, 70, 16) across query blocks", { batch: 1, heads: 2, kvHeads: 2, sq: 70, skv: 70, d: 16 }, true, 22),
-  attentionCase("causal GQA 8 q heads over 2 kv heads", { batch: 1, heads: 8, kvHeads: 2, sq: 9, skv: 9, d: 32 }, true, 23),
-  attentionCase("causal, 3 new queries over 11 keys", { batch: 1, heads: 2, kvHeads: 1, sq: 3, skv: 11, d: 64 }, true, 24),
+  attentionCase(
+    "causal MHA (1, 2, 70, 16) across query blocks",
+    { batch: 1, heads: 2, kvHeads: 2, sq: 70, skv: 70, d: 16 },
+    true,
+    22,
+  ),
+  attentionCase(
+    "causal GQA 8 q heads over 2 kv heads",
+    { batch: 1, heads: 8, kvHeads: 2, sq: 9, skv: 9, d: 32 },
+    true,
+    23,
+  ),
+  attentionCase(
+    "causal, 3 new queries over 11 keys",
+    { batch: 1, heads: 2, kvHeads: 1, sq: 3, skv: 11, d: 64 },
+    true,
+    24,
+  ),
   (() => {
     // q, k, v as the views a graph makes of one fused (S, 3·H·D) projection: (S, 3, H, D) → slice → (1, H, S, D).
     const [s, h, d] = [12, 4, 16];
@@ -153,11 +168,13 @@ const attentionCases: OpCase[] = [
       shape: [1, h, s, d],
       prepare: (b) => {
         const t = b.upload(qkv(), [s, 3, h, d]);
-        const view = (which: number) => b.reshape(b.permute(b.slice(t, 1, which, which + 1), [1, 2, 0, 3]), [1, h, s, d]);
+        const view = (which: number) =>
+          b.reshape(b.permute(b.slice(t, 1, which, which + 1), [1, 2, 0, 3]), [1, h, s, d]);
         const [q, k, v] = [view(0), view(1), view(2)];
         return () => b.attention(q, k, v, { causal: true });
       },
-      reference: () => ref.attention(part(0), part(1), part(2), { batch: 1, heads: h, kvHeads: h, sq: s, skv: s, d }, true),
+      reference: () =>
+        ref.attention(part(0), part(1), part(2), { batch: 1, heads: h, kvHeads: h, sq: s, skv: s, d }, true),
     } satisfies OpCase;
   })(),
   (() => {
@@ -175,7 +192,11 @@ const attentionCases: OpCase[] = [
       shape: [1, heads, 1, d],
       prepare: (b) => {
         const { q, k, v } = data();
-        const [tq, tk, tv] = [b.upload(q, [1, heads, s, d]), b.upload(k, [1, kvHeads, s, d]), b.upload(v, [1, kvHeads, s, d])];
+        const [tq, tk, tv] = [
+          b.upload(q, [1, heads, s, d]),
+          b.upload(k, [1, kvHeads, s, d]),
+          b.upload(v, [1, kvHeads, s, d]),
+        ];
         return () =>
           b.scope(() => {
             const cache = new KvCache(b, { batch: 1, kvHeads, headDim: d, capacity: 16 });

@@ -37,7 +37,16 @@ export function bf16Value(bits: number): number {
 }
 
 /** c (batch, m, n) = a (batch, m, k) · b (batch or 1, k, n) + bias (n). */
-export function matmul(a: Arr, b: Arr, batch: number, m: number, k: number, n: number, bShared: boolean, bias?: Arr): Ref {
+export function matmul(
+  a: Arr,
+  b: Arr,
+  batch: number,
+  m: number,
+  k: number,
+  n: number,
+  bShared: boolean,
+  bias?: Arr,
+): Ref {
   const value = new Float64Array(batch * m * n);
   const scale = new Float64Array(batch * m * n);
   for (let t = 0; t < batch; t++) {
@@ -163,7 +172,8 @@ export function rope(x: Arr, seq: number, heads: number, d: number, theta: numbe
         const [a, b] = [x[base + i], x[base + i + half]];
         value[base + i] = a * c - b * sn;
         value[base + i + half] = b * c + a * sn;
-        scale[base + i] = scale[base + i + half] = Math.abs(a * c) + Math.abs(b * sn) + Math.abs(b * c) + Math.abs(a * sn) + F32_TINY;
+        scale[base + i] = scale[base + i + half] = Math.abs(a * c) + Math.abs(b * sn) + Math.abs(b * c) +
+          Math.abs(a * sn) + F32_TINY;
       }
     }
   }
@@ -279,7 +289,16 @@ export function embedding(table: Arr, dim: number, ids: ArrayLike<number>): Ref 
 }
 
 /** Conv2d kernel = stride = p, no bias: pixels (N, C, H, W), weight (Dout, C, p, p) → (N, (H/p)(W/p), Dout). */
-export function patchEmbed(pixels: Arr, n: number, c: number, height: number, width: number, weight: Arr, dout: number, p: number): Ref {
+export function patchEmbed(
+  pixels: Arr,
+  n: number,
+  c: number,
+  height: number,
+  width: number,
+  weight: Arr,
+  dout: number,
+  p: number,
+): Ref {
   const [gh, gw] = [Math.floor(height / p), Math.floor(width / p)];
   const value = new Float64Array(n * gh * gw * dout);
   const scale = new Float64Array(value.length);

@@ -68,7 +68,9 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   constructor(kernels: WasmKernels, options: WasmBackendOptions = {}) {
     super();
     const simd = options.simd ?? true;
-    if (simd && !kernels.hasSimd) throw new BackendError("unsupported", "wasm: the kernels module was built without SIMD");
+    if (simd && !kernels.hasSimd) {
+      throw new BackendError("unsupported", "wasm: the kernels module was built without SIMD");
+    }
     this.name = simd ? "wasm-simd" : "wasm-scalar";
     this.#kernels = kernels;
     this.#context = {
@@ -96,7 +98,9 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
 
   protected allocate(bytes: number): WasmStorage {
     const ptr = this.#kernels.callValue("alloc", "ppl_alloc", bytes);
-    if (ptr === 0) throw new BackendError("out_of_memory", `${this.name}: cannot allocate ${bytes} bytes in the module`);
+    if (ptr === 0) {
+      throw new BackendError("out_of_memory", `${this.name}: cannot allocate ${bytes} bytes in the module`);
+    }
     memoryView(this.#kernels, Uint8Array, ptr, bytes).fill(0);
     return new WasmStorage(this.#kernels, ptr, bytes);
   }
@@ -104,7 +108,10 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   upload(data: Float32Array | Uint16Array, shape: Shape, dtype: DType = "f32"): Tensor {
     const wanted = dtype === "f32" ? Float32Array : Uint16Array;
     if (!(data instanceof wanted)) {
-      throw new BackendError("bad_dtype", `upload: ${dtype} data comes as a ${wanted.name}, got ${data.constructor.name}`);
+      throw new BackendError(
+        "bad_dtype",
+        `upload: ${dtype} data comes as a ${wanted.name}, got ${data.constructor.name}`,
+      );
     }
     if (data.length !== size(shape)) {
       throw new BackendError("bad_shape", `upload: ${data.length} values for shape [${shape}] (${size(shape)})`);
@@ -241,6 +248,8 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
 }
 
 /** A WASM backend over the process-wide kernels instance (or over `kernels` when given). */
-export async function createWasmBackend(options: WasmBackendOptions & { kernels?: WasmKernels } = {}): Promise<WasmBackend> {
+export async function createWasmBackend(
+  options: WasmBackendOptions & { kernels?: WasmKernels } = {},
+): Promise<WasmBackend> {
   return new WasmBackend(options.kernels ?? await loadKernels(), options);
 }

@@ -60,7 +60,18 @@ export function embedding(ctx: WasmContext, table: Tensor, ids: Int32Array): Ten
     try {
       if (ids.length > 0) {
         withArrays(ctx.kernels, [ids], ([pids]) => {
-          callKernel(ctx, "embedding", "ppl_layout_embedding", address(h), DTYPE_CODES[h.dtype], rows, dim, pids, ids.length, address(out));
+          callKernel(
+            ctx,
+            "embedding",
+            "ppl_layout_embedding",
+            address(h),
+            DTYPE_CODES[h.dtype],
+            rows,
+            dim,
+            pids,
+            ids.length,
+            address(out),
+          );
         });
       }
       return out;
@@ -86,7 +97,19 @@ export function binary(ctx: WasmContext, what: "add" | "mul", a: Tensor, b: Tens
       if (size(ha.shape) > 0) {
         const rows = size(ha.shape) / dim;
         const op = what === "add" ? 0 : 1;
-        callKernel(ctx, what, "ppl_layout_binary", address(ha), rows, dim, address(hb), size(hb.shape) / dim, op, address(out), ctx.simd);
+        callKernel(
+          ctx,
+          what,
+          "ppl_layout_binary",
+          address(ha),
+          rows,
+          dim,
+          address(hb),
+          size(hb.shape) / dim,
+          op,
+          address(out),
+          ctx.simd,
+        );
       }
       return out;
     } catch (error) {
@@ -140,7 +163,9 @@ export function scale(ctx: WasmContext, x: Tensor, factor: number): Tensor {
     requireDtype(h, "scale", "f32");
     const out = ctx.output(h.shape);
     try {
-      if (size(h.shape) > 0) callKernel(ctx, "scale", "ppl_layout_scale", address(h), size(h.shape), factor, address(out));
+      if (size(h.shape) > 0) {
+        callKernel(ctx, "scale", "ppl_layout_scale", address(h), size(h.shape), factor, address(out));
+      }
       return out;
     } catch (error) {
       out.dispose();
