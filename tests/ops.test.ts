@@ -155,3 +155,22 @@ Deno.test("a long-running loop of scoped forward passes does not grow memory", a
   weight.dispose();
   gain.dispose();
 });
+
+Deno.test("wasm SIMD and its scalar twin agree bit for bit where they sum in the same order", async () => {
+  // The register tile, the decode dot and axpy keep the scalar twin's order of f32 operations (no FMA in
+  // WebAssembly SIMD), so these ops must match exactly; f64-accumulated ones (norms) may differ in the last bit.
+  const [simd, scalar] = [await backend("wasm-simd"), await backend("wasm-scalar")];
+  const exact = new Set(["linear", "matmul", "attention", "patchEmbed", "windowPool", "add", "mul"]);
+  let compared = 0;
+  for (const c of OP_CASES.filter((c) => exact.has(c.op))) {
+    const results = [];
+    for (const b of [simd, scalar]) {
+      const out = b.scope(() => c.prepare(b)());
+      results.push(await b.download(out));
+      out.dispose();
+    }
+    assertEquals(results[0], results[1], c.name);
+    compared++;
+  }
+  assert(compared > 20, `compared ${compared} cases`);
+});
