@@ -88,7 +88,9 @@ pub fn gemm<L: Lanes, B: Element>(
         gemv::<L, B>(&a, &b, c, c_rs);
         return Ok(());
     }
-    let mut packs = Packs { a: vec![0.0; round_up(MC, MR) * KC], b: vec![0.0; KC * round_up(NC.min(n), NR)] };
+    // Sized to this product, not to the block limits: attention runs thousands of small ones.
+    let kc_max = KC.min(k);
+    let mut packs = Packs { a: vec![0.0; round_up(MC.min(m), MR) * kc_max], b: vec![0.0; kc_max * round_up(NC.min(n), NR)] };
     let mut jc = 0;
     while jc < n {
         let nc = NC.min(n - jc);

@@ -45,7 +45,7 @@ export function softmax(ctx: WasmContext, x: Tensor, scale = 1): Tensor {
     }
     const out = ctx.output(h.shape);
     try {
-      callKernel(ctx, "softmax", "ppl_activation_softmax", address(h), size(h.shape) / n, n, scale, address(out));
+      callKernel(ctx, "softmax", "ppl_activation_softmax", address(h), size(h.shape) / n, n, scale, address(out), ctx.simd);
       return out;
     } catch (error) {
       out.dispose();
