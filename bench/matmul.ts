@@ -17,7 +17,9 @@ import { gaussian } from "../tests/util/random.ts";
 type Ort = any;
 
 async function loadOrt(): Promise<{ ort: Ort; from: string } | null> {
-  const env = (globalThis as { Deno?: { env: { get(k: string): string | undefined } } }).Deno?.env.get("ORT_WEB_MODULE");
+  const env = (globalThis as { Deno?: { env: { get(k: string): string | undefined } } }).Deno?.env.get(
+    "ORT_WEB_MODULE",
+  );
   for (const specifier of [env, "onnxruntime-web/wasm"]) {
     if (!specifier) continue;
     try {

@@ -50,9 +50,7 @@ function valueInfo(w: Writer, name: string, dims: number[]): void {
     type.message(1, (tensor) =>
       tensor.int(1, FLOAT).message(2, (shape) => {
         for (const d of dims) shape.message(1, (dim) => dim.int(1, d));
-      })
-    )
-  );
+      })));
 }
 
 /** ONNX bytes of C (m, n) = A (m, k) · B, B (k, n) row-major f32 baked in as an initializer. */
@@ -62,7 +60,10 @@ export function matmulModel(m: number, k: number, n: number, b: Float32Array): U
     .string(2, "ppllava-bench")
     .message(8, (opset) => opset.string(1, "").int(2, 13))
     .message(7, (graph) => {
-      graph.message(1, (node) => node.string(1, "A").string(1, "B").string(2, "C").string(3, "matmul").string(4, "MatMul"));
+      graph.message(
+        1,
+        (node) => node.string(1, "A").string(1, "B").string(2, "C").string(3, "matmul").string(4, "MatMul"),
+      );
       graph.string(2, "matmul");
       graph.message(5, (tensor) => {
         tensor.int(1, k).int(1, n).int(2, FLOAT).string(8, "B");

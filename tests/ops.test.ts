@@ -3,7 +3,8 @@
  * reference. Bar (from ARCHITECTURE.md): max |got − ref| / scale ≤ 1e-5, where scale is the magnitude the case's
  * reference states (Σ|terms| for sums, |y| for single roundings); no NaN/Inf; the output shape; no leaked tensors.
  */
-import { type Backend, BackendError, OP_NAMES } from "../src/backend/backend.ts";
+import { type Backend, BackendError, OP_NAMES, type Tensor } from "../src/backend/backend.ts";
+import { KvCache } from "../src/backend/kv_cache.ts";
 import { OP_CASES } from "./op_cases.ts";
 import { BACKENDS } from "./op_backends.ts";
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
@@ -106,4 +107,70 @@ Deno.test("tensors of one backend are refused by another", async () => {
 Deno.test("summary: worst error per op (all backends)", () => {
   const rows = [...worst.entries()].map(([op, e]) => `${op.padEnd(12)} ${e.toExponential(2)}`);
   console.log(`\n${rows.join("\n")}`);
+});
+
+Deno.test("a long-running loop of scoped forward passes does not grow memory", async () => {
+  const b = await backend(BACKENDS[0].name);
+  const [s, h, d] = [40, 4, 16];
+  const weight = b.upload(new Float32Array(3 * h * d * h * d).map((_, i) => Math.sin(i) * 0.05), [3 * h * d, h * d]);
+  const gain = b.upload(new Float32Array(h * d).fill(1), [h * d]);
+  const cache = new KvCache(b, { batch: 1, kvHeads: h, headDim: d, capacity: 64 });
+  const step = (x: Tensor) =>
+    b.scope(() => {
+      const qkv = b.reshape(b.linear(b.rmsNorm(x, gain, 1e-6), weight), [x.shape[0], 3, h, d]);
+      const part = (i: number) => b.reshape(b.slice(qkv, 1, i, i + 1), [x.shape[0], h, d]);
+      const q = b.rope(part(0), { theta: 10000, offset: cache.length });
+      const k = b.rope(part(1), { theta: 10000, offset: cache.length });
+      cache.append(
+        b.permute(b.reshape(k, [1, x.shape[0], h, d]), [0, 2, 1, 3]),
+        b.permute(b.reshape(part(2), [1, x.shape[0], h, d]), [0, 2, 1, 3]),
+      );
+      const { keys, values } = cache.view();
+      const out = b.attention(b.permute(b.reshape(q, [1, x.shape[0], h, d]), [0, 2, 1, 3]), keys, values, {
+        causal: true,
+      });
+      return b.add(x, b.reshape(b.permute(out, [0, 2, 1, 3]), [x.shape[0], h * d]));
+    });
+  const before = b.stats();
+  let memory = 0;
+  for (let round = 0; round < 30; round++) {
+    cache.reset();
+    const prompt = b.upload(new Float32Array(s * h * d).map((_, i) => Math.cos(i + round)), [s, h * d]);
+    let x = step(prompt);
+    prompt.dispose();
+    for (let t = 0; t < 8; t++) {
+      const last = x;
+      // The view of the last row is made inside a scope too, so it is disposed with it.
+      const next = b.scope(() => step(b.slice(last, 0, last.shape[0] - 1, last.shape[0])));
+      x.dispose();
+      x = next;
+    }
+    assert((await b.download(x)).every(Number.isFinite));
+    x.dispose();
+    assertEquals(b.stats(), before, `round ${round}: live tensors`);
+    if (round === 2) memory = (b as unknown as { memoryBytes: number }).memoryBytes;
+    if (round > 2) assertEquals((b as unknown as { memoryBytes: number }).memoryBytes, memory, "module memory grew");
+  }
+  cache.dispose();
+  weight.dispose();
+  gain.dispose();
+});
+
+Deno.test("wasm SIMD and its scalar twin agree bit for bit where they sum in the same order", async () => {
+  // The register tile, the decode dot and axpy keep the scalar twin's order of f32 operations (no FMA in
+  // WebAssembly SIMD), so these ops must match exactly; f64-accumulated ones (norms) may differ in the last bit.
+  const [simd, scalar] = [await backend("wasm-simd"), await backend("wasm-scalar")];
+  const exact = new Set(["linear", "matmul", "attention", "softmax", "patchEmbed", "windowPool", "add", "mul"]);
+  let compared = 0;
+  for (const c of OP_CASES.filter((c) => exact.has(c.op))) {
+    const results = [];
+    for (const b of [simd, scalar]) {
+      const out = b.scope(() => c.prepare(b)());
+      results.push(await b.download(out));
+      out.dispose();
+    }
+    assertEquals(results[0], results[1], c.name);
+    compared++;
+  }
+  assert(compared > 20, `compared ${compared} cases`);
 });

@@ -13,7 +13,21 @@
  * Ops are synchronous (a GPU backend enqueues); only `download` is async. An op the backend lacks, or lacks for
  * these dtypes, is reported by `supports(op, dtypes)` and throws `BackendError("unsupported")` if called anyway.
  * Weights may be f16/bf16 where the op says so (matmul's B, linear's W, embedding tables, the patch-embed kernel);
- * every activation is f32. Conventions follow the spec (docs/spec §3.3–3.8) and HF/PyTorch.
+ * every activation is f32. Conventions follow the spec (spec/ppllava.md §3.3–3.8) and HF/PyTorch.
+ *
+ * A pre-LN CLIP encoder layer (spec §3.3), weights as checkpoint tensors, x (S, D):
+ *
+ *   const y = b.scope(() => {
+ *     const h = b.layerNorm(x, w.ln1.weight, w.ln1.bias, 1e-5);
+ *     const heads = (t: Tensor) => b.permute(b.reshape(t, [1, S, H, D / H]), [0, 2, 1, 3]);   // views, no copy
+ *     const o = b.attention(heads(b.linear(h, w.q.weight, w.q.bias)), heads(b.linear(h, w.k.weight, w.k.bias)),
+ *                           heads(b.linear(h, w.v.weight, w.v.bias)), { causal: false });
+ *     const x1 = b.add(x, b.linear(b.reshape(b.permute(o, [0, 2, 1, 3]), [S, D]), w.out.weight, w.out.bias));
+ *     const m = b.linear(b.quickGelu(b.linear(b.layerNorm(x1, w.ln2.weight, w.ln2.bias, 1e-5), w.fc1.weight, w.fc1.bias)), w.fc2.weight, w.fc2.bias);
+ *     return b.add(x1, m);                                  // everything else made in the scope is freed here
+ *   });
+ *
+ * Decoding keeps K/V in a `KvCache` (kv_cache.ts) and passes `rope({ theta, offset: cache.length })`.
  */
 
 export type DType = "f32" | "f16" | "bf16";
@@ -67,6 +81,8 @@ export const OP_NAMES = [
   "siluMul",
   "add",
   "mul",
+  "scale",
+  "mean",
   "embedding",
   "patchEmbed",
   "relevance",
@@ -167,6 +183,10 @@ export interface Backend {
   /** a ∘ b, with b of a's shape or of a trailing part of it (a row, a block of rows) repeated over the rest. */
   add(a: Tensor, b: Tensor): Tensor;
   mul(a: Tensor, b: Tensor): Tensor;
+  /** factor·x (the BT-Adapter's ½(main + BT) combine). */
+  scale(x: Tensor, factor: number): Tensor;
+  /** Mean over `axis`, which is removed from the shape (CLS tokens averaged over frames). Sums in f64. */
+  mean(x: Tensor, axis: number): Tensor;
   /** Rows `ids` of table (V, D) (f32/f16/bf16) → (n, D) f32. An id outside [0, V) is `bad_argument`. */
   embedding(table: Tensor, ids: Int32Array): Tensor;
   /** Conv2d kernel = stride = P, no bias: pixels (N, C, H, W), weight (Dout, C, P, P) → (N, (H/P)·(W/P), Dout). */

@@ -154,7 +154,9 @@ export abstract class TensorStore<S extends Storage> {
     for (const t of ts) {
       const h = this.use(t, "concat");
       const ok = h.shape.length === rank && h.shape.every((d, i) => i === axis || d === first.shape[i]);
-      if (!ok) throw new BackendError("bad_shape", `concat: [${h.shape}] does not match [${first.shape}] off axis ${axis}`);
+      if (!ok) {
+        throw new BackendError("bad_shape", `concat: [${h.shape}] does not match [${first.shape}] off axis ${axis}`);
+      }
       if (h.dtype !== first.dtype) throw new BackendError("bad_dtype", `concat: ${h.dtype} next to ${first.dtype}`);
       total += h.shape[axis];
     }
@@ -185,8 +187,10 @@ export abstract class TensorStore<S extends Storage> {
 
 function collect(value: unknown, into: Set<Tensor>, depth: number): void {
   if (value instanceof Handle) into.add(value);
-  else if (depth < 2 && Array.isArray(value)) for (const v of value) collect(v, into, depth + 1);
-  else if (depth < 2 && value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+  else if (depth < 2 && Array.isArray(value)) { for (const v of value) collect(v, into, depth + 1); }
+  else if (
+    depth < 2 && value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype
+  ) {
     for (const v of Object.values(value)) collect(v, into, depth + 1);
   }
 }

@@ -96,7 +96,10 @@ export function sliceLayout(layout: Layout, axis: number, start: number, end: nu
     throw new BackendError("bad_shape", `slice: axis ${axis} is outside a rank-${rank} tensor`);
   }
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > layout.shape[axis]) {
-    throw new BackendError("bad_shape", `slice: [${start}, ${end}) is not inside 0..${layout.shape[axis]} of axis ${axis}`);
+    throw new BackendError(
+      "bad_shape",
+      `slice: [${start}, ${end}) is not inside 0..${layout.shape[axis]} of axis ${axis}`,
+    );
   }
   const shape = layout.shape.slice();
   shape[axis] = end - start;

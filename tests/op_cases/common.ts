@@ -24,7 +24,11 @@ export function lazy<T>(make: () => T): () => T {
 }
 
 /** Random f16 or bf16 bits of moderate magnitude (no Inf/NaN), with their values. */
-export function halfWeights(n: number, seed: number, dtype: "f16" | "bf16"): { bits: Uint16Array; values: Float64Array } {
+export function halfWeights(
+  n: number,
+  seed: number,
+  dtype: "f16" | "bf16",
+): { bits: Uint16Array; values: Float64Array } {
   const next = rng(seed);
   const bits = new Uint16Array(n);
   for (let i = 0; i < n; i++) {

@@ -5,7 +5,15 @@ import { relevanceReference } from "../reference/relevance.ts";
 import { gaussian } from "../util/random.ts";
 import { halfWeights, lazy, type OpCase, permuteData, size } from "./common.ts";
 
-function ropeCase(batch: number, seq: number, heads: number, d: number, theta: number, offset: number, view: boolean): OpCase {
+function ropeCase(
+  batch: number,
+  seq: number,
+  heads: number,
+  d: number,
+  theta: number,
+  offset: number,
+  view: boolean,
+): OpCase {
   // With `view`, x is the first of two halves of a (B, S, 2, H, D) buffer: strides that are not dense.
   const x = lazy(() => gaussian(batch * seq * (view ? 2 : 1) * heads * d, 50 + d));
   const logical = () => {
@@ -124,7 +132,11 @@ function patchCase(n: number, c: number, height: number, width: number, p: numbe
   };
 }
 
-function poolCase(dims: [number, number, number, number], kernel: [number, number, number], weights: "uniform" | "mild" | "peaked"): OpCase {
+function poolCase(
+  dims: [number, number, number, number],
+  kernel: [number, number, number],
+  weights: "uniform" | "mild" | "peaked",
+): OpCase {
   const [t, h, w, c] = dims;
   const x = lazy(() => gaussian(t * h * w * c, 100 + t));
   // Relevance-like probabilities summing to 1 over the video: mild (p/τ ≪ 1) or with a few dominant cells.
@@ -230,7 +242,46 @@ const layoutCases: OpCase[] = [
   })(),
 ];
 
+function meanCase(shape: number[], axis: number, permuted: boolean): OpCase {
+  // permuted: the data is stored with the first two axes swapped and read through a permuted view.
+  const stored = permuted ? [shape[1], shape[0], ...shape.slice(2)] : shape;
+  const x = lazy(() => gaussian(size(shape), 140 + axis).map((v) => v + 1));
+  const logical = () => (permuted ? permuteData(x(), stored, [1, 0, ...shape.slice(2).map((_, i) => i + 2)]) : x());
+  const outer = size(shape.slice(0, axis));
+  const inner = size(shape.slice(axis + 1));
+  return {
+    name: `mean of [${shape}] over axis ${axis}${permuted ? " of a permuted view" : ""}`,
+    op: "mean",
+    dtypes: ["f32"],
+    shape: shape.filter((_, i) => i !== axis),
+    prepare: (b) => {
+      const t = permuted
+        ? b.permute(b.upload(x(), stored), [1, 0, ...shape.slice(2).map((_, i) => i + 2)])
+        : b.upload(x(), shape);
+      return () => b.mean(t, axis);
+    },
+    reference: () => ref.mean(logical(), outer, shape[axis], inner),
+  };
+}
+
 export const otherCases: OpCase[] = [
+  meanCase([1, 33, 17], 1, false),
+  meanCase([5, 7, 1, 9], 1, true),
+  meanCase([6, 10], 0, false),
+  (() => {
+    const x = lazy(() => gaussian(303, 150));
+    return {
+      name: "scale (3, 101) by 0.5",
+      op: "scale",
+      dtypes: ["f32"],
+      shape: [3, 101],
+      prepare: (b) => {
+        const t = b.upload(x(), [3, 101]);
+        return () => b.scale(t, 0.5);
+      },
+      reference: () => ref.scale(x(), 0.5),
+    } satisfies OpCase;
+  })(),
   ropeCase(1, 5, 3, 8, 10000, 0, false),
   ropeCase(2, 4, 2, 64, 1e6, 37, true),
   ropeCase(1, 3, 2, 128, 10000, 4000, false),

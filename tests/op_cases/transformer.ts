@@ -35,6 +35,10 @@ const matmulCases: OpCase[] = [
   linearCase(33, 77, 50, "f16", false, 3),
   linearCase(17, 64, 40, "bf16", true, 4),
   linearCase(5, 513, 9, "f32", true, 5),
+  // Decode-shaped products (m ≤ 4 takes the matrix–vector path).
+  linearCase(1, 515, 67, "bf16", true, 6),
+  linearCase(3, 300, 33, "f16", false, 7),
+  linearCase(4, 1030, 21, "f32", true, 8),
   (() => {
     const [batch, m, k, n] = [3, 5, 19, 11];
     const a = lazy(() => gaussian(batch * m * k, 11));
@@ -126,9 +130,24 @@ function attentionCase(name: string, dims: AttentionDims, causal: boolean, seed:
 
 const attentionCases: OpCase[] = [
   attentionCase("full MHA (2, 3, 17, 8)", { batch: 2, heads: 3, kvHeads: 3, sq: 17, skv: 17, d: 8 }, false, 21),
-  attentionCase("causal MHA (1, 2, 70, 16) across query blocks", { batch: 1, heads: 2, kvHeads: 2, sq: 70, skv: 70, d: 16 }, true, 22),
-  attentionCase("causal GQA 8 q heads over 2 kv heads", { batch: 1, heads: 8, kvHeads: 2, sq: 9, skv: 9, d: 32 }, true, 23),
-  attentionCase("causal, 3 new queries over 11 keys", { batch: 1, heads: 2, kvHeads: 1, sq: 3, skv: 11, d: 64 }, true, 24),
+  attentionCase(
+    "causal MHA (1, 2, 70, 16) across query blocks",
+    { batch: 1, heads: 2, kvHeads: 2, sq: 70, skv: 70, d: 16 },
+    true,
+    22,
+  ),
+  attentionCase(
+    "causal GQA 8 q heads over 2 kv heads",
+    { batch: 1, heads: 8, kvHeads: 2, sq: 9, skv: 9, d: 32 },
+    true,
+    23,
+  ),
+  attentionCase(
+    "causal, 3 new queries over 11 keys",
+    { batch: 1, heads: 2, kvHeads: 1, sq: 3, skv: 11, d: 64 },
+    true,
+    24,
+  ),
   (() => {
     // q, k, v as the views a graph makes of one fused (S, 3·H·D) projection: (S, 3, H, D) → slice → (1, H, S, D).
     const [s, h, d] = [12, 4, 16];
@@ -149,11 +168,13 @@ const attentionCases: OpCase[] = [
       shape: [1, h, s, d],
       prepare: (b) => {
         const t = b.upload(qkv(), [s, 3, h, d]);
-        const view = (which: number) => b.reshape(b.permute(b.slice(t, 1, which, which + 1), [1, 2, 0, 3]), [1, h, s, d]);
+        const view = (which: number) =>
+          b.reshape(b.permute(b.slice(t, 1, which, which + 1), [1, 2, 0, 3]), [1, h, s, d]);
         const [q, k, v] = [view(0), view(1), view(2)];
         return () => b.attention(q, k, v, { causal: true });
       },
-      reference: () => ref.attention(part(0), part(1), part(2), { batch: 1, heads: h, kvHeads: h, sq: s, skv: s, d }, true),
+      reference: () =>
+        ref.attention(part(0), part(1), part(2), { batch: 1, heads: h, kvHeads: h, sq: s, skv: s, d }, true),
     } satisfies OpCase;
   })(),
   (() => {
@@ -171,7 +192,11 @@ const attentionCases: OpCase[] = [
       shape: [1, heads, 1, d],
       prepare: (b) => {
         const { q, k, v } = data();
-        const [tq, tk, tv] = [b.upload(q, [1, heads, s, d]), b.upload(k, [1, kvHeads, s, d]), b.upload(v, [1, kvHeads, s, d])];
+        const [tq, tk, tv] = [
+          b.upload(q, [1, heads, s, d]),
+          b.upload(k, [1, kvHeads, s, d]),
+          b.upload(v, [1, kvHeads, s, d]),
+        ];
         return () =>
           b.scope(() => {
             const cache = new KvCache(b, { batch: 1, kvHeads, headDim: d, capacity: 16 });

@@ -37,7 +37,16 @@ export function bf16Value(bits: number): number {
 }
 
 /** c (batch, m, n) = a (batch, m, k) · b (batch or 1, k, n) + bias (n). */
-export function matmul(a: Arr, b: Arr, batch: number, m: number, k: number, n: number, bShared: boolean, bias?: Arr): Ref {
+export function matmul(
+  a: Arr,
+  b: Arr,
+  batch: number,
+  m: number,
+  k: number,
+  n: number,
+  bShared: boolean,
+  bias?: Arr,
+): Ref {
   const value = new Float64Array(batch * m * n);
   const scale = new Float64Array(batch * m * n);
   for (let t = 0; t < batch; t++) {
@@ -163,7 +172,8 @@ export function rope(x: Arr, seq: number, heads: number, d: number, theta: numbe
         const [a, b] = [x[base + i], x[base + i + half]];
         value[base + i] = a * c - b * sn;
         value[base + i + half] = b * c + a * sn;
-        scale[base + i] = scale[base + i + half] = Math.abs(a * c) + Math.abs(b * sn) + Math.abs(b * c) + Math.abs(a * sn) + F32_TINY;
+        scale[base + i] = scale[base + i + half] = Math.abs(a * c) + Math.abs(b * sn) + Math.abs(b * c) +
+          Math.abs(a * sn) + F32_TINY;
       }
     }
   }
@@ -247,6 +257,30 @@ export function binary(a: Arr, b: Arr, op: "add" | "mul"): Ref {
   return { value, scale };
 }
 
+/** y = factor·x (any shape). */
+export function scale(x: Arr, factor: number): Ref {
+  return relative(Float64Array.from(x, (v) => v * factor));
+}
+
+/** y (outer, inner) = mean over n of x (outer, n, inner). Scale: Σ|x|/n. */
+export function mean(x: Arr, outer: number, n: number, inner: number): Ref {
+  const value = new Float64Array(outer * inner);
+  const scale = new Float64Array(outer * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      let sum = 0;
+      let mag = 0;
+      for (let t = 0; t < n; t++) {
+        sum += x[(o * n + t) * inner + i];
+        mag += Math.abs(x[(o * n + t) * inner + i]);
+      }
+      value[o * inner + i] = sum / n;
+      scale[o * inner + i] = mag / n + F32_TINY;
+    }
+  }
+  return { value, scale };
+}
+
 /** y (n, dim) = table rows. Exact. */
 export function embedding(table: Arr, dim: number, ids: ArrayLike<number>): Ref {
   const value = new Float64Array(ids.length * dim);
@@ -255,7 +289,16 @@ export function embedding(table: Arr, dim: number, ids: ArrayLike<number>): Ref 
 }
 
 /** Conv2d kernel = stride = p, no bias: pixels (N, C, H, W), weight (Dout, C, p, p) → (N, (H/p)(W/p), Dout). */
-export function patchEmbed(pixels: Arr, n: number, c: number, height: number, width: number, weight: Arr, dout: number, p: number): Ref {
+export function patchEmbed(
+  pixels: Arr,
+  n: number,
+  c: number,
+  height: number,
+  width: number,
+  weight: Arr,
+  dout: number,
+  p: number,
+): Ref {
   const [gh, gw] = [Math.floor(height / p), Math.floor(width / p)];
   const value = new Float64Array(n * gh * gw * dout);
   const scale = new Float64Array(value.length);

@@ -31,18 +31,18 @@ pub unsafe extern "C" fn ppl_activation_silu_mul(gate: *const f32, up: *const f3
     }
 }
 
-/// out (rows, n) = softmax over the last axis of scale · x (rows, n).
+/// out (rows, n) = softmax over the last axis of scale · x (rows, n); simd picks the lanes.
 ///
 /// # Safety
 /// As for `ppl_activation_apply`, with rows·n values.
 #[no_mangle]
-pub unsafe extern "C" fn ppl_activation_softmax(x: *const f32, rows: usize, n: usize, scale: f32, out: *mut f32) -> i32 {
+pub unsafe extern "C" fn ppl_activation_softmax(x: *const f32, rows: usize, n: usize, scale: f32, out: *mut f32, simd: i32) -> i32 {
     let count = match rows.checked_mul(n) {
         Some(count) => count,
         None => return STATUS_BAD_SHAPE,
     };
     match (slice(x, count), slice_mut(out, count)) {
-        (Some(x), Some(out)) => status(ops::softmax::softmax(x, n, scale, out)),
+        (Some(x), Some(out)) => crate::dispatch::with_lanes!(simd, L => status(ops::softmax::softmax::<L>(x, n, scale, out))),
         _ => STATUS_BAD_ARGUMENT,
     }
 }

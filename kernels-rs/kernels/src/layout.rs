@@ -130,3 +130,31 @@ pub unsafe extern "C" fn ppl_layout_patch_embed(
         None => STATUS_BAD_ARGUMENT,
     })
 }
+
+/// out (outer, inner) = mean over n of x (outer, n, inner), f32 in and out, f64 sums.
+///
+/// # Safety
+/// The pointers must come from `ppl_alloc` with at least the sizes above.
+#[no_mangle]
+pub unsafe extern "C" fn ppl_layout_mean(x: *const f32, outer: usize, n: usize, inner: usize, out: *mut f32) -> i32 {
+    let (len, out_len) = match (outer.checked_mul(n).and_then(|a| a.checked_mul(inner)), outer.checked_mul(inner)) {
+        (Some(a), Some(b)) => (a, b),
+        _ => return STATUS_BAD_SHAPE,
+    };
+    match (slice(x, len.max(1)), slice_mut(out, out_len.max(1))) {
+        (Some(x), Some(out)) => status(ops::layout::mean_axis(&x[..len], outer, n, inner, &mut out[..out_len])),
+        _ => STATUS_BAD_ARGUMENT,
+    }
+}
+
+/// out = factor · x, n f32 values.
+///
+/// # Safety
+/// The pointers must come from `ppl_alloc` with at least n f32 each.
+#[no_mangle]
+pub unsafe extern "C" fn ppl_layout_scale(x: *const f32, n: usize, factor: f32, out: *mut f32) -> i32 {
+    match (slice(x, n), slice_mut(out, n)) {
+        (Some(x), Some(out)) => status(ops::layout::scale(x, factor, out)),
+        _ => STATUS_BAD_ARGUMENT,
+    }
+}

@@ -5,8 +5,11 @@
 //!   silu(x)       = x · σ(x)                               LLaMA/Qwen2 gate
 //!
 //! Rust's std has no erf, so `erf`/`erfc` are here: a positive-term series for |z| < 3 and a continued fraction for
-//! the tail, both good to ~1e-15 relative, which keeps gelu's relative error small even far into the negative tail
-//! (x·Φ(x) for x = −8 is ~5e-15 and still a normal f32).
+//! the tail, both good to ~1e-15 relative. They are too slow per element (~40 terms), so `gelu` goes through
+//! `ScaledErfc`: R(z) = e^{z²}·erfc(z), smooth and between 0.04 and 1 on [0, 14], tabulated from the exact erfc
+//! with its exact derivative R' = 2zR − 2/√π and read by cubic Hermite interpolation (relative error < 2e-9);
+//! then Φ(x) = ½e^{−z²}R(z) (x ≤ 0, z = −x/√2) or 1 − ½e^{−z²}R(z) (x > 0, z = x/√2). This keeps gelu's relative
+//! error small even far into the negative tail (x·Φ(x) for x = −8 is ~5e-15 and still a normal f32).
 
 use crate::OpError;
 
@@ -64,6 +67,61 @@ pub fn normal_cdf(x: f64) -> f64 {
     0.5 * erfc(-x * core::f64::consts::FRAC_1_SQRT_2)
 }
 
+/// Cubic Hermite table of R(z) = e^{z²}·erfc(z) on [0, Z_MAX] with step 1/STEPS.
+pub struct ScaledErfc {
+    values: Vec<f64>,
+    slopes: Vec<f64>,
+}
+
+const Z_MAX: f64 = 14.0;
+const STEPS: f64 = 64.0;
+
+impl ScaledErfc {
+    pub fn new() -> ScaledErfc {
+        let count = (Z_MAX * STEPS) as usize + 2;
+        let mut values = Vec::with_capacity(count);
+        let mut slopes = Vec::with_capacity(count);
+        for i in 0..count {
+            let z = i as f64 / STEPS;
+            let r = (z * z).exp() * erfc(z);
+            values.push(r);
+            slopes.push(2.0 * z * r - FRAC_2_SQRT_PI);
+        }
+        ScaledErfc { values, slopes }
+    }
+
+    /// R(z) for z ≥ 0: the table up to Z_MAX, the asymptotic series beyond (relative error < 1e-10 there).
+    pub fn get(&self, z: f64) -> f64 {
+        if z >= Z_MAX {
+            let w = 1.0 / (z * z);
+            return (1.0 - 0.5 * w * (1.0 - 1.5 * w * (1.0 - 2.5 * w * (1.0 - 3.5 * w)))) / (z * core::f64::consts::PI.sqrt());
+        }
+        let u = z * STEPS;
+        let i = u as usize;
+        let t = u - i as f64;
+        let h = 1.0 / STEPS;
+        let (t2, t3) = (t * t, t * t * t);
+        (2.0 * t3 - 3.0 * t2 + 1.0) * self.values[i]
+            + (t3 - 2.0 * t2 + t) * h * self.slopes[i]
+            + (3.0 * t2 - 2.0 * t3) * self.values[i + 1]
+            + (t3 - t2) * h * self.slopes[i + 1]
+    }
+
+    /// x·Φ(x).
+    pub fn gelu(&self, x: f64) -> f64 {
+        if x.is_nan() {
+            return x;
+        }
+        let z = x.abs() * core::f64::consts::FRAC_1_SQRT_2;
+        let tail = 0.5 * (-z * z).exp() * self.get(z);
+        if x <= 0.0 {
+            x * tail
+        } else {
+            x * (1.0 - tail)
+        }
+    }
+}
+
 fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
@@ -90,12 +148,11 @@ impl Activation {
         }
     }
 
-    pub fn apply(self, x: f32) -> f32 {
+    /// act(x), rounded once from f64; `table` serves gelu.
+    pub fn apply(self, x: f32, table: &ScaledErfc) -> f32 {
         let x = x as f64;
         let y = match self {
-            // Saturated tails: Φ(x) = 1 to double precision beyond 9, and x·Φ(x) underflows f32 below −14.
-            Activation::Gelu if x > 9.0 => x,
-            Activation::Gelu => x * normal_cdf(x),
+            Activation::Gelu => table.gelu(x),
             Activation::QuickGelu => x * sigmoid(1.702 * x),
             Activation::Silu => x * sigmoid(x),
         };
@@ -109,8 +166,10 @@ pub fn activate(act: Activation, x: &[f32], out: &mut [f32]) -> Result<(), OpErr
     if x.len() != out.len() {
         return Err(OpError::BadShape);
     }
+    // Building the table costs ~650 erfc evaluations: nothing next to a tensor, and no global state.
+    let table = if act == Activation::Gelu { ScaledErfc::new() } else { ScaledErfc { values: vec![], slopes: vec![] } };
     for (y, &v) in out.iter_mut().zip(x.iter()) {
-        *y = act.apply(v);
+        *y = act.apply(v, &table);
     }
     Ok(())
 }
@@ -148,5 +207,21 @@ mod tests {
         assert!((erfc(3.0) / 2.209_049_699_858_544e-5 - 1.0).abs() < 1e-13);
         assert!((erfc(5.0) / 1.537_459_794_428_035e-12 - 1.0).abs() < 1e-13);
         assert!((erfc(-5.0) - (2.0 - 1.537_459_794_428_035e-12)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn tabulated_gelu_matches_the_exact_one() {
+        let table = ScaledErfc::new();
+        let mut worst = 0.0f64;
+        let mut x = -20.0;
+        while x <= 20.0 {
+            let exact = x * normal_cdf(x);
+            if exact != 0.0 {
+                worst = worst.max((table.gelu(x) - exact).abs() / exact.abs());
+            }
+            x += 0.001_37;
+        }
+        // Measured 1.8e-9 (Hermite with step 1/64); f32 output rounding is 6e-8.
+        assert!(worst < 5e-9, "worst relative error {worst}");
     }
 }

@@ -103,7 +103,7 @@ pub fn attention<L: Lanes>(
                     let row = &mut scores[r * visible..(r + 1) * visible];
                     let len = if causal { (i0 + r + past + 1).min(visible) } else { visible };
                     row[..len].iter_mut().for_each(|x| *x *= scale);
-                    softmax_row(row, len);
+                    softmax_row::<L>(row, len);
                 }
                 let p = Matrix { data: &*scores, rows, cols: visible, rs: visible, cs: 1 };
                 let base = b * layout.ob + h * layout.oh + i0 * layout.os;

@@ -6,12 +6,35 @@
 /// An element a weight matrix may be stored in. `to_f32` is exact.
 pub trait Element: Copy {
     fn to_f32(self) -> f32;
+    /// ⟨x, w⟩ in f32 with `Lanes::dot_f32`'s rounding; `scratch` (≥ w.len()) holds widened values when needed.
+    fn dot<L: crate::lanes::Lanes>(x: &[f32], w: &[Self], scratch: &mut [f32]) -> f32 {
+        Self::widen(w, scratch);
+        L::dot_f32(x, &scratch[..w.len()])
+    }
+    /// The slice itself when it already is f32 (so readers can skip the widening copy).
+    fn as_f32(_values: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    /// out[i] = values[i].to_f32() over the shorter of the two (exact, so any implementation gives the same bits).
+    fn widen(values: &[Self], out: &mut [f32]) {
+        for (d, s) in out.iter_mut().zip(values.iter()) {
+            *d = s.to_f32();
+        }
+    }
 }
 
 impl Element for f32 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
+    }
+
+    fn as_f32(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
+    }
+
+    fn dot<L: crate::lanes::Lanes>(x: &[f32], w: &[f32], _scratch: &mut [f32]) -> f32 {
+        L::dot_f32(x, w)
     }
 }
 
@@ -29,6 +52,35 @@ impl Element for Bf16 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f32::from_bits((self.0 as u32) << 16)
+    }
+
+    fn dot<L: crate::lanes::Lanes>(x: &[f32], w: &[Bf16], _scratch: &mut [f32]) -> f32 {
+        // SAFETY: Bf16 is a transparent u16.
+        let bits = unsafe { core::slice::from_raw_parts(w.as_ptr() as *const u16, w.len()) };
+        L::dot_bf16(x, bits)
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn widen(values: &[Bf16], out: &mut [f32]) {
+        use core::arch::wasm32::*;
+        let n = values.len().min(out.len());
+        let n8 = n - n % 8;
+        let mut i = 0;
+        while i < n8 {
+            // SAFETY: i + 8 <= n8 <= len of both slices; Bf16 is a transparent u16.
+            unsafe {
+                let v = v128_load(values.as_ptr().add(i) as *const v128);
+                let low = i32x4_shl(u32x4_extend_low_u16x8(v), 16);
+                let high = i32x4_shl(u32x4_extend_high_u16x8(v), 16);
+                v128_store(out.as_mut_ptr().add(i) as *mut v128, low);
+                v128_store(out.as_mut_ptr().add(i + 4) as *mut v128, high);
+            }
+            i += 8;
+        }
+        while i < n {
+            out[i] = values[i].to_f32();
+            i += 1;
+        }
     }
 }
 

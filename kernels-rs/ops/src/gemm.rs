@@ -16,6 +16,9 @@ use crate::OpError;
 const KC: usize = 256;
 const MC: usize = 64;
 const NC: usize = 512;
+/// Up to this many rows of A, x·Wᵀ reads each weight row once and dots it with every row of A (decoding is m = 1):
+/// packing would cost as much memory traffic as the product itself.
+const GEMV_ROWS: usize = 4;
 
 /// A strided matrix view: element (i, j) is data[i·rs + j·cs].
 #[derive(Clone, Copy)]
@@ -81,7 +84,13 @@ pub fn gemm<L: Lanes, B: Element>(
     if k == 0 {
         return Ok(());
     }
-    let mut packs = Packs { a: vec![0.0; MC * KC], b: vec![0.0; KC * round_up(NC.min(n), NR)] };
+    if m <= GEMV_ROWS && b.rs == 1 && a.cs == 1 {
+        gemv::<L, B>(&a, &b, c, c_rs);
+        return Ok(());
+    }
+    // Sized to this product, not to the block limits: attention runs thousands of small ones.
+    let kc_max = KC.min(k);
+    let mut packs = Packs { a: vec![0.0; round_up(MC.min(m), MR) * kc_max], b: vec![0.0; kc_max * round_up(NC.min(n), NR)] };
     let mut jc = 0;
     while jc < n {
         let nc = NC.min(n - jc);
@@ -101,6 +110,18 @@ pub fn gemm<L: Lanes, B: Element>(
         jc += nc;
     }
     Ok(())
+}
+
+/// C[i, j] += ⟨A[i, :], B[:, j]⟩ for B with unit row stride (a weight matrix W read as Wᵀ: column j = row j of W).
+fn gemv<L: Lanes, B: Element>(a: &Matrix<f32>, b: &Matrix<B>, c: &mut [f32], c_rs: usize) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let mut scratch = if B::as_f32(&b.data[..0]).is_some() { Vec::new() } else { vec![0.0f32; k] };
+    for j in 0..n {
+        let row = &b.data[j * b.cs..][..k];
+        for i in 0..m {
+            c[i * c_rs + j] += B::dot::<L>(&a.data[i * a.rs..][..k], row, &mut scratch);
+        }
+    }
 }
 
 fn round_up(x: usize, to: usize) -> usize {
@@ -222,6 +243,27 @@ mod tests {
         gemm::<Scalar, Bf16>(am, Matrix { data: &bits, rows: k, cols: n, rs: 1, cs: k }, None, &mut c1, n, false).unwrap();
         gemm::<Scalar, f32>(am, Matrix { data: &widened, rows: k, cols: n, rs: 1, cs: k }, None, &mut c2, n, false).unwrap();
         assert_eq!(c1, c2);
+    }
+
+    #[test]
+    fn decode_shaped_products_take_the_gemv_path_and_agree() {
+        let (k, n) = (37, 11);
+        let a: Vec<f32> = (0..3 * k).map(|i| (i % 13) as f32 - 6.0).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let bias: Vec<f32> = (0..n).map(|j| j as f32).collect();
+        let mut c = vec![0.0f32; 3 * n];
+        let am = Matrix { data: &a, rows: 3, cols: k, rs: k, cs: 1 };
+        gemm::<Scalar, f32>(am, Matrix { data: &w, rows: k, cols: n, rs: 1, cs: k }, Some(&bias), &mut c, n, false).unwrap();
+        let expected = naive(&a, &w, 3, n, k);
+        for i in 0..3 * n {
+            // Small integers: every partial sum is exact.
+            assert_eq!(c[i] as f64, expected[i] + bias[i % n] as f64);
+        }
+        // bf16 weights through the fused dot: the same bits as f32 weights holding the same values.
+        let bits: Vec<Bf16> = w.iter().map(|&x| Bf16((x.to_bits() >> 16) as u16)).collect();
+        let mut c16 = vec![0.0f32; 3 * n];
+        gemm::<Scalar, Bf16>(am, Matrix { data: &bits, rows: k, cols: n, rs: 1, cs: k }, Some(&bias), &mut c16, n, false).unwrap();
+        assert_eq!(c16, c);
     }
 
     #[test]

@@ -12,6 +12,13 @@ pub trait Lanes {
     fn dot_f64(a: &[f32], b: &[f32]) -> f64;
     /// Σ a[i] in f64.
     fn sum_f64(a: &[f32]) -> f64;
+    /// x[i] = exp(x[i] − shift) for x[i] − shift ≤ 0 (softmax), Cephes' expf: n = ⌊(x)·log₂e + ½⌋, a degree-5
+    /// polynomial on the remainder, 2ⁿ by exponent bits; ≤ 2 ulp, and 0 below −87.3 (where f32 goes subnormal).
+    fn exp_shifted(x: &mut [f32], shift: f32);
+    /// Σ a[i]·b[i] over the shorter slice, in f32 (eight interleaved partial sums; the matrix–vector product).
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32;
+    /// `dot_f32` against bfloat16 bits, widened in registers (same sums and rounding as widening first).
+    fn dot_bf16(a: &[f32], b: &[u16]) -> f32;
     /// y[i] += alpha · x[i] over the shorter of the two slices.
     fn axpy(alpha: f32, x: &[f32], y: &mut [f32]);
     /// out[i] = (x[i] − shift) · scale · gain[i] + bias[i] (the affine tail of LayerNorm; RMSNorm passes shift 0
@@ -27,6 +34,27 @@ pub trait Lanes {
 
     /// (Σ a[i]·b[i], Σ a[i]²) in one pass over `a`, with `b` already widened to f64 (exactly as `dot_f64` would).
     fn dot_and_square_f64(a: &[f32], b: &[f64]) -> (f64, f64);
+}
+
+const EXP_LOG2E: f32 = 1.442_695_04;
+const EXP_C1: f32 = 0.693_359_375;
+const EXP_C2: f32 = -2.121_944_4e-4;
+const EXP_MIN: f32 = -87.3;
+const EXP_P: [f32; 6] = [1.987_569_15e-4, 1.398_199_95e-3, 8.333_451_9e-3, 4.166_579_6e-2, 1.666_666_55e-1, 5.000_000_1e-1];
+
+/// Cephes' expf for t ≤ 0, in exactly the operations of the SIMD version (no FMA), so both give the same bits.
+pub fn exp_cephes(t: f32) -> f32 {
+    if !(t >= EXP_MIN) {
+        return if t.is_nan() { t } else { 0.0 };
+    }
+    let k = (t * EXP_LOG2E + 0.5).floor();
+    let r = (t - k * EXP_C1) - k * EXP_C2;
+    let mut q = EXP_P[0];
+    for c in EXP_P.iter().skip(1) {
+        q = q * r + *c;
+    }
+    let e = (q * (r * r) + r) + 1.0;
+    e * f32::from_bits(((k as i32 + 127) as u32) << 23)
 }
 
 /// Plain loops; the reference the SIMD path is tested against.
@@ -55,6 +83,61 @@ impl Lanes for Scalar {
 
     fn sum_f64(a: &[f32]) -> f64 {
         a.iter().map(|&x| x as f64).sum()
+    }
+
+    fn exp_shifted(x: &mut [f32], shift: f32) {
+        for v in x.iter_mut() {
+            *v = exp_cephes(*v - shift);
+        }
+    }
+
+    fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
+        let n = a.len().min(b.len());
+        let mut widened = [0.0f32; 256];
+        let mut i = 0;
+        let mut sum_parts = [0.0f32; 8];
+        // Same partial sums as dot_f32 over the widened values: widen in chunks, accumulate into the eight parts.
+        while i < n - n % 8 {
+            let chunk = (n - n % 8 - i).min(256);
+            for j in 0..chunk {
+                widened[j] = f32::from_bits((b[i + j] as u32) << 16);
+            }
+            let mut k = 0;
+            while k < chunk {
+                for l in 0..8 {
+                    sum_parts[l] += a[i + k + l] * widened[k + l];
+                }
+                k += 8;
+            }
+            i += chunk;
+        }
+        let p = sum_parts;
+        let mut sum = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+        while i < n {
+            sum += a[i] * f32::from_bits((b[i] as u32) << 16);
+            i += 1;
+        }
+        sum
+    }
+
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        // The same eight partial sums as the SIMD version, so both round alike.
+        let n = a.len().min(b.len());
+        let n8 = n - n % 8;
+        let mut part = [0.0f32; 8];
+        let mut i = 0;
+        while i < n8 {
+            for l in 0..8 {
+                part[l] += a[i + l] * b[i + l];
+            }
+            i += 8;
+        }
+        let mut sum = ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]));
+        while i < n {
+            sum += a[i] * b[i];
+            i += 1;
+        }
+        sum
     }
 
     fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
@@ -182,6 +265,91 @@ impl Lanes for Simd128 {
             i += 1;
         }
         sum
+    }
+
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        use core::arch::wasm32::*;
+        let n = a.len().min(b.len());
+        let n8 = n - n % 8;
+        let (mut s0, mut s1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut i = 0;
+        while i < n8 {
+            // SAFETY: i + 8 <= n8 <= len of both slices.
+            unsafe {
+                let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+                s0 = f32x4_add(s0, f32x4_mul(v128_load(pa as *const v128), v128_load(pb as *const v128)));
+                s1 = f32x4_add(s1, f32x4_mul(v128_load(pa.add(4) as *const v128), v128_load(pb.add(4) as *const v128)));
+            }
+            i += 8;
+        }
+        // Lanes l of s0 and s1 hold the scalar twin's part[l] and part[l + 4].
+        let t = f32x4_add(s0, s1); // part[l] + part[l+4]
+        let u = f32x4_add(t, i32x4_shuffle::<2, 3, 0, 1>(t, t)); // (p0+p4)+(p2+p6), (p1+p5)+(p3+p7)
+        let mut sum = f32x4_extract_lane::<0>(u) + f32x4_extract_lane::<1>(u);
+        while i < n {
+            sum += a[i] * b[i];
+            i += 1;
+        }
+        sum
+    }
+
+    fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
+        use core::arch::wasm32::*;
+        let n = a.len().min(b.len());
+        let n8 = n - n % 8;
+        let (mut s0, mut s1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut i = 0;
+        while i < n8 {
+            // SAFETY: i + 8 <= n8 <= len of both slices.
+            unsafe {
+                let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+                let w = v128_load(pb as *const v128);
+                let w0 = i32x4_shl(u32x4_extend_low_u16x8(w), 16);
+                let w1 = i32x4_shl(u32x4_extend_high_u16x8(w), 16);
+                s0 = f32x4_add(s0, f32x4_mul(v128_load(pa as *const v128), w0));
+                s1 = f32x4_add(s1, f32x4_mul(v128_load(pa.add(4) as *const v128), w1));
+            }
+            i += 8;
+        }
+        let t = f32x4_add(s0, s1);
+        let u = f32x4_add(t, i32x4_shuffle::<2, 3, 0, 1>(t, t));
+        let mut sum = f32x4_extract_lane::<0>(u) + f32x4_extract_lane::<1>(u);
+        while i < n {
+            sum += a[i] * f32::from_bits((b[i] as u32) << 16);
+            i += 1;
+        }
+        sum
+    }
+
+    fn exp_shifted(x: &mut [f32], shift: f32) {
+        use core::arch::wasm32::*;
+        let n = x.len();
+        let n4 = n - n % 4;
+        let vs = f32x4_splat(shift);
+        let mut i = 0;
+        while i < n4 {
+            // SAFETY: i + 4 <= n4 <= x.len().
+            unsafe {
+                let p = x.as_mut_ptr().add(i) as *mut v128;
+                let t = f32x4_sub(v128_load(p), vs);
+                let k = f32x4_floor(f32x4_add(f32x4_mul(t, f32x4_splat(EXP_LOG2E)), f32x4_splat(0.5)));
+                let r = f32x4_sub(f32x4_sub(t, f32x4_mul(k, f32x4_splat(EXP_C1))), f32x4_mul(k, f32x4_splat(EXP_C2)));
+                let mut q = f32x4_splat(EXP_P[0]);
+                for c in EXP_P.iter().skip(1) {
+                    q = f32x4_add(f32x4_mul(q, r), f32x4_splat(*c));
+                }
+                let e = f32x4_add(f32x4_add(f32x4_mul(q, f32x4_mul(r, r)), r), f32x4_splat(1.0));
+                let scale = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(k), i32x4_splat(127)), 23);
+                let y = f32x4_mul(e, scale);
+                // Below the cut-off the true value is subnormal or zero: flush to 0 (the scalar twin does too).
+                v128_store(p, v128_and(y, f32x4_ge(t, f32x4_splat(EXP_MIN))));
+            }
+            i += 4;
+        }
+        while i < n {
+            x[i] = exp_cephes(x[i] - shift);
+            i += 1;
+        }
     }
 
     fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
@@ -316,6 +484,19 @@ mod tests {
         let b: Vec<f32> = (0..37).map(|i| (i % 5) as f32 - 2.0).collect();
         let expected: i64 = (0..37).map(|i| i as i64 * ((i % 5) as i64 - 2)).sum();
         assert_eq!(Scalar::dot_f64(&a, &b), expected as f64);
+    }
+
+    #[test]
+    fn cephes_exp_is_within_two_ulp() {
+        let mut t = -87.0f32;
+        while t <= 0.0 {
+            let exact = (t as f64).exp();
+            let got = exp_cephes(t) as f64;
+            assert!((got - exact).abs() <= 2.5e-7 * exact, "exp({t}) = {got}, exact {exact}");
+            t += 0.0137;
+        }
+        assert_eq!(exp_cephes(0.0), 1.0);
+        assert_eq!(exp_cephes(-100.0), 0.0);
     }
 
     #[test]

@@ -118,6 +118,42 @@ pub fn broadcast_binary<L: Lanes>(a: &[f32], b: &[f32], dim: usize, multiply: bo
     Ok(())
 }
 
+/// out (outer, inner) = mean over the middle axis of x (outer, n, inner), summed in f64 and rounded once (the
+/// BT-Adapter's CLS averaged over frames).
+pub fn mean_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [f32]) -> Result<(), OpError> {
+    let len = outer.checked_mul(n).and_then(|a| a.checked_mul(inner)).ok_or(OpError::BadShape)?;
+    if n == 0 || x.len() != len || out.len() != outer * inner {
+        return Err(OpError::BadShape);
+    }
+    let mut sums = vec![0.0f64; inner];
+    for o in 0..outer {
+        sums.iter_mut().for_each(|s| *s = 0.0);
+        for row in x[o * n * inner..(o + 1) * n * inner].chunks_exact(inner) {
+            for (s, &v) in sums.iter_mut().zip(row.iter()) {
+                *s += v as f64;
+            }
+        }
+        for (d, s) in out[o * inner..(o + 1) * inner].iter_mut().zip(sums.iter()) {
+            *d = (*s / n as f64) as f32;
+        }
+    }
+    Ok(())
+}
+
+/// out = factor · x (one rounding).
+pub fn scale(x: &[f32], factor: f32, out: &mut [f32]) -> Result<(), OpError> {
+    if x.len() != out.len() {
+        return Err(OpError::BadShape);
+    }
+    if !factor.is_finite() {
+        return Err(OpError::BadArgument);
+    }
+    for (d, &v) in out.iter_mut().zip(x.iter()) {
+        *d = v * factor;
+    }
+    Ok(())
+}
+
 /// Conv2d with kernel = stride = `patch`, no padding, no bias (CLIP's patch embedding), as im2col + matmul.
 /// pixels: (images, channels, height, width); weight: (out_dim, channels, patch, patch);
 /// out: (images, (height/patch)·(width/patch), out_dim), patches row-major over the grid.

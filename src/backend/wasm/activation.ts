@@ -40,10 +40,12 @@ export function softmax(ctx: WasmContext, x: Tensor, scale = 1): Tensor {
   return withDense(ctx, "softmax", [x], ([h]) => {
     requireDtype(h, "softmax", "f32");
     const n = h.shape.at(-1) ?? 0;
-    if (h.shape.length === 0 || n === 0) throw new BackendError("bad_shape", `softmax: empty last axis in [${h.shape}]`);
+    if (h.shape.length === 0 || n === 0) {
+      throw new BackendError("bad_shape", `softmax: empty last axis in [${h.shape}]`);
+    }
     const out = ctx.output(h.shape);
     try {
-      callKernel(ctx, "softmax", "ppl_activation_softmax", address(h), size(h.shape) / n, n, scale, address(out));
+      callKernel(ctx, "softmax", "ppl_activation_softmax", address(h), size(h.shape) / n, n, scale, address(out), ctx.simd);
       return out;
     } catch (error) {
       out.dispose();

@@ -7,7 +7,9 @@ export function attention(ctx: WasmContext, q: Tensor, k: Tensor, v: Tensor, opt
   const [hq, hk, hv] = [ctx.use(q, "attention"), ctx.use(k, "attention"), ctx.use(v, "attention")];
   for (const h of [hq, hk, hv]) {
     requireDtype(h, "attention", "f32");
-    if (h.shape.length !== 4) throw new BackendError("bad_shape", `attention: operands are (B, H, S, D), got [${h.shape}]`);
+    if (h.shape.length !== 4) {
+      throw new BackendError("bad_shape", `attention: operands are (B, H, S, D), got [${h.shape}]`);
+    }
   }
   const [batch, heads, sq, d] = hq.shape;
   const [kb, kvHeads, skv, kd] = hk.shape;
@@ -71,7 +73,9 @@ export function rope(ctx: WasmContext, x: Tensor, options: RopeOptions): Tensor 
   const h = ctx.use(x, "rope");
   requireDtype(h, "rope", "f32");
   const rank = h.shape.length;
-  if (rank !== 3 && rank !== 4) throw new BackendError("bad_shape", `rope: x is (S, H, D) or (B, S, H, D), got [${h.shape}]`);
+  if (rank !== 3 && rank !== 4) {
+    throw new BackendError("bad_shape", `rope: x is (S, H, D) or (B, S, H, D), got [${h.shape}]`);
+  }
   const offset = options.offset ?? 0;
   if (!Number.isInteger(offset) || offset < 0) throw new BackendError("bad_argument", `rope: offset ${offset}`);
   const [batch, seq, heads, d] = rank === 4 ? h.shape : [1, ...h.shape];

@@ -20,7 +20,7 @@ import { activate, siluMul, softmax } from "./activation.ts";
 import { attention, rope } from "./attention.ts";
 import { address, memoryView, type WasmContext, WasmStorage } from "./context.ts";
 import { matmul } from "./gemm.ts";
-import { binary, copyAs, copyInto, embedding, patchEmbed } from "./layout.ts";
+import { binary, copyAs, copyInto, embedding, mean, patchEmbed, scale } from "./layout.ts";
 import { loadKernels, type WasmKernels } from "./loader.ts";
 import { layerNorm, rmsNorm } from "./norm.ts";
 import { relevance, windowPool } from "./pooling.ts";
@@ -43,6 +43,8 @@ const SUPPORT: Partial<Record<OpName, readonly (readonly DType[])[]>> = {
   siluMul: [F32, F32],
   add: [F32, F32],
   mul: [F32, F32],
+  scale: [F32],
+  mean: [F32],
   embedding: [ANY],
   patchEmbed: [F32, ANY],
   relevance: [F32, F32],
@@ -66,7 +68,9 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   constructor(kernels: WasmKernels, options: WasmBackendOptions = {}) {
     super();
     const simd = options.simd ?? true;
-    if (simd && !kernels.hasSimd) throw new BackendError("unsupported", "wasm: the kernels module was built without SIMD");
+    if (simd && !kernels.hasSimd) {
+      throw new BackendError("unsupported", "wasm: the kernels module was built without SIMD");
+    }
     this.name = simd ? "wasm-simd" : "wasm-scalar";
     this.#kernels = kernels;
     this.#context = {
@@ -94,7 +98,9 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
 
   protected allocate(bytes: number): WasmStorage {
     const ptr = this.#kernels.callValue("alloc", "ppl_alloc", bytes);
-    if (ptr === 0) throw new BackendError("out_of_memory", `${this.name}: cannot allocate ${bytes} bytes in the module`);
+    if (ptr === 0) {
+      throw new BackendError("out_of_memory", `${this.name}: cannot allocate ${bytes} bytes in the module`);
+    }
     memoryView(this.#kernels, Uint8Array, ptr, bytes).fill(0);
     return new WasmStorage(this.#kernels, ptr, bytes);
   }
@@ -102,7 +108,10 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   upload(data: Float32Array | Uint16Array, shape: Shape, dtype: DType = "f32"): Tensor {
     const wanted = dtype === "f32" ? Float32Array : Uint16Array;
     if (!(data instanceof wanted)) {
-      throw new BackendError("bad_dtype", `upload: ${dtype} data comes as a ${wanted.name}, got ${data.constructor.name}`);
+      throw new BackendError(
+        "bad_dtype",
+        `upload: ${dtype} data comes as a ${wanted.name}, got ${data.constructor.name}`,
+      );
     }
     if (data.length !== size(shape)) {
       throw new BackendError("bad_shape", `upload: ${data.length} values for shape [${shape}] (${size(shape)})`);
@@ -202,6 +211,16 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
     return binary(this.#context, "mul", a, b);
   }
 
+  scale(x: Tensor, factor: number): Tensor {
+    this.#require("scale", [x]);
+    return scale(this.#context, x, factor);
+  }
+
+  mean(x: Tensor, axis: number): Tensor {
+    this.#require("mean", [x]);
+    return mean(this.#context, x, axis);
+  }
+
   embedding(table: Tensor, ids: Int32Array): Tensor {
     this.#require("embedding", [table]);
     return embedding(this.#context, table, ids);
@@ -229,6 +248,8 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
 }
 
 /** A WASM backend over the process-wide kernels instance (or over `kernels` when given). */
-export async function createWasmBackend(options: WasmBackendOptions & { kernels?: WasmKernels } = {}): Promise<WasmBackend> {
+export async function createWasmBackend(
+  options: WasmBackendOptions & { kernels?: WasmKernels } = {},
+): Promise<WasmBackend> {
   return new WasmBackend(options.kernels ?? await loadKernels(), options);
 }

@@ -54,7 +54,12 @@ export function requireDtype(h: WasmHandle, what: string, ...allowed: DType[]): 
  * Runs `body` over dense versions of `tensors` (a view that is already dense is used as is; others are copied
  * into temporaries that are disposed afterwards, whatever happens).
  */
-export function withDense<T>(ctx: WasmContext, what: string, tensors: readonly Tensor[], body: (hs: WasmHandle[]) => T): T {
+export function withDense<T>(
+  ctx: WasmContext,
+  what: string,
+  tensors: readonly Tensor[],
+  body: (hs: WasmHandle[]) => T,
+): T {
   const temporaries: Tensor[] = [];
   try {
     const handles = tensors.map((t) => {

@@ -31,33 +31,37 @@ export function matmul(ctx: WasmContext, a: Tensor, b: Tensor, bias?: Tensor): T
         }
       }
       // One batch stride per operand: view the batch axes as one, or copy when the layout cannot.
-      withBatched(ctx, ha, [batch, m, k], (av, aStrides) =>
-        withBatched(ctx, hb, shared ? [1, k, n] : [batch, k, n], (bv, bStrides) => {
-          callKernel(
-            ctx,
-            "matmul",
-            "ppl_gemm_matmul",
-            batch,
-            m,
-            n,
-            k,
-            address(av),
-            aStrides[0],
-            aStrides[1],
-            aStrides[2],
-            address(bv),
-            DTYPE_CODES[bv.dtype],
-            shared ? 0 : bStrides[0],
-            bStrides[1],
-            bStrides[2],
-            hbias ? address(hbias) : 0,
-            address(out),
-            m * n,
-            n,
-            0,
-            ctx.simd,
-          );
-        })
+      withBatched(
+        ctx,
+        ha,
+        [batch, m, k],
+        (av, aStrides) =>
+          withBatched(ctx, hb, shared ? [1, k, n] : [batch, k, n], (bv, bStrides) => {
+            callKernel(
+              ctx,
+              "matmul",
+              "ppl_gemm_matmul",
+              batch,
+              m,
+              n,
+              k,
+              address(av),
+              aStrides[0],
+              aStrides[1],
+              aStrides[2],
+              address(bv),
+              DTYPE_CODES[bv.dtype],
+              shared ? 0 : bStrides[0],
+              bStrides[1],
+              bStrides[2],
+              hbias ? address(hbias) : 0,
+              address(out),
+              m * n,
+              n,
+              0,
+              ctx.simd,
+            );
+          }),
       );
     });
     return out;

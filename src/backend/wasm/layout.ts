@@ -60,7 +60,18 @@ export function embedding(ctx: WasmContext, table: Tensor, ids: Int32Array): Ten
     try {
       if (ids.length > 0) {
         withArrays(ctx.kernels, [ids], ([pids]) => {
-          callKernel(ctx, "embedding", "ppl_layout_embedding", address(h), DTYPE_CODES[h.dtype], rows, dim, pids, ids.length, address(out));
+          callKernel(
+            ctx,
+            "embedding",
+            "ppl_layout_embedding",
+            address(h),
+            DTYPE_CODES[h.dtype],
+            rows,
+            dim,
+            pids,
+            ids.length,
+            address(out),
+          );
         });
       }
       return out;
@@ -86,7 +97,19 @@ export function binary(ctx: WasmContext, what: "add" | "mul", a: Tensor, b: Tens
       if (size(ha.shape) > 0) {
         const rows = size(ha.shape) / dim;
         const op = what === "add" ? 0 : 1;
-        callKernel(ctx, what, "ppl_layout_binary", address(ha), rows, dim, address(hb), size(hb.shape) / dim, op, address(out), ctx.simd);
+        callKernel(
+          ctx,
+          what,
+          "ppl_layout_binary",
+          address(ha),
+          rows,
+          dim,
+          address(hb),
+          size(hb.shape) / dim,
+          op,
+          address(out),
+          ctx.simd,
+        );
       }
       return out;
     } catch (error) {
@@ -127,6 +150,44 @@ export function patchEmbed(ctx: WasmContext, pixels: Tensor, weight: Tensor): Te
         address(out),
         ctx.simd,
       );
+      return out;
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
+  });
+}
+
+export function scale(ctx: WasmContext, x: Tensor, factor: number): Tensor {
+  return withDense(ctx, "scale", [x], ([h]) => {
+    requireDtype(h, "scale", "f32");
+    const out = ctx.output(h.shape);
+    try {
+      if (size(h.shape) > 0) {
+        callKernel(ctx, "scale", "ppl_layout_scale", address(h), size(h.shape), factor, address(out));
+      }
+      return out;
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
+  });
+}
+
+export function mean(ctx: WasmContext, x: Tensor, axis: number): Tensor {
+  return withDense(ctx, "mean", [x], ([h]) => {
+    requireDtype(h, "mean", "f32");
+    const rank = h.shape.length;
+    if (!Number.isInteger(axis) || axis < 0 || axis >= rank || h.shape[axis] === 0) {
+      throw new BackendError("bad_shape", `mean: axis ${axis} of [${h.shape}] (must exist and be non-empty)`);
+    }
+    const outer = size(h.shape.slice(0, axis));
+    const inner = size(h.shape.slice(axis + 1));
+    const out = ctx.output(h.shape.filter((_, i) => i !== axis));
+    try {
+      if (outer * inner > 0) {
+        callKernel(ctx, "mean", "ppl_layout_mean", address(h), outer, h.shape[axis], inner, address(out));
+      }
       return out;
     } catch (error) {
       out.dispose();

@@ -24,7 +24,19 @@ function norm(ctx: WasmContext, what: string, x: Tensor, gain: Tensor, bias: Ten
     try {
       if (rows > 0) {
         if (hb) {
-          callKernel(ctx, what, "ppl_norm_layer", address(hx), rows, dim, address(hg), address(hb), eps, address(out), ctx.simd);
+          callKernel(
+            ctx,
+            what,
+            "ppl_norm_layer",
+            address(hx),
+            rows,
+            dim,
+            address(hg),
+            address(hb),
+            eps,
+            address(out),
+            ctx.simd,
+          );
         } else {
           callKernel(ctx, what, "ppl_norm_rms", address(hx), rows, dim, address(hg), eps, address(out), ctx.simd);
         }

@@ -8,7 +8,10 @@ export function relevance(ctx: WasmContext, visual: Tensor, text: Tensor, scale:
     requireDtype(v, "relevance", "f32");
     requireDtype(t, "relevance", "f32");
     if (v.shape.length !== 2 || t.shape.length !== 1 || v.shape[1] !== t.shape[0]) {
-      throw new BackendError("bad_shape", `relevance: visual (N, dim) and text (dim), got [${v.shape}] and [${t.shape}]`);
+      throw new BackendError(
+        "bad_shape",
+        `relevance: visual (N, dim) and text (dim), got [${v.shape}] and [${t.shape}]`,
+      );
     }
     const [n, dim] = v.shape;
     const out = ctx.output([n]);
@@ -28,7 +31,10 @@ export function windowPool(ctx: WasmContext, x: Tensor, p: Tensor | null, option
     requireDtype(hx, "windowPool", "f32");
     if (hp) requireDtype(hp, "windowPool", "f32");
     if (hx.shape.length !== 4 || (hp && (hp.shape.length !== 3 || !hp.shape.every((d, i) => d === hx.shape[i])))) {
-      throw new BackendError("bad_shape", `windowPool: x (T, H, W, C) and p (T, H, W), got [${hx.shape}] and [${hp?.shape}]`);
+      throw new BackendError(
+        "bad_shape",
+        `windowPool: x (T, H, W, C) and p (T, H, W), got [${hx.shape}] and [${hp?.shape}]`,
+      );
     }
     const [t, h, w, c] = hx.shape;
     const { kernel: k, stride: s } = options;
