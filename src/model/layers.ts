@@ -104,11 +104,8 @@ export function reshape(b: Backend, t: Tensor, shape: Shape): Tensor {
   }
 }
 
-/** Mean over axis 1 of x (B, T, D) → (B, 1, D), as x·(1/T) summed by a matmul (the backend has no reduction op). */
+/** Mean over axis 1 of x (B, T, D) → (B, 1, D). */
 export function meanOverAxis1(b: Backend, x: Tensor): Tensor {
-  const [batch, t, d] = x.shape;
-  if (t === 1) return reshape(b, x, [batch, 1, d]);
-  const average = b.upload(new Float32Array(t).fill(1 / t), [t, 1]);
-  const sum = b.matmul(b.contiguous(b.permute(x, [0, 2, 1])), average); // (B, D, 1)
-  return b.reshape(sum, [batch, 1, d]);
+  const [batch, , d] = x.shape;
+  return b.reshape(b.mean(x, 1), [batch, 1, d]);
 }

@@ -86,7 +86,6 @@ export interface VisionWeights {
   btTemporal: BtTemporal[];
   timeEmbed?: Tensor;
   btCls?: Tensor;
-  half: Tensor;
 }
 
 export class VisionTower {
@@ -121,7 +120,6 @@ export class VisionTower {
       btTemporal,
       timeEmbed: bt ? await p.vector(`${VISION}.btadapter_time_embed.weight`) : undefined,
       btCls: bt ? await p.vector(`${VISION}.btadapter_cls_token`, [1, 1, d]) : undefined,
-      half: p.constant(new Float32Array(d).fill(0.5), [d]),
     });
   }
 
@@ -192,7 +190,7 @@ export class VisionTower {
     const [, l, d] = x.shape;
     const clsOld = meanOverAxis1(b, reshape(b, b.slice(x, 1, 0, 1), [batch, t, d])); // (B, 1, D)
     const clsNew = b.reshape(b.add(w.btCls!, b.slice(w.positions, 0, 0, 1)), [d]); // the same row for every frame
-    const cls = b.mul(b.add(clsOld, clsNew), w.half);
+    const cls = b.scale(b.add(clsOld, clsNew), 0.5);
     const patches = b.add(b.slice(x, 1, 1, l), b.slice(w.positions, 0, 1, l)); // (B·T, P, D)
     // Patch-major (B, P, T, D): time row t is then a trailing (T, D) block added to every patch.
     const byPatch = b.reshape(this.#patchMajor(b, reshape(b, patches, [batch, t, l - 1, d]), batch, t), [
@@ -259,7 +257,7 @@ export class VisionTower {
   #combine(b: Backend, x: Tensor, x2: Tensor, batch: number, t: number): Tensor {
     const [, l] = x.shape;
     const bt = this.#frameMajor(b, b.slice(x2, 1, 1, x2.shape[1]), batch, t);
-    const patches = b.mul(b.add(b.slice(x, 1, 1, l), bt), this.w.half);
+    const patches = b.scale(b.add(b.slice(x, 1, 1, l), bt), 0.5);
     return b.concat([b.slice(x, 1, 0, 1), patches], 1);
   }
 }
