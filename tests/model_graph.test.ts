@@ -285,6 +285,35 @@ Deno.test({
   },
 });
 
+const hasDist = await Deno.stat(new URL("../dist/mod.js", import.meta.url)).then(() => true, () => false);
+for (
+  const [runtime, command] of [["bun", new URL("../node_modules/.bin/bun", import.meta.url).pathname], ["node", "node"]]
+) {
+  Deno.test({
+    name: `the model gives the golden greedy and beam tokens under ${runtime} (tests/smoke/model.mjs)`,
+    // Node runs the built dist/ (scripts/test builds it first, as for tests/runtimes.test.ts).
+    ignore: runtime === "node" && !hasDist,
+    async fn() {
+      const g = await theGolden();
+      const dir = await checkpoints();
+      const request = await goldenRequest(g);
+      const inputs = `${dir}/smoke-inputs.json`;
+      const pixels = Array.from(request.visuals[0].pixels);
+      await Deno.writeTextFile(inputs, JSON.stringify({ ...request, pixels, visuals: undefined, maxNewTokens: 12 }));
+      const out = await new Deno.Command(command, {
+        args: ["tests/smoke/model.mjs", `${dir}/bf16-sharded`, inputs],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+      assert(out.success && text.startsWith("{"), `${runtime}: ${text}\n${new TextDecoder().decode(out.stderr)}`);
+      const result = JSON.parse(text);
+      assertEquals(result.greedy, await g.ints("greedy.tokens"));
+      assertEquals(result.beam, await g.ints("beam.tokens"));
+    },
+  });
+}
+
 Deno.test("features cache: a follow-up question skips the vision tower and gives identical output", async () => {
   const g = await theGolden();
   const m = await loadModel(`${await checkpoints()}/f32`);
