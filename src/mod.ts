@@ -34,3 +34,4 @@ export { decodeTokens } from "./model/generate.ts";
 export type { Decoder, FinishReason, GeneratedToken, GenerationOptions, GenerationResult } from "./model/generate.ts";
 export type { Trace } from "./model/layers.ts";
 export { FeaturesCache } from "./model/features_cache.ts";
+export { gridShape, packImageTokens, selectBestResolution, unpadBox } from "./model/anyres.ts";

@@ -14,8 +14,10 @@
  *   them), and the pooling drops the last frame, as upstream (floor((T−2)/2)+1 windows in time).
  * - "images": N images of one multi-image input (§4): the BT-Adapter runs with T = N, pooling (1,3,3).
  * - "tiles": N anyres tiles of one image, each a one-frame video (B = N, T = 1), relevance joint over all tiles,
- *   pooling (1,3,3) → 64 tokens per tile. The anyres unpadding and `image_newline` of §4 are NOT done here: the
- *   tiles' tokens are inserted in tile order as they are.
+ *   pooling (1,3,3) → 64 tokens per tile, inserted in tile order as they are (no unpadding, no newline).
+ * - "image": the same tiles (base + grid, from the media stage) of an image of `imageSize`, then the §4 packing:
+ *   grid map, unpad to the aspect ratio, `image_newline` after each row, base tokens first (anyres.ts).
+ *   The tiling itself (best pinpoint, resize, crop) belongs to preprocessing.
  * Pooling kernel/stride/output size can be overridden per request (`pooling`), "compress to any scale".
  */
 import type { Backend, Tensor } from "../backend/backend.ts";
@@ -36,6 +38,7 @@ import {
 import { Params, type Trace } from "./layers.ts";
 import { Llama, llamaConfig, LlamaSession } from "./llama.ts";
 import { mergeImageTokens } from "./merge.ts";
+import { gridShape, packImageTokens } from "./anyres.ts";
 import { pgpConfig, PgpProjector } from "./pgp.ts";
 import { visionConfig, VisionTower } from "./vision.ts";
 import { openCheckpoint } from "./weights.ts";
@@ -43,13 +46,17 @@ import { PLAIN_V1, renderQuestion } from "./chat_template.ts";
 import type { ClipTokenizer } from "./tokenizers/clip.ts";
 import { LlamaTokenizer } from "./tokenizers/llama.ts";
 
-export type VisualKind = "video" | "images" | "tiles";
+export type VisualKind = "video" | "images" | "tiles" | "image";
 
 export interface VisualInput {
   /** Normalised pixels (N, 3, S, S), row-major (see the media stage's `preprocess`). */
   pixels: Float32Array;
   /** Default "video". */
   kind?: VisualKind;
+  /** "image": the original [height, width] in pixels (picks the grid from image_grid_pinpoints and unpads). */
+  imageSize?: readonly [number, number];
+  /** "image": [rows, cols] of grid tiles, when the preprocessing chose them (must agree with the tile count). */
+  grid?: readonly [number, number];
   /** How the frames were taken (e.g. "32 frames, segment midpoints, 0–60 s"): part of the features-cache key. */
   sampling?: string;
 }
@@ -116,6 +123,7 @@ export class PPLLaVAModel {
     readonly params: Params,
     featuresCacheBytes: number,
     readonly tokenizers: ModelTokenizers = {},
+    readonly imageNewline?: Tensor,
   ) {
     this.featuresCache = new FeaturesCache(featuresCacheBytes);
   }
@@ -153,7 +161,8 @@ export class PPLLaVAModel {
         );
       }
       const kind = visual.kind ?? "video";
-      if (kind !== "tiles") this.vision.checkFrames(n);
+      if (kind === "image") this.#imageGrid(visual, n);
+      if (kind !== "tiles" && kind !== "image") this.vision.checkFrames(n);
       if (kind === "video" && n < 2) {
         throw new ModelError(
           "too_few_frames",
@@ -177,7 +186,7 @@ export class PPLLaVAModel {
     const n = visual.pixels.length / (3 * s * s);
     const feature = b.scope(() => {
       const pixels = b.upload(visual.pixels, [n, 3, s, s]);
-      return this.vision.forward(b, pixels, kind === "tiles" ? n : 1, trace);
+      return this.vision.forward(b, pixels, kind === "tiles" || kind === "image" ? n : 1, trace);
     });
     return { feature, owned: !this.featuresCache.set(key, feature) };
   }
@@ -191,12 +200,16 @@ export class PPLLaVAModel {
     try {
       return b.scope(() => {
         const textEmbed = this.text.forward(b, prompt.clipIds, prompt.clipMask, request.trace);
-        const pooled = request.visuals.map((visual, i) =>
-          this.pgp.forward(b, features[i].feature, textEmbed, {
+        const pooled = request.visuals.map((visual, i) => {
+          const tokens = this.pgp.forward(b, features[i].feature, textEmbed, {
             ...this.#poolOptions(visual.kind ?? "video", request.pooling),
             trace: request.trace,
-          })
-        );
+          });
+          if (visual.kind !== "image") return tokens;
+          const tiles = features[i].feature.shape[0];
+          const grid = this.#imageGrid(visual, tiles);
+          return packImageTokens(b, tokens, tiles, grid, visual.imageSize!, this.imageNewline);
+        });
         const embeds = mergeImageTokens(
           b,
           (ids) => this.llm.embed(b, ids),
@@ -265,8 +278,22 @@ export class PPLLaVAModel {
     this.params.dispose();
   }
 
+  /** The grid of an "image" input, checked against its tile count (1 base + rows·cols, or 1 alone). */
+  #imageGrid(visual: VisualInput, tiles: number): readonly [number, number] {
+    if (!visual.imageSize) throw new ModelError("bad_input", `an "image" input needs its original imageSize [h, w]`);
+    const grid = visual.grid ??
+      gridShape(visual.imageSize, this.config.imageGridPinpoints, this.vision.config.imageSize);
+    if (tiles !== 1 && tiles !== 1 + grid[0] * grid[1]) {
+      throw new ModelError(
+        "bad_input",
+        `an image on a ${grid[0]}×${grid[1]} grid comes as 1 + ${grid[0] * grid[1]} tiles (or 1), got ${tiles}`,
+      );
+    }
+    return grid;
+  }
+
   #poolOptions(kind: VisualKind, override?: PoolingOverride) {
-    return { video: kind === "video", ...(override ?? {}) };
+    return { video: kind === "video", ...(kind === "image" ? {} : override ?? {}) };
   }
 }
 
@@ -287,6 +314,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       params,
       options.featuresCacheBytes ?? 256 * 2 ** 20,
       { llama: options.tokenizers?.llama ?? await llamaTokenizerOf(dir), clip: options.tokenizers?.clip },
+      config.useImageNewline ? await params.vector("image_newline") : undefined,
     );
     return model;
   } catch (error) {
