@@ -55,7 +55,7 @@ const CHAIN = [
 
 Deno.test("greedy: argmax at every step, streamed in order, EOS ends it (kept in the output)", async () => {
   const r = await run(markov(CHAIN), {});
-  assertEquals(r.tokens, [3, 4, 5, 1, 2]);
+  assertEquals(r.tokens, [3, 4, 5, 1, EOS]);
   assertEquals(r.streamed, r.tokens);
   assertEquals(r.finishReason, "eos");
 });

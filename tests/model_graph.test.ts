@@ -21,7 +21,7 @@
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "./util/assert.ts";
 import { type Golden, loadGolden } from "./util/golden.ts";
-import { type Backend, type Tensor } from "../src/backend/backend.ts";
+import type { Backend, Tensor } from "../src/backend/backend.ts";
 import { ConfigError } from "../src/model/config.ts";
 import { AbortError, ModelError } from "../src/model/errors.ts";
 import { FeaturesCache } from "../src/model/features_cache.ts";

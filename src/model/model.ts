@@ -28,7 +28,6 @@ import type { PPLLaVAConfig, Triple } from "./config.ts";
 import { ModelError } from "./errors.ts";
 import { contentHash, FeaturesCache } from "./features_cache.ts";
 import {
-  decodeAll,
   type Decoder,
   decodeTokens,
   type GeneratedToken,
