@@ -314,6 +314,67 @@ for (
   });
 }
 
+Deno.test("interleaved: a video, a multi-image input and image tiles in one prompt, each at its <image>", async () => {
+  const g = await theGolden();
+  const m = await loadModel(`${await checkpoints()}/f32`);
+  const b = m.backend;
+  try {
+    const request = await goldenRequest(g);
+    const frame = request.visuals[0].pixels.length / 4;
+    const images = new Float32Array(2 * frame).map((_, i) => Math.cos(i * 0.11));
+    const tiles = new Float32Array(frame).map((_, i) => Math.sin(i * 0.07));
+    const visuals = [request.visuals[0], { pixels: images, kind: "images" as const }, {
+      pixels: tiles,
+      kind: "tiles" as const,
+    }];
+    // "<s>USER: <image><image>\n<image> <image>\n…": the ids between the media are ordinary text.
+    const ids = [
+      1,
+      3148,
+      29901,
+      32000,
+      32000,
+      13,
+      32000,
+      29871,
+      32000,
+      13,
+      5816,
+      29973,
+      319,
+      1799,
+      9047,
+      13566,
+      29901,
+      29871,
+    ];
+    const pooled: Float32Array[] = [];
+    let embeds: Float32Array | undefined;
+    const trace = (name: string, t: Tensor) => {
+      if (name === "pgp.pooled") void b.download(t).then((v) => pooled.push(v));
+      if (name === "llm.embeds") void b.download(t).then((v) => embeds = v);
+    };
+    await m.generateAll({ ...request, visuals, ids, maxNewTokens: 1, trace });
+    await Promise.resolve();
+    // Video 4 frames → 2·2·2 = 8 tokens; 2 images → 4 + 4 (one <image> each); one tile → 4.
+    assertEquals(pooled.map((p) => p.length / 64), [8, 8, 4]);
+    assertEquals(embeds!.length / 64, ids.length - 4 + 8 + 4 + 4 + 4);
+    const rows = (v: Float32Array, from: number, count: number) => Array.from(v.slice(from * 64, (from + count) * 64));
+    assertEquals(rows(embeds!, 3, 8), rows(pooled[0], 0, 8), "the video at the first <image>");
+    assertEquals(rows(embeds!, 11, 4), rows(pooled[1], 0, 4), "image 1 at the second");
+    assertEquals(rows(embeds!, 16, 4), rows(pooled[1], 4, 4), "image 2 at the third (after a newline id)");
+    assertEquals(rows(embeds!, 21, 4), rows(pooled[2], 0, 4), "the tile after the text between them");
+    const error = await assertRejects(
+      () => m.generateAll({ ...request, visuals, ids: ids.filter((_, i) => i !== 3), maxNewTokens: 1 }),
+      ModelError,
+      "<image> tokens in the prompt",
+    );
+    assertEquals(error.code, "bad_input");
+  } finally {
+    m.dispose();
+  }
+});
+
 Deno.test("features cache: a follow-up question skips the vision tower and gives identical output", async () => {
   const g = await theGolden();
   const m = await loadModel(`${await checkpoints()}/f32`);

@@ -29,7 +29,7 @@ export function mergeImageTokens(
     if (next >= visuals.length) {
       throw new ModelError(
         "bad_input",
-        `the prompt has more <image> tokens (${imageTokenIndex}) than visual inputs (${visuals.length})`,
+        `the prompt has more <image> tokens (${imageTokenIndex}) than visual sequences (${visuals.length})`,
       );
     }
     flush();
@@ -37,7 +37,10 @@ export function mergeImageTokens(
   }
   flush();
   if (next !== visuals.length) {
-    throw new ModelError("bad_input", `${visuals.length} visual inputs but ${next} <image> tokens in the prompt`);
+    throw new ModelError(
+      "bad_input",
+      `${visuals.length} visual sequences (one per <image>) but ${next} <image> tokens in the prompt`,
+    );
   }
   if (pieces.length === 0) throw new ModelError("bad_input", "the prompt is empty");
   return pieces.length === 1 ? pieces[0] : b.concat(pieces, 0);

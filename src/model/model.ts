@@ -12,7 +12,8 @@
  * - "video" (default): N frames of one video, T = N. T > max_T is `too_many_frames`; T smaller than the temporal
  *   kernel (2) is `too_few_frames`. An odd T runs all T frames through the vision tower (the BT-Adapter couples
  *   them), and the pooling drops the last frame, as upstream (floor((T−2)/2)+1 windows in time).
- * - "images": N images of one multi-image input (§4): the BT-Adapter runs with T = N, pooling (1,3,3).
+ * - "images": N images of one multi-image input (§4): the BT-Adapter runs with T = N, relevance joint, pooling
+ *   (1,3,3); the prompt holds one `<image>` per image, each replaced by its image's tokens.
  * - "tiles": N anyres tiles of one image, each a one-frame video (B = N, T = 1), relevance joint over all tiles,
  *   pooling (1,3,3) → 64 tokens per tile, inserted in tile order as they are (no unpadding, no newline).
  * - "image": the same tiles (base + grid, from the media stage) of an image of `imageSize`, then the §4 packing:
@@ -67,7 +68,7 @@ export interface PoolingOverride {
 }
 
 export interface ModelRequest {
-  /** One per `<image>` id of `ids`, in order. */
+  /** In the order of the `<image>` ids of `ids`: one id per input ("images": one per image). */
   visuals: readonly VisualInput[];
   /** The raw question (needs the model's tokenizers): the LLM prompt is `plain_v1` with one `<image>` per visual
    * input before the question (§3.7), the CLIP text is the question alone, truncated to 248 tokens (§3.5).
@@ -140,7 +141,7 @@ export class PPLLaVAModel {
       );
     }
     const text = renderQuestion(PLAIN_V1, request.question, {
-      media: request.visuals.length,
+      media: this.#mediaTokens(request.visuals),
       answerPrefix: request.answerPrefix,
     });
     const encoded = clip.encode(request.question, { maxLength: this.text.config.positions });
@@ -199,15 +200,20 @@ export class PPLLaVAModel {
     try {
       return b.scope(() => {
         const textEmbed = this.text.forward(b, prompt.clipIds, prompt.clipMask, request.trace);
-        const pooled = request.visuals.map((visual, i) => {
+        const pooled = request.visuals.flatMap((visual, i) => {
           const tokens = this.pgp.forward(b, features[i].feature, textEmbed, {
             ...this.#poolOptions(visual.kind ?? "video", request.pooling),
             trace: request.trace,
           });
-          if (visual.kind !== "image") return tokens;
-          const tiles = features[i].feature.shape[0];
-          const grid = this.#imageGrid(visual, tiles);
-          return packImageTokens(b, tokens, tiles, grid, visual.imageSize!, this.imageNewline);
+          const count = features[i].feature.shape[0];
+          if (visual.kind === "images") {
+            // §4 multi-image: one <image> per image, each taking its own frame's pooled tokens.
+            const per = tokens.shape[0] / count;
+            return Array.from({ length: count }, (_, k) => b.slice(tokens, 0, k * per, (k + 1) * per));
+          }
+          if (visual.kind !== "image") return [tokens];
+          const grid = this.#imageGrid(visual, count);
+          return [packImageTokens(b, tokens, count, grid, visual.imageSize!, this.imageNewline)];
         });
         const embeds = mergeImageTokens(
           b,
@@ -275,6 +281,15 @@ export class PPLLaVAModel {
   dispose(): void {
     this.featuresCache.clear();
     this.params.dispose();
+  }
+
+  /** `<image>` tokens the visual inputs take: one each, one per image of an "images" input. */
+  #mediaTokens(visuals: readonly VisualInput[]): number {
+    const frame = 3 * this.vision.config.imageSize ** 2;
+    return visuals.reduce(
+      (n, v) => n + (v.kind === "images" ? Math.max(1, Math.floor(v.pixels.length / frame)) : 1),
+      0,
+    );
   }
 
   /** The grid of an "image" input, checked against its tile count (1 base + rows·cols, or 1 alone). */
