@@ -82,9 +82,19 @@ export function getSize(size: number, output: number | null, kernel: number | nu
 
 /** Sizes of the three axes (T, H, W) for a mode; checks the result is a valid window grid. */
 export function poolingSizes(dims: Triple, mode: PoolingMode): [AxisSize, AxisSize, AxisSize] {
-  const sizes = dims.map((d, a) =>
-    getSize(d, mode.output?.[a] ?? null, mode.kernel?.[a] ?? null, mode.stride?.[a] ?? null)
-  );
+  const sizes = dims.map((d, a) => {
+    const kernel = mode.kernel?.[a] ?? null;
+    try {
+      return getSize(d, mode.output?.[a] ?? null, kernel, mode.stride?.[a] ?? null);
+    } catch (error) {
+      if (!(error instanceof ModelError) || error.code !== "too_few_frames") throw error;
+      // Only time can be short: the patch grid is fixed by the config.
+      if (a === 0) {
+        throw new ModelError("too_few_frames", `${d} frame(s), but the temporal pooling kernel is ${kernel}`);
+      }
+      throw new ModelError("bad_pooling", `a frame axis of ${d} patches is shorter than the kernel ${kernel}`);
+    }
+  });
   for (const [a, s] of sizes.entries()) {
     if (s.kernel < 1 || s.stride < 1 || (s.output - 1) * s.stride + s.kernel > dims[a]) {
       throw new ModelError(
