@@ -255,15 +255,18 @@ function normCase(kind: "layerNorm" | "rmsNorm", rows: number, dim: number, view
 }
 
 function elementCase(kind: "gelu" | "quickGelu" | "silu"): OpCase {
-  // A grid over [−20, 20] (both tails) plus Gaussian values, 4101 in all.
+  // A grid over [−20, 20], the far tails (where f32 exponentials leave the normal range), tiny values, and
+  // Gaussian values: 4101 in all.
+  const tails = [-110, -100, -90, -87.5, -86, -60, -45, 45, 60, 100, 1e-20, -1e-20, 3e-39, 0];
   const x = lazy(() => {
     const out = new Float32Array(4101);
     for (let i = 0; i < 401; i++) out[i] = -20 + i * 0.1;
-    out.set(gaussian(3700, 31), 401);
+    out.set(tails, 401);
+    out.set(gaussian(4101 - 401 - tails.length, 31), 401 + tails.length);
     return out;
   });
   return {
-    name: `${kind} on [−20, 20] and Gaussian values`,
+    name: `${kind} on [−20, 20], the far tails and Gaussian values`,
     op: kind,
     dtypes: ["f32"],
     shape: [3, 1367],

@@ -11,7 +11,7 @@ export function activate(ctx: WasmContext, act: keyof typeof ACTIVATIONS, x: Ten
     requireDtype(h, act, "f32");
     const out = ctx.output(h.shape);
     try {
-      callKernel(ctx, act, "ppl_activation_apply", ACTIVATIONS[act], address(h), size(h.shape), address(out));
+      callKernel(ctx, act, "ppl_activation_apply", ACTIVATIONS[act], address(h), size(h.shape), address(out), ctx.simd);
       return out;
     } catch (error) {
       out.dispose();
@@ -27,7 +27,7 @@ export function siluMul(ctx: WasmContext, gate: Tensor, up: Tensor): Tensor {
     if (!sameShape(g.shape, u.shape)) throw new BackendError("bad_shape", `siluMul: [${g.shape}] vs [${u.shape}]`);
     const out = ctx.output(g.shape);
     try {
-      callKernel(ctx, "siluMul", "ppl_activation_silu_mul", address(g), address(u), size(g.shape), address(out));
+      callKernel(ctx, "siluMul", "ppl_activation_silu_mul", address(g), address(u), size(g.shape), address(out), ctx.simd);
       return out;
     } catch (error) {
       out.dispose();
