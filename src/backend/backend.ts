@@ -138,6 +138,8 @@ export interface Backend {
   /** Runs `body`; disposes every tensor it created except those reachable from its result (a Tensor, or arrays and
    * plain objects of them, two levels deep). Kept tensors move to the enclosing scope. Synchronous bodies only. */
   scope<T>(body: () => T): T;
+  /** Takes `t` out of every open scope: it lives until disposed (weights, a KV cache made inside a scope). */
+  keep<T extends Tensor>(t: T): T;
   stats(): BackendStats;
 
   // ── views (no copy) ───────────────────────────────────────────────────────────────────────────────────

@@ -116,6 +116,12 @@ export abstract class TensorStore<S extends Storage> {
     return result;
   }
 
+  keep<T extends Tensor>(t: T): T {
+    const h = this.use(t, "keep");
+    for (const scope of this.#scopes) scope.delete(h);
+    return t;
+  }
+
   reshape(t: Tensor, shape: Shape): Tensor {
     const h = this.use(t, "reshape");
     checkShape(shape, "reshape");

@@ -27,7 +27,16 @@ export function siluMul(ctx: WasmContext, gate: Tensor, up: Tensor): Tensor {
     if (!sameShape(g.shape, u.shape)) throw new BackendError("bad_shape", `siluMul: [${g.shape}] vs [${u.shape}]`);
     const out = ctx.output(g.shape);
     try {
-      callKernel(ctx, "siluMul", "ppl_activation_silu_mul", address(g), address(u), size(g.shape), address(out), ctx.simd);
+      callKernel(
+        ctx,
+        "siluMul",
+        "ppl_activation_silu_mul",
+        address(g),
+        address(u),
+        size(g.shape),
+        address(out),
+        ctx.simd,
+      );
       return out;
     } catch (error) {
       out.dispose();
@@ -45,7 +54,17 @@ export function softmax(ctx: WasmContext, x: Tensor, scale = 1): Tensor {
     }
     const out = ctx.output(h.shape);
     try {
-      callKernel(ctx, "softmax", "ppl_activation_softmax", address(h), size(h.shape) / n, n, scale, address(out), ctx.simd);
+      callKernel(
+        ctx,
+        "softmax",
+        "ppl_activation_softmax",
+        address(h),
+        size(h.shape) / n,
+        n,
+        scale,
+        address(out),
+        ctx.simd,
+      );
       return out;
     } catch (error) {
       out.dispose();
