@@ -121,9 +121,7 @@ export async function requestGpu(
 }
 
 /** The adapter this host would use, or why there is none; creates no device. */
-export async function probeGpu(): Promise<
-  { available: true; info: GpuInfo } | { available: false; reasons: string[] }
-> {
+export async function probeGpu(): Promise<{ available: true; info: GpuInfo } | { available: false; reasons: string[] }> {
   try {
     const { device, info } = await requestGpu();
     device.destroy();
