@@ -76,6 +76,7 @@ export const OP_NAMES = [
   "rope",
   "softmax",
   "gelu",
+  "geluTanh",
   "quickGelu",
   "silu",
   "siluMul",
@@ -177,6 +178,8 @@ export interface Backend {
   softmax(x: Tensor, scale?: number): Tensor;
   /** Exact GELU x·Φ(x) (erf). */
   gelu(x: Tensor): Tensor;
+  /** x/2·(1 + tanh(√(2/π)(x + 0.044715x³))), PyTorch's gelu(approximate="tanh") (SigLIP). */
+  geluTanh(x: Tensor): Tensor;
   /** x·σ(1.702x) (CLIP). */
   quickGelu(x: Tensor): Tensor;
   silu(x: Tensor): Tensor;

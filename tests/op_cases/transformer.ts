@@ -254,7 +254,7 @@ function normCase(kind: "layerNorm" | "rmsNorm", rows: number, dim: number, view
   };
 }
 
-function elementCase(kind: "gelu" | "quickGelu" | "silu"): OpCase {
+function elementCase(kind: "gelu" | "geluTanh" | "quickGelu" | "silu"): OpCase {
   // A grid over [−20, 20], the far tails (where f32 exponentials leave the normal range), tiny values, and
   // Gaussian values: 4101 in all.
   const tails = [-110, -100, -90, -87.5, -86, -60, -45, 45, 60, 100, 1e-20, -1e-20, 3e-39, 0];
@@ -286,6 +286,7 @@ export const transformerCases: OpCase[] = [
   normCase("rmsNorm", 7, 515, false, 43),
   normCase("rmsNorm", 3, 32, true, 44),
   elementCase("gelu"),
+  elementCase("geluTanh"),
   elementCase("quickGelu"),
   elementCase("silu"),
 ];

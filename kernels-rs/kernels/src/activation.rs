@@ -3,7 +3,7 @@
 use crate::abi::{slice, slice_mut, status, STATUS_BAD_ARGUMENT, STATUS_BAD_SHAPE};
 use ops::activation::Activation;
 
-/// out = act(x), n values; act: 0 gelu (erf), 1 quick_gelu, 2 silu. out may not alias x; simd picks the lanes.
+/// out = act(x), n values; act: 0 gelu (erf), 1 quick_gelu, 2 silu, 3 gelu_tanh. out may not alias x; simd picks the lanes.
 ///
 /// # Safety
 /// The pointers must come from `ppl_alloc` with at least n f32 each.

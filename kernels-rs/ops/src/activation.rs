@@ -3,6 +3,7 @@
 //!   gelu(x)       = x · Φ(x) = x/2 · (1 + erf(x/√2))        exact (erf) GELU, the projector's "gelu"
 //!   quick_gelu(x) = x · σ(1.702·x)                         CLIP's activation
 //!   silu(x)       = x · σ(x)                               LLaMA/Qwen2 gate
+//!   gelu_tanh(x)  = x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³)))   SigLIP's "gelu_pytorch_tanh" (f64, one rounding)
 //!
 //! quick_gelu and silu are the hot ones (every CLIP / LLaMA MLP element): they run in f32 with the SIMD exp of
 //! `Lanes::exp_shifted` (σ(t) = 1/(1 + e^{−|t|}) or e^{−|t|}/(1 + e^{−|t|}), ~4 ulp in all) and fall back to f64
@@ -141,6 +142,7 @@ pub enum Activation {
     Gelu,
     QuickGelu,
     Silu,
+    GeluTanh,
 }
 
 impl Activation {
@@ -149,6 +151,7 @@ impl Activation {
             0 => Some(Activation::Gelu),
             1 => Some(Activation::QuickGelu),
             2 => Some(Activation::Silu),
+            3 => Some(Activation::GeluTanh),
             _ => None,
         }
     }
@@ -225,6 +228,13 @@ pub fn activate<L: Lanes>(act: Activation, x: &[f32], out: &mut [f32]) -> Result
         Activation::Silu => sigmoid_weighted::<L>(x, 1.0, None, out),
         Activation::QuickGelu => sigmoid_weighted::<L>(x, 1.702, None, out),
         Activation::Gelu => gelu::<L>(x, out),
+        Activation::GeluTanh => {
+            const K: f64 = 0.797_884_560_802_865_4; // √(2/π)
+            for (y, &v) in out.iter_mut().zip(x.iter()) {
+                let v = v as f64;
+                *y = (0.5 * v * (1.0 + (K * (v + 0.044_715 * v * v * v)).tanh())) as f32;
+            }
+        }
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ import { sameShape, size } from "../views.ts";
 import { address, callKernel, requireDtype, type WasmContext, withDense } from "./context.ts";
 
 /** Activation codes of `ppl_activation_apply`. */
-export const ACTIVATIONS = { gelu: 0, quickGelu: 1, silu: 2 } as const;
+export const ACTIVATIONS = { gelu: 0, quickGelu: 1, silu: 2, geluTanh: 3 } as const;
 
 export function activate(ctx: WasmContext, act: keyof typeof ACTIVATIONS, x: Tensor): Tensor {
   return withDense(ctx, act, [x], ([h]) => {
