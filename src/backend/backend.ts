@@ -162,7 +162,7 @@ export interface Backend {
   // ── ops: every output is a new dense f32 tensor unless stated ─────────────────────────────────────────
   /** a (…, M, K) f32 · b (…, K, N) (f32/f16/bf16, any strides; a 2-D b is shared by the batch) + bias (N). */
   matmul(a: Tensor, b: Tensor, bias?: Tensor): Tensor;
-  /** x (…, K) · Wᵀ + bias: weight (N, K) as stored in checkpoints (f32/f16/bf16), bias (N) f32 → (…, N). */
+  /** x (…, K) or (K) · Wᵀ + bias: weight (N, K) as stored in checkpoints (f32/f16/bf16), bias (N) f32 → (…, N). */
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor;
   /** q (B, Hq, Sq, D), k and v (B, Hkv, Skv, D) with Hq a multiple of Hkv (GQA), last axes dense. Returns
    * (B, Hq, Sq, D) as a view of a dense (B, Sq, Hq, D) buffer, so `reshape(permute(out,[0,2,1,3]), [B,Sq,Hq·D])`

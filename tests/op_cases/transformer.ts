@@ -79,6 +79,21 @@ const matmulCases: OpCase[] = [
     } satisfies OpCase;
   })(),
   (() => {
+    const x = lazy(() => gaussian(768, 17));
+    const w = lazy(() => halfWeights(768 * 40, 18, "bf16"));
+    return {
+      name: "linear of a vector (768) · (40×768)ᵀ bf16 (the text projection of the pooled token)",
+      op: "linear",
+      dtypes: ["f32", "bf16"],
+      shape: [40],
+      prepare: (b) => {
+        const [tx, tw] = [b.upload(x(), [768]), b.upload(w().bits, [40, 768], "bf16")];
+        return () => b.linear(tx, tw);
+      },
+      reference: () => ref.linear(x(), w().values, 1, 768, 40),
+    } satisfies OpCase;
+  })(),
+  (() => {
     const shape = [2, 3, 5, 24];
     const x = lazy(() => gaussian(size(shape), 15));
     const w = lazy(() => gaussian(7 * 24, 16));
