@@ -93,6 +93,14 @@ for (const entry of BACKENDS) {
     assertEquals(b.stats().tensors, before.tensors + 1);
     assertEquals([...await b.download(kept)], [2, 4]);
     kept.dispose();
+    // keep() takes a tensor out of the scope that made it (the scope returns nothing).
+    let survivor: Tensor | null = null;
+    b.scope(() => {
+      survivor = b.keep(b.zeros([4]));
+    });
+    assertEquals(b.stats(), { tensors: before.tensors + 1, bytes: before.bytes + 16 });
+    assert(!survivor!.disposed);
+    survivor!.dispose();
     assertEquals(b.stats(), before);
   });
 }

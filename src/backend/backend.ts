@@ -76,6 +76,7 @@ export const OP_NAMES = [
   "rope",
   "softmax",
   "gelu",
+  "geluTanh",
   "quickGelu",
   "silu",
   "siluMul",
@@ -138,6 +139,8 @@ export interface Backend {
   /** Runs `body`; disposes every tensor it created except those reachable from its result (a Tensor, or arrays and
    * plain objects of them, two levels deep). Kept tensors move to the enclosing scope. Synchronous bodies only. */
   scope<T>(body: () => T): T;
+  /** Takes `t` out of every open scope: it lives until disposed (weights, a KV cache made inside a scope). */
+  keep<T extends Tensor>(t: T): T;
   stats(): BackendStats;
 
   // ── views (no copy) ───────────────────────────────────────────────────────────────────────────────────
@@ -159,7 +162,7 @@ export interface Backend {
   // ── ops: every output is a new dense f32 tensor unless stated ─────────────────────────────────────────
   /** a (…, M, K) f32 · b (…, K, N) (f32/f16/bf16, any strides; a 2-D b is shared by the batch) + bias (N). */
   matmul(a: Tensor, b: Tensor, bias?: Tensor): Tensor;
-  /** x (…, K) · Wᵀ + bias: weight (N, K) as stored in checkpoints (f32/f16/bf16), bias (N) f32 → (…, N). */
+  /** x (…, K) or (K) · Wᵀ + bias: weight (N, K) as stored in checkpoints (f32/f16/bf16), bias (N) f32 → (…, N). */
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor;
   /** q (B, Hq, Sq, D), k and v (B, Hkv, Skv, D) with Hq a multiple of Hkv (GQA), last axes dense. Returns
    * (B, Hq, Sq, D) as a view of a dense (B, Sq, Hq, D) buffer, so `reshape(permute(out,[0,2,1,3]), [B,Sq,Hq·D])`
@@ -175,6 +178,8 @@ export interface Backend {
   softmax(x: Tensor, scale?: number): Tensor;
   /** Exact GELU x·Φ(x) (erf). */
   gelu(x: Tensor): Tensor;
+  /** x/2·(1 + tanh(√(2/π)(x + 0.044715x³))), PyTorch's gelu(approximate="tanh") (SigLIP). */
+  geluTanh(x: Tensor): Tensor;
   /** x·σ(1.702x) (CLIP). */
   quickGelu(x: Tensor): Tensor;
   silu(x: Tensor): Tensor;

@@ -22,8 +22,9 @@ export class KvCache {
   constructor(backend: Backend, readonly options: KvCacheOptions) {
     const { batch, kvHeads, headDim, capacity } = options;
     this.#backend = backend;
-    this.#keys = backend.zeros([batch, kvHeads, capacity, headDim]);
-    this.#values = backend.zeros([batch, kvHeads, capacity, headDim]);
+    // Kept out of any open scope: the cache outlives the step that made it, until `dispose`.
+    this.#keys = backend.keep(backend.zeros([batch, kvHeads, capacity, headDim]));
+    this.#values = backend.keep(backend.zeros([batch, kvHeads, capacity, headDim]));
   }
 
   /** Positions filled so far (the RoPE offset of the next step). */

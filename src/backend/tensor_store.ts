@@ -116,6 +116,12 @@ export abstract class TensorStore<S extends Storage> {
     return result;
   }
 
+  keep<T extends Tensor>(t: T): T {
+    const h = this.use(t, "keep");
+    for (const scope of this.#scopes) scope.delete(h);
+    return t;
+  }
+
   reshape(t: Tensor, shape: Shape): Tensor {
     const h = this.use(t, "reshape");
     checkShape(shape, "reshape");
@@ -177,10 +183,17 @@ export abstract class TensorStore<S extends Storage> {
     const w = this.use(weight, "linear");
     if (w.shape.length !== 2) throw new BackendError("bad_shape", `linear: weight must be (N, K), got [${w.shape}]`);
     const wt = this.permute(w, [1, 0]);
+    const vector = x.shape.length === 1;
+    const rows = vector ? this.reshape(x, [1, x.shape[0]]) : x;
     try {
-      return this.matmul(x, wt, bias);
+      const out = this.matmul(rows, wt, bias);
+      if (!vector) return out;
+      const flat = this.reshape(out, [out.shape[1]]);
+      out.dispose();
+      return flat;
     } finally {
       wt.dispose();
+      if (rows !== x) rows.dispose();
     }
   }
 }

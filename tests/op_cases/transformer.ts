@@ -79,6 +79,21 @@ const matmulCases: OpCase[] = [
     } satisfies OpCase;
   })(),
   (() => {
+    const x = lazy(() => gaussian(768, 17));
+    const w = lazy(() => halfWeights(768 * 40, 18, "bf16"));
+    return {
+      name: "linear of a vector (768) · (40×768)ᵀ bf16 (the text projection of the pooled token)",
+      op: "linear",
+      dtypes: ["f32", "bf16"],
+      shape: [40],
+      prepare: (b) => {
+        const [tx, tw] = [b.upload(x(), [768]), b.upload(w().bits, [40, 768], "bf16")];
+        return () => b.linear(tx, tw);
+      },
+      reference: () => ref.linear(x(), w().values, 1, 768, 40),
+    } satisfies OpCase;
+  })(),
+  (() => {
     const shape = [2, 3, 5, 24];
     const x = lazy(() => gaussian(size(shape), 15));
     const w = lazy(() => gaussian(7 * 24, 16));
@@ -254,16 +269,19 @@ function normCase(kind: "layerNorm" | "rmsNorm", rows: number, dim: number, view
   };
 }
 
-function elementCase(kind: "gelu" | "quickGelu" | "silu"): OpCase {
-  // A grid over [−20, 20] (both tails) plus Gaussian values, 4101 in all.
+function elementCase(kind: "gelu" | "geluTanh" | "quickGelu" | "silu"): OpCase {
+  // A grid over [−20, 20], the far tails (where f32 exponentials leave the normal range), tiny values, and
+  // Gaussian values: 4101 in all.
+  const tails = [-110, -100, -90, -87.5, -86, -60, -45, 45, 60, 100, 1e-20, -1e-20, 3e-39, 0];
   const x = lazy(() => {
     const out = new Float32Array(4101);
     for (let i = 0; i < 401; i++) out[i] = -20 + i * 0.1;
-    out.set(gaussian(3700, 31), 401);
+    out.set(tails, 401);
+    out.set(gaussian(4101 - 401 - tails.length, 31), 401 + tails.length);
     return out;
   });
   return {
-    name: `${kind} on [−20, 20] and Gaussian values`,
+    name: `${kind} on [−20, 20], the far tails and Gaussian values`,
     op: kind,
     dtypes: ["f32"],
     shape: [3, 1367],
@@ -283,6 +301,7 @@ export const transformerCases: OpCase[] = [
   normCase("rmsNorm", 7, 515, false, 43),
   normCase("rmsNorm", 3, 32, true, 44),
   elementCase("gelu"),
+  elementCase("geluTanh"),
   elementCase("quickGelu"),
   elementCase("silu"),
 ];

@@ -234,6 +234,7 @@ export const activations = {
   gelu: (x: number) => x * normalCdf(x),
   quickGelu: (x: number) => x * sigmoid(1.702 * x),
   silu: (x: number) => x * sigmoid(x),
+  geluTanh: (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
 } as const;
 
 export function activate(kind: keyof typeof activations, x: Arr): Ref {

@@ -10,6 +10,7 @@
 //! One file per kernel family; each only adapts pointers to slices and calls its crate.
 
 pub mod abi;
+pub mod pixels;
 pub mod relevance;
 #[macro_use]
 mod dispatch;

@@ -24,3 +24,7 @@ impl core::fmt::Display for MediaError {
         }
     }
 }
+
+pub mod yuv;
+pub mod resize;
+pub mod preprocess;

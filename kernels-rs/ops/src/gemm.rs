@@ -161,6 +161,15 @@ fn pack_b<B: Element>(b: &Matrix<B>, k0: usize, kc: usize, j0: usize, nc: usize,
                 }
             }
             o += kc * NR;
+        } else if b.cs == 1 && cols == NR {
+            // Row-major B (activations, V in attention): NR contiguous values per k.
+            for kk in 0..kc {
+                let src = &b.data[(k0 + kk) * b.rs + j0 + j..][..NR];
+                for (d, s) in out[o..o + NR].iter_mut().zip(src.iter()) {
+                    *d = s.to_f32();
+                }
+                o += NR;
+            }
         } else {
             for kk in 0..kc {
                 let base = (k0 + kk) * b.rs;

@@ -11,6 +11,8 @@ pub mod norm;
 pub mod pooling;
 pub mod relevance;
 pub mod rope;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod simd128;
 pub mod softmax;
 
 /// Why a kernel refused its arguments. The C ABI turns these into status codes (see `ppllava_kernels`).

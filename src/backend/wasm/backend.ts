@@ -38,6 +38,7 @@ const SUPPORT: Partial<Record<OpName, readonly (readonly DType[])[]>> = {
   rope: [F32],
   softmax: [F32],
   gelu: [F32],
+  geluTanh: [F32],
   quickGelu: [F32],
   silu: [F32],
   siluMul: [F32, F32],
@@ -184,6 +185,11 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   gelu(x: Tensor): Tensor {
     this.#require("gelu", [x]);
     return activate(this.#context, "gelu", x);
+  }
+
+  geluTanh(x: Tensor): Tensor {
+    this.#require("geluTanh", [x]);
+    return activate(this.#context, "geluTanh", x);
   }
 
   quickGelu(x: Tensor): Tensor {
