@@ -15,3 +15,23 @@ export type { RelevanceOptions } from "./backend/wasm/relevance.ts";
 export { NoGpuError, probeGpu, requestGpu } from "./backend/webgpu/device.ts";
 export type { GpuHandle, GpuInfo } from "./backend/webgpu/device.ts";
 export { GpuKernelError, GpuRelevance } from "./backend/webgpu/relevance.ts";
+
+export { loadModel, PPLLaVAModel } from "./model/model.ts";
+export type {
+  GenerateRequest,
+  LoadModelOptions,
+  ModelRequest,
+  ModelTokenizers,
+  PoolingOverride,
+  VisualInput,
+  VisualKind,
+} from "./model/model.ts";
+export { getSize, PgpProjector, promptGuidedPooling } from "./model/pgp.ts";
+export type { AxisSize, PoolingMode, PoolOptions } from "./model/pgp.ts";
+export { AbortError, ModelError } from "./model/errors.ts";
+export type { ModelErrorCode } from "./model/errors.ts";
+export { decodeTokens } from "./model/generate.ts";
+export type { Decoder, FinishReason, GeneratedToken, GenerationOptions, GenerationResult } from "./model/generate.ts";
+export type { Trace } from "./model/layers.ts";
+export { FeaturesCache } from "./model/features_cache.ts";
+export { gridShape, packImageTokens, selectBestResolution, unpadBox } from "./model/anyres.ts";

@@ -13,3 +13,11 @@ pub mod abi;
 pub mod media;
 pub mod pixels;
 pub mod relevance;
+#[macro_use]
+mod dispatch;
+pub mod activation;
+pub mod attention;
+pub mod gemm;
+pub mod layout;
+pub mod norm;
+pub mod pooling;

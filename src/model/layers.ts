@@ -1,0 +1,111 @@
+/**
+ * What every part of the graph shares: loading checkpoint tensors onto a backend under their checkpoint keys, the
+ * `Trace` hook that names intermediates, and the two affine pieces (Linear, LayerNorm) as plain records.
+ *
+ * Matrices (linear weights, embedding tables, the patch kernel) stay in the checkpoint's dtype (f16/bf16 are
+ * uploaded as their 16-bit patterns; the backend widens them in its kernels); vectors (biases, norm gains,
+ * position tables) are widened to f32 once at load.
+ */
+import type { Backend, Shape, Tensor } from "../backend/backend.ts";
+import type { ModelWeights } from "./weights.ts";
+
+/** Called with every named intermediate (names as in tests/oracles/ppllava_reference.py). The tensor is only valid
+ * during the call: start a `download` (or make a copy) there. */
+export type Trace = (name: string, tensor: Tensor) => void;
+
+export interface Linear {
+  weight: Tensor;
+  bias?: Tensor;
+}
+
+export interface LayerNorm {
+  weight: Tensor;
+  bias: Tensor;
+  eps: number;
+}
+
+/** Loads tensors of one checkpoint onto one backend; remembers them so `dispose` frees the whole model. */
+export class Params {
+  readonly #loaded: Tensor[] = [];
+  constructor(readonly backend: Backend, readonly weights: ModelWeights) {}
+
+  /** A matrix in its stored dtype (F16/BF16 stay 16-bit). */
+  async matrix(name: string): Promise<Tensor> {
+    const info = this.weights.expectTensor(name, this.#expected(name));
+    if (info.dtype === "F16" || info.dtype === "BF16") {
+      const raw = await this.weights.store.readRaw(name);
+      const bits = new Uint16Array(raw.slice().buffer);
+      return this.#keep(this.backend.upload(bits, info.shape, info.dtype === "F16" ? "f16" : "bf16"));
+    }
+    return this.vector(name);
+  }
+
+  /** Any tensor widened to f32 (shape as stored; a scalar comes as shape [1]). */
+  async vector(name: string, shape?: Shape): Promise<Tensor> {
+    const data = await this.weights.f32(name);
+    const stored = this.weights.store.info(name).shape;
+    return this.#keep(this.backend.upload(data, shape ?? (stored.length === 0 ? [1] : stored)));
+  }
+
+  /** A tensor's values on the host (small ones: logit_scale). */
+  host(name: string): Promise<Float32Array> {
+    return this.weights.f32(name);
+  }
+
+  /** A constant made here (not from the checkpoint), freed with the model. */
+  constant(data: Float32Array, shape: Shape): Tensor {
+    return this.#keep(this.backend.upload(data, shape));
+  }
+
+  async linear(prefix: string, bias = true): Promise<Linear> {
+    return {
+      weight: await this.matrix(`${prefix}.weight`),
+      bias: bias ? await this.vector(`${prefix}.bias`) : undefined,
+    };
+  }
+
+  async layerNorm(prefix: string, eps: number): Promise<LayerNorm> {
+    return { weight: await this.vector(`${prefix}.weight`), bias: await this.vector(`${prefix}.bias`), eps };
+  }
+
+  /** Takes ownership of a tensor built from loaded ones (freed with the model). */
+  adopt(t: Tensor): Tensor {
+    return this.#keep(t);
+  }
+
+  dispose(): void {
+    for (const t of this.#loaded.splice(0)) t.dispose();
+  }
+
+  #keep(t: Tensor): Tensor {
+    this.#loaded.push(t);
+    return t;
+  }
+
+  #expected(name: string): readonly number[] {
+    return this.weights.layout.get(name)?.shape ?? this.weights.store.info(name).shape;
+  }
+}
+
+export function linear(b: Backend, x: Tensor, l: Linear): Tensor {
+  return b.linear(x, l.weight, l.bias);
+}
+
+export function layerNorm(b: Backend, x: Tensor, n: LayerNorm): Tensor {
+  return b.layerNorm(x, n.weight, n.bias, n.eps);
+}
+
+/** `reshape`, copying first when the view's strides cannot express the new shape. */
+export function reshape(b: Backend, t: Tensor, shape: Shape): Tensor {
+  try {
+    return b.reshape(t, shape);
+  } catch {
+    return b.reshape(b.contiguous(t), shape);
+  }
+}
+
+/** Mean over axis 1 of x (B, T, D) → (B, 1, D). */
+export function meanOverAxis1(b: Backend, x: Tensor): Tensor {
+  const [batch, , d] = x.shape;
+  return b.reshape(b.mean(x, 1), [batch, 1, d]);
+}

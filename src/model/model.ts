@@ -1,0 +1,365 @@
+/**
+ * PPLLaVA end to end (spec §3, §10): `loadModel(dir, { backend })` reads a checkpoint folder, and
+ * `model.generate(request)` streams the answer to a prompt about one or more visual inputs:
+ *
+ *   F   = VisionTower(pixels)                (§3.3, CLIP + BT-Adapter; cached per content hash + sampling)
+ *   e_t = ClipTextTower(clip ids)            (§3.5, §3.6: the raw question, 248 positions)
+ *   V   = PGP(F, e_t)                        (§3.4: relevance, window pooling, projector)
+ *   E   = merge(ids, V)                      (§3.7: each <image> id → its visual tokens)
+ *   tokens = decode(LLaMA(E))                (§3.8: greedy / sampling / beam, KV cache)
+ *
+ * Visual inputs and frame rules:
+ * - "video" (default): N frames of one video, T = N. T > max_T is `too_many_frames`; T smaller than the temporal
+ *   kernel (2) is `too_few_frames`. An odd T runs all T frames through the vision tower (the BT-Adapter couples
+ *   them), and the pooling drops the last frame, as upstream (floor((T−2)/2)+1 windows in time).
+ * - "images": N images of one multi-image input (§4): the BT-Adapter runs with T = N, relevance joint, pooling
+ *   (1,3,3); the prompt holds one `<image>` per image, each replaced by its image's tokens.
+ * - "tiles": N anyres tiles of one image, each a one-frame video (B = N, T = 1), relevance joint over all tiles,
+ *   pooling (1,3,3) → 64 tokens per tile, inserted in tile order as they are (no unpadding, no newline).
+ * - "image": the same tiles (base + grid, from the media stage) of an image of `imageSize`, then the §4 packing:
+ *   grid map, unpad to the aspect ratio, `image_newline` after each row, base tokens first (anyres.ts).
+ *   The tiling itself (best pinpoint, resize, crop) belongs to preprocessing.
+ * Pooling kernel/stride/output size can be overridden per request (`pooling`), "compress to any scale".
+ */
+import type { Backend, Tensor } from "../backend/backend.ts";
+import { createWasmBackend } from "../backend/wasm/backend.ts";
+import { directoryFiles, type FileSet } from "../util/random_access.ts";
+import { clipTextConfig, ClipTextTower } from "./clip_text.ts";
+import type { PPLLaVAConfig, Triple } from "./config.ts";
+import { ModelError } from "./errors.ts";
+import { contentHash, FeaturesCache } from "./features_cache.ts";
+import {
+  type Decoder,
+  decodeTokens,
+  type GeneratedToken,
+  type GenerationOptions,
+  type GenerationResult,
+} from "./generate.ts";
+import { Params, type Trace } from "./layers.ts";
+import { Llama, llamaConfig, LlamaSession } from "./llama.ts";
+import { mergeImageTokens } from "./merge.ts";
+import { gridShape, packImageTokens } from "./anyres.ts";
+import { pgpConfig, PgpProjector } from "./pgp.ts";
+import { visionConfig, VisionTower } from "./vision.ts";
+import { openCheckpoint } from "./weights.ts";
+import { PLAIN_V1, renderQuestion } from "./chat_template.ts";
+import type { ClipTokenizer } from "./tokenizers/clip.ts";
+import { LlamaTokenizer } from "./tokenizers/llama.ts";
+
+export type VisualKind = "video" | "images" | "tiles" | "image";
+
+export interface VisualInput {
+  /** Normalised pixels (N, 3, S, S), row-major (see the media stage's `preprocess`). */
+  pixels: Float32Array;
+  /** Default "video". */
+  kind?: VisualKind;
+  /** "image": the original [height, width] in pixels (picks the grid from image_grid_pinpoints and unpads). */
+  imageSize?: readonly [number, number];
+  /** "image": [rows, cols] of grid tiles, when the preprocessing chose them (must agree with the tile count). */
+  grid?: readonly [number, number];
+  /** How the frames were taken (e.g. "32 frames, segment midpoints, 0–60 s"): part of the features-cache key. */
+  sampling?: string;
+}
+
+export interface PoolingOverride {
+  kernel?: Triple | null;
+  stride?: Triple | null;
+  output?: Triple | null;
+}
+
+export interface ModelRequest {
+  /** In the order of the `<image>` ids of `ids`: one id per input ("images": one per image). */
+  visuals: readonly VisualInput[];
+  /** The raw question (needs the model's tokenizers): the LLM prompt is `plain_v1` with one `<image>` per visual
+   * input before the question (§3.7), the CLIP text is the question alone, truncated to 248 tokens (§3.5).
+   * Or give the ids yourself with `ids` + `clipIds`. */
+  question?: string;
+  /** Forced start of the answer (`ANSWER_PREFIX` of chat_template.ts), with `question`. */
+  answerPrefix?: string;
+  /** LLM prompt ids (`plain_v1`: "<s>USER: <image>\n{question} ASSISTANT: "), `<image>` = image_token_index. */
+  ids?: ArrayLike<number>;
+  /** CLIP ids of the raw question (§3.5), padded with EOS to 248 or not; `clipMask` optional. */
+  clipIds?: ArrayLike<number>;
+  clipMask?: ArrayLike<number>;
+  pooling?: PoolingOverride;
+  /** Named intermediates (the reference's names); with a trace the prefill also computes every position's logits. */
+  trace?: Trace;
+}
+
+export type GenerateRequest = ModelRequest & GenerationOptions;
+
+export interface ModelTokenizers {
+  /** The checkpoint's LLaMA tokenizer (loaded from its tokenizer.json / tokenizer.model when present). */
+  llama?: LlamaTokenizer;
+  /** CLIP's tokenizer (openai/clip-vit-large-patch14-336); the checkpoint does not ship it, so it is passed in. */
+  clip?: ClipTokenizer;
+}
+
+/** A request with its ids resolved. */
+interface Prompt {
+  ids: ArrayLike<number>;
+  clipIds: ArrayLike<number>;
+  clipMask?: ArrayLike<number>;
+}
+
+export interface LoadModelOptions {
+  /** Default: the WASM SIMD backend. */
+  backend?: Backend;
+  tokenizers?: ModelTokenizers;
+  /** Bound of the vision-features cache in bytes (default 256 MiB; 0 disables it). */
+  featuresCacheBytes?: number;
+}
+
+export class PPLLaVAModel {
+  readonly featuresCache: FeaturesCache;
+
+  constructor(
+    readonly config: PPLLaVAConfig,
+    readonly backend: Backend,
+    readonly vision: VisionTower,
+    readonly text: ClipTextTower,
+    readonly pgp: PgpProjector,
+    readonly llm: Llama,
+    readonly params: Params,
+    featuresCacheBytes: number,
+    readonly tokenizers: ModelTokenizers = {},
+    readonly imageNewline?: Tensor,
+  ) {
+    this.featuresCache = new FeaturesCache(featuresCacheBytes);
+  }
+
+  /** The ids of a request: given, or tokenized from `question`. */
+  prompt(request: ModelRequest): Prompt {
+    if (request.ids !== undefined && request.clipIds !== undefined) {
+      return { ids: request.ids, clipIds: request.clipIds, clipMask: request.clipMask };
+    }
+    const { llama, clip } = this.tokenizers;
+    if (request.question === undefined || !llama || !clip) {
+      throw new ModelError(
+        "bad_input",
+        "a request needs ids + clipIds, or a question and a model loaded with both tokenizers (llama, clip)",
+      );
+    }
+    const text = renderQuestion(PLAIN_V1, request.question, {
+      media: this.#mediaTokens(request.visuals),
+      answerPrefix: request.answerPrefix,
+    });
+    const encoded = clip.encode(request.question, { maxLength: this.text.config.positions });
+    return { ids: llama.encode(text), clipIds: encoded.inputIds, clipMask: encoded.attentionMask };
+  }
+
+  /** Typed errors for every input problem, before any compute. */
+  check(request: ModelRequest, prompt: Prompt = this.prompt(request)): void {
+    const { imageSize } = this.vision.config;
+    const frameValues = 3 * imageSize * imageSize;
+    for (const [i, visual] of request.visuals.entries()) {
+      const n = visual.pixels.length / frameValues;
+      if (!Number.isInteger(n) || n < 1) {
+        throw new ModelError(
+          "bad_input",
+          `visual ${i}: ${visual.pixels.length} values are not whole ${imageSize}×${imageSize} RGB frames`,
+        );
+      }
+      const kind = visual.kind ?? "video";
+      if (kind === "image") this.#imageGrid(visual, n);
+      if (kind !== "tiles" && kind !== "image") this.vision.checkFrames(n);
+      if (kind === "video" && n < 2) {
+        throw new ModelError(
+          "too_few_frames",
+          `a video needs at least 2 frames (the temporal pooling kernel), got ${n}`,
+        );
+      }
+      this.pgp.sizes(n, this.#poolOptions(kind, request.pooling));
+    }
+    this.text.usedIds(prompt.clipIds, prompt.clipMask);
+  }
+
+  /** Vision features F (T, P, D) of one input, cached by content hash + kind + sampling. `owned`: the caller must
+   * dispose it (it did not fit in the cache); otherwise the cache owns it. */
+  async features(visual: VisualInput, trace?: Trace): Promise<{ feature: Tensor; owned: boolean }> {
+    const kind = visual.kind ?? "video";
+    const key = `${await contentHash(visual.pixels)}|${kind}|${visual.sampling ?? ""}`;
+    const cached = this.featuresCache.get(key);
+    if (cached) return { feature: cached, owned: false };
+    const b = this.backend;
+    const s = this.vision.config.imageSize;
+    const n = visual.pixels.length / (3 * s * s);
+    const feature = b.scope(() => {
+      const pixels = b.upload(visual.pixels, [n, 3, s, s]);
+      return this.vision.forward(b, pixels, kind === "tiles" || kind === "image" ? n : 1, trace);
+    });
+    return { feature, owned: !this.featuresCache.set(key, feature) };
+  }
+
+  /** Prompt embeddings (L, H): text tower, PGP per visual input, merge. The caller disposes the result. */
+  async embed(request: ModelRequest, prompt: Prompt = this.prompt(request)): Promise<Tensor> {
+    this.check(request, prompt);
+    const features: { feature: Tensor; owned: boolean }[] = [];
+    for (const visual of request.visuals) features.push(await this.features(visual, request.trace));
+    const b = this.backend;
+    try {
+      return b.scope(() => {
+        const textEmbed = this.text.forward(b, prompt.clipIds, prompt.clipMask, request.trace);
+        const pooled = request.visuals.flatMap((visual, i) => {
+          const tokens = this.pgp.forward(b, features[i].feature, textEmbed, {
+            ...this.#poolOptions(visual.kind ?? "video", request.pooling),
+            trace: request.trace,
+          });
+          const count = features[i].feature.shape[0];
+          if (visual.kind === "images") {
+            // §4 multi-image: one <image> per image, each taking its own frame's pooled tokens.
+            const per = tokens.shape[0] / count;
+            return Array.from({ length: count }, (_, k) => b.slice(tokens, 0, k * per, (k + 1) * per));
+          }
+          if (visual.kind !== "image") return [tokens];
+          const grid = this.#imageGrid(visual, count);
+          return [packImageTokens(b, tokens, count, grid, visual.imageSize!, this.imageNewline)];
+        });
+        const embeds = mergeImageTokens(
+          b,
+          (ids) => this.llm.embed(b, ids),
+          prompt.ids,
+          pooled,
+          this.config.imageTokenIndex,
+        );
+        request.trace?.("llm.embeds", embeds);
+        return embeds;
+      });
+    } finally {
+      for (const f of features) if (f.owned) f.feature.dispose();
+    }
+  }
+
+  /** Streams the answer's token ids; the generator's return value is the whole result. */
+  async *generate(request: GenerateRequest): AsyncGenerator<GeneratedToken, GenerationResult> {
+    const prompt = this.prompt(request);
+    const embeds = await this.embed(request, prompt);
+    const b = this.backend;
+    const length = embeds.shape[0];
+    let session: LlamaSession | undefined;
+    try {
+      session = new LlamaSession(b, this.llm, length + (request.maxNewTokens ?? 200));
+      const s = session;
+      const decoder: Decoder = {
+        vocabSize: this.llm.config.vocabSize,
+        prefill: () => {
+          const batched = b.reshape(embeds, [1, length, embeds.shape[1]]);
+          return s.run(batched, { allLogits: request.trace !== undefined, trace: request.trace }).finally(() =>
+            batched.dispose()
+          );
+        },
+        step: (tokens) => s.step(tokens),
+        reorder: (from) => s.reorder(from),
+      };
+      const promptIds = Array.from(prompt.ids).filter((id) => id !== this.config.imageTokenIndex);
+      const llama = this.tokenizers.llama;
+      const options = llama && !request.decode
+        ? { ...request, decode: (ids: readonly number[]) => llama.decode(ids, { skipSpecialTokens: true }) }
+        : request;
+      const stream = llama?.createStreamDecoder({ skipSpecialTokens: true });
+      const tokens = decodeTokens(decoder, options, promptIds);
+      for (;;) {
+        const next = await tokens.next();
+        if (next.done) return next.value;
+        yield stream ? { ...next.value, text: stream.push(next.value.id) } : next.value;
+      }
+    } finally {
+      session?.dispose();
+      embeds.dispose();
+    }
+  }
+
+  /** `generate` to the end. */
+  async generateAll(request: GenerateRequest): Promise<GenerationResult> {
+    const it = this.generate(request);
+    for (;;) {
+      const next = await it.next();
+      if (next.done) return next.value;
+    }
+  }
+
+  dispose(): void {
+    this.featuresCache.clear();
+    this.params.dispose();
+  }
+
+  /** `<image>` tokens the visual inputs take: one each, one per image of an "images" input. */
+  #mediaTokens(visuals: readonly VisualInput[]): number {
+    const frame = 3 * this.vision.config.imageSize ** 2;
+    return visuals.reduce(
+      (n, v) => n + (v.kind === "images" ? Math.max(1, Math.floor(v.pixels.length / frame)) : 1),
+      0,
+    );
+  }
+
+  /** The grid of an "image" input, checked against its tile count (1 base + rows·cols, or 1 alone). */
+  #imageGrid(visual: VisualInput, tiles: number): readonly [number, number] {
+    if (!visual.imageSize) throw new ModelError("bad_input", `an "image" input needs its original imageSize [h, w]`);
+    const grid = visual.grid ??
+      gridShape(visual.imageSize, this.config.imageGridPinpoints, this.vision.config.imageSize);
+    if (tiles !== 1 && tiles !== 1 + grid[0] * grid[1]) {
+      throw new ModelError(
+        "bad_input",
+        `an image on a ${grid[0]}×${grid[1]} grid comes as 1 + ${grid[0] * grid[1]} tiles (or 1), got ${tiles}`,
+      );
+    }
+    return grid;
+  }
+
+  #poolOptions(kind: VisualKind, override?: PoolingOverride) {
+    return { video: kind === "video", ...(kind === "image" ? {} : override ?? {}) };
+  }
+}
+
+/** Opens a checkpoint folder (config.json + safetensors, single or sharded; f32/f16/bf16) and loads every part. */
+export async function loadModel(dir: string | FileSet, options: LoadModelOptions = {}): Promise<PPLLaVAModel> {
+  const weights = await openCheckpoint(dir);
+  const backend = options.backend ?? await createWasmBackend();
+  const params = new Params(backend, weights);
+  try {
+    const config = weights.config;
+    const model = new PPLLaVAModel(
+      config,
+      backend,
+      await VisionTower.load(params, visionConfig(config)),
+      await ClipTextTower.load(params, clipTextConfig(config)),
+      await PgpProjector.load(params, pgpConfig(config)),
+      await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings),
+      params,
+      options.featuresCacheBytes ?? 256 * 2 ** 20,
+      { llama: options.tokenizers?.llama ?? await llamaTokenizerOf(dir), clip: options.tokenizers?.clip },
+      config.useImageNewline ? await params.vector("image_newline") : undefined,
+    );
+    return model;
+  } catch (error) {
+    params.dispose();
+    throw error;
+  } finally {
+    await weights.close();
+  }
+}
+
+/** The checkpoint's LLaMA tokenizer, when the folder has tokenizer.json or tokenizer.model (a path folder only). */
+async function llamaTokenizerOf(dir: string | FileSet): Promise<LlamaTokenizer | undefined> {
+  const files = typeof dir === "string" ? directoryFiles(dir) : dir;
+  const json = async (name: string) => (await files.exists(name)) ? JSON.parse(await files.readText(name)) : undefined;
+  const tokenizerJson = await json("tokenizer.json");
+  const hasModel = await files.exists("tokenizer.model");
+  if (tokenizerJson === undefined && !hasModel) return undefined;
+  return LlamaTokenizer.fromFiles({
+    tokenizerJson,
+    tokenizerModel: hasModel ? await readAll(files, "tokenizer.model") : undefined,
+    tokenizerConfig: await json("tokenizer_config.json"),
+    addedTokensJson: await json("added_tokens.json"),
+    specialTokensMap: await json("special_tokens_map.json"),
+  });
+}
+
+async function readAll(files: FileSet, name: string): Promise<Uint8Array> {
+  const source = await files.open(name);
+  try {
+    return await source.read(0, source.size);
+  } finally {
+    await source.close();
+  }
+}
