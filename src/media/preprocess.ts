@@ -25,6 +25,8 @@ export interface PixelOptions {
 
 export interface PreprocessOptions extends PixelOptions {
   variant: PreprocessVariant;
+  /** Side of the square output: the model's `vision_config.image_size` (default the variant's, 336 or 384). */
+  size?: number;
 }
 
 export interface PixelTensor {
@@ -48,6 +50,14 @@ function variantOf(variant: PreprocessVariant) {
   return found;
 }
 
+function sideOf(variant: PreprocessVariant, size: number | undefined): number {
+  if (size === undefined) return variantOf(variant).size;
+  if (!Number.isInteger(size) || size < 1 || size > 4096) {
+    throw new KernelError("bad_argument", `preprocess: the output side must be an integer in [1, 4096], got ${size}`);
+  }
+  return size;
+}
+
 function checkFrame(what: string, frame: RgbFrame): void {
   checkSize(what, frame.width, frame.height);
   if (frame.data.length !== frame.width * frame.height * 3) {
@@ -67,7 +77,8 @@ export async function preprocess(frames: RgbFrame[], options: PreprocessOptions)
 
 /** `preprocess` on an instance the caller already holds (synchronous). */
 export function preprocessWith(kernels: WasmKernels, frames: RgbFrame[], options: PreprocessOptions): PixelTensor {
-  const { code, size } = variantOf(options.variant);
+  const { code } = variantOf(options.variant);
+  const size = sideOf(options.variant, options.size);
   if (frames.length === 0) throw new KernelError("bad_shape", "preprocess: no frames given (need at least 1)");
   frames.forEach((frame, t) => checkFrame(`preprocess frame ${t}`, frame));
   const perFrame = 3 * size * size;
@@ -86,6 +97,7 @@ export function preprocessWith(kernels: WasmKernels, frames: RgbFrame[], options
           frame.width,
           frame.height,
           code,
+          size,
           out.ptr + t * perFrame * 4,
           perFrame,
           simd,
@@ -100,10 +112,11 @@ export function preprocessWith(kernels: WasmKernels, frames: RgbFrame[], options
 export async function preprocessCanvas(
   frame: RgbFrame,
   variant: PreprocessVariant,
-  options: PixelOptions = {},
+  options: PixelOptions & { size?: number } = {},
 ): Promise<Uint8Array> {
   const kernels = options.kernels ?? await loadKernels();
-  const { code, size } = variantOf(variant);
+  const { code } = variantOf(variant);
+  const size = sideOf(variant, options.size);
   checkFrame("preprocessCanvas", frame);
   return kernels.scope((arena) => {
     const src = arena.input(frame.data);
@@ -116,6 +129,7 @@ export async function preprocessCanvas(
       frame.width,
       frame.height,
       code,
+      size,
       out.ptr,
       out.length,
       options.simd === false ? 0 : 1,

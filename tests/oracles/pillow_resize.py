@@ -4,9 +4,9 @@
   pillow_resize.py jobs DIR      DIR/jobs.json lists jobs; each reads raw RGB24 DIR/<input> and writes DIR/<output>:
       {"op": "resize", "input", "width", "height", "outWidth", "outHeight", "output"}
           Image.resize((outWidth, outHeight), Image.BICUBIC): raw RGB24.
-      {"op": "vicuna" | "qwen", "input", "width", "height", "output", "normalized"}
+      {"op": "vicuna" | "qwen", "input", "width", "height", "output", "normalized", "size"?}
           the frame path of spec §3.2 / §9: output = the uint8 S×S×3 image before normalisation, normalized = the
-          float32 3×S×S tensor, computed the way transformers does (rescale in float64 then float32, normalise in
+          float32 3×S×S tensor (S = size, default 336 / 384), computed the way transformers does (rescale in float64 then float32, normalise in
           float32).
   pillow_resize.py bench W H OW OH N
       times N BICUBIC resizes of random W×H RGB frames to OW×OH inside this process and prints {"seconds": total}.
@@ -56,10 +56,11 @@ def run_jobs(folder):
         if job["op"] == "resize":
             out = image.resize((job["outWidth"], job["outHeight"]), Image.BICUBIC)
         elif job["op"] == "vicuna":
-            out = image.resize((336, 336), Image.BICUBIC)
+            side = job.get("size", 336)
+            out = image.resize((side, side), Image.BICUBIC)
             normalize(out, CLIP_MEAN, CLIP_STD).tofile(f"{folder}/{job['normalized']}")
         elif job["op"] == "qwen":
-            out = letterbox(image, 384)
+            out = letterbox(image, job.get("size", 384))
             normalize(out, SIGLIP_MEAN, SIGLIP_STD).tofile(f"{folder}/{job['normalized']}")
         else:
             raise ValueError(f"unknown op {job['op']}")

@@ -117,8 +117,8 @@ pub unsafe extern "C" fn ppl_pixels_resize_rgb(
     with_rows!(simd, resize_rgb(src, width, height, dst, out_width, out_height))
 }
 
-/// The uint8 S×S×3 canvas of one frame before normalisation (variant 0 = Vicuna 336 stretch, 1 = Qwen 384
-/// letterbox); what `ppl_pixels_preprocess` normalises. Exposed so tests can compare it with Pillow.
+/// The uint8 S×S×3 canvas of one frame before normalisation (variant 0 = Vicuna stretch, 1 = Qwen letterbox;
+/// S = `size`, 0 meaning the variant's released side, 336 or 384); what `ppl_pixels_preprocess` normalises. Exposed so tests can compare it with Pillow.
 ///
 /// # Safety
 /// Each pointer must come from `ppl_alloc` with at least the length passed beside it.
@@ -129,6 +129,7 @@ pub unsafe extern "C" fn ppl_pixels_canvas(
     width: usize,
     height: usize,
     variant_code: i32,
+    size: usize,
     dst: *mut u8,
     dst_len: usize,
     simd: i32,
@@ -141,10 +142,12 @@ pub unsafe extern "C" fn ppl_pixels_canvas(
         (Some(src), Some(dst)) => (src, dst),
         _ => return STATUS_BAD_ARGUMENT,
     };
-    with_rows!(simd, canvas(src, width, height, variant, dst))
+    let size = if size == 0 { variant.size() } else { size };
+    with_rows!(simd, canvas(src, width, height, variant, size, dst))
 }
 
-/// One RGB24 frame → 3×S×S f32 (CHW, normalised) in `out` (out_len f32 values).
+/// One RGB24 frame → 3×S×S f32 (CHW, normalised) in `out` (out_len f32 values); S = `size`, 0 meaning the
+/// variant's released side.
 ///
 /// # Safety
 /// Each pointer must come from `ppl_alloc` with at least the length passed beside it.
@@ -155,6 +158,7 @@ pub unsafe extern "C" fn ppl_pixels_preprocess(
     width: usize,
     height: usize,
     variant_code: i32,
+    size: usize,
     out: *mut f32,
     out_len: usize,
     simd: i32,
@@ -167,5 +171,6 @@ pub unsafe extern "C" fn ppl_pixels_preprocess(
         (Some(src), Some(out)) => (src, out),
         _ => return STATUS_BAD_ARGUMENT,
     };
-    with_rows!(simd, preprocess_frame(src, width, height, variant, out))
+    let size = if size == 0 { variant.size() } else { size };
+    with_rows!(simd, preprocess_frame(src, width, height, variant, size, out))
 }

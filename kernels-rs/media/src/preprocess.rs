@@ -36,7 +36,8 @@ pub enum Variant {
 }
 
 impl Variant {
-    /// Side of the square output.
+    /// Side of the square output of the released checkpoints (a model's `vision_config.image_size` may differ:
+    /// the functions below take the side as an argument).
     pub fn size(self) -> usize {
         match self {
             Variant::Vicuna => 336,
@@ -65,15 +66,19 @@ pub fn letterbox_size(width: usize, height: usize, target: usize) -> (usize, usi
     }
 }
 
-/// The uint8 S×S×3 canvas a frame becomes before normalisation: the Pillow-exact resize, letterboxed for Qwen.
+/// The uint8 S×S×3 canvas (S = `size`) a frame becomes before normalisation: the Pillow-exact resize,
+/// letterboxed for Qwen.
 pub fn canvas<R: ResampleRows>(
     src: &[u8],
     width: usize,
     height: usize,
     variant: Variant,
+    size: usize,
     out: &mut [u8],
 ) -> Result<(), MediaError> {
-    let size = variant.size();
+    if size == 0 {
+        return Err(MediaError::BadArgument("preprocess: the output side must be at least 1".into()));
+    }
     let need = size * size * 3;
     if out.len() != need {
         return Err(MediaError::BadArgument(format!("preprocess: canvas has {} bytes, expected {}", out.len(), need)));
@@ -130,17 +135,20 @@ pub fn normalize_chw(canvas: &[u8], table: &[[f32; 256]; 3], out: &mut [f32]) ->
     Ok(())
 }
 
-/// One RGB24 frame → its 3×S×S normalised tensor in `out`.
+/// One RGB24 frame → its 3×S×S normalised tensor in `out` (S = `size`).
 pub fn preprocess_frame<R: ResampleRows>(
     src: &[u8],
     width: usize,
     height: usize,
     variant: Variant,
+    size: usize,
     out: &mut [f32],
 ) -> Result<(), MediaError> {
-    let size = variant.size();
+    if size == 0 || out.len() != 3 * size * size {
+        return Err(MediaError::BadArgument(format!("preprocess: {} output values do not hold 3×{}×{}", out.len(), size, size)));
+    }
     let mut pixels = vec![0u8; size * size * 3];
-    canvas::<R>(src, width, height, variant, &mut pixels)?;
+    canvas::<R>(src, width, height, variant, size, &mut pixels)?;
     let (mean, std) = variant.mean_std();
     normalize_chw(&pixels, &normalize_table(mean, std), out)
 }
@@ -164,7 +172,7 @@ mod tests {
     fn qwen_padding_is_black_then_minus_one() {
         let src = vec![255u8; 100 * 10 * 3];
         let mut out = vec![0f32; 3 * 384 * 384];
-        preprocess_frame::<Scalar>(&src, 100, 10, Variant::Qwen, &mut out).unwrap();
+        preprocess_frame::<Scalar>(&src, 100, 10, Variant::Qwen, 384, &mut out).unwrap();
         assert_eq!(out[0], -1.0, "top-left is padding");
         assert_eq!(out[192 * 384 + 192], 1.0, "centre is the white frame");
     }
