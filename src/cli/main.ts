@@ -4,6 +4,7 @@
  * mistakes a user can fix.
  */
 import { UsageError } from "./args.ts";
+import { askCommand } from "./ask.ts";
 import { decodeCommand } from "./decode.ts";
 import { gpuCommand } from "./gpu.ts";
 import { serveCommand } from "./serve.ts";
@@ -11,6 +12,7 @@ import { serveCommand } from "./serve.ts";
 type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
+  ask: { run: askCommand, summary: "answer a question about a video (default: the embedded model and its sample)" },
   decode: { run: decodeCommand, summary: "decode sampled (or all) frames of a video to raw RGB/YUV, with a JSON summary" },
   serve: { run: serveCommand, summary: "serve the OpenAI-compatible HTTP API" },
   gpu: { run: gpuCommand, summary: "report the WebGPU adapter and limits, or why there is none" },

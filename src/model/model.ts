@@ -43,7 +43,7 @@ import { pgpConfig, PgpProjector } from "./pgp.ts";
 import { visionConfig, VisionTower } from "./vision.ts";
 import { openCheckpoint } from "./weights.ts";
 import { PLAIN_V1, renderQuestion } from "./chat_template.ts";
-import type { ClipTokenizer } from "./tokenizers/clip.ts";
+import { ClipTokenizer } from "./tokenizers/clip.ts";
 import { LlamaTokenizer } from "./tokenizers/llama.ts";
 
 export type VisualKind = "video" | "images" | "tiles" | "image";
@@ -91,7 +91,8 @@ export type GenerateRequest = ModelRequest & GenerationOptions;
 export interface ModelTokenizers {
   /** The checkpoint's LLaMA tokenizer (loaded from its tokenizer.json / tokenizer.model when present). */
   llama?: LlamaTokenizer;
-  /** CLIP's tokenizer (openai/clip-vit-large-patch14-336); the checkpoint does not ship it, so it is passed in. */
+  /** CLIP's tokenizer (openai/clip-vit-large-patch14-336): loaded from the folder's `clip_tokenizer/` when it ships
+   * one (the embedded models do), else passed in (the released checkpoints don't ship it). */
   clip?: ClipTokenizer;
 }
 
@@ -327,7 +328,10 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings),
       params,
       options.featuresCacheBytes ?? 256 * 2 ** 20,
-      { llama: options.tokenizers?.llama ?? await llamaTokenizerOf(dir), clip: options.tokenizers?.clip },
+      {
+        llama: options.tokenizers?.llama ?? await llamaTokenizerOf(dir),
+        clip: options.tokenizers?.clip ?? await clipTokenizerOf(dir),
+      },
       config.useImageNewline ? await params.vector("image_newline") : undefined,
     );
     return model;
@@ -353,6 +357,24 @@ async function llamaTokenizerOf(dir: string | FileSet): Promise<LlamaTokenizer |
     addedTokensJson: await json("added_tokens.json"),
     specialTokensMap: await json("special_tokens_map.json"),
   });
+}
+
+/**
+ * CLIP's tokenizer when the folder ships it in `clip_tokenizer/` (vocab.json + merges.txt, or tokenizer.json), as
+ * the embedded models do; the released checkpoints don't (their CLIP is openai/clip-vit-large-patch14-336).
+ */
+async function clipTokenizerOf(dir: string | FileSet): Promise<ClipTokenizer | undefined> {
+  const files = typeof dir === "string" ? directoryFiles(dir) : dir;
+  if (await files.exists("clip_tokenizer/vocab.json") && await files.exists("clip_tokenizer/merges.txt")) {
+    return ClipTokenizer.fromVocabAndMerges(
+      JSON.parse(await files.readText("clip_tokenizer/vocab.json")),
+      await files.readText("clip_tokenizer/merges.txt"),
+    );
+  }
+  if (await files.exists("clip_tokenizer/tokenizer.json")) {
+    return ClipTokenizer.fromTokenizerJson(JSON.parse(await files.readText("clip_tokenizer/tokenizer.json")));
+  }
+  return undefined;
 }
 
 async function readAll(files: FileSet, name: string): Promise<Uint8Array> {
