@@ -71,6 +71,7 @@ for (const entry of BACKENDS) {
     // The view keeps the storage alive; disposing it frees it.
     assertEquals((await b.download(view)).length, 6);
     assertEquals(assertThrows(() => b.reshape(view, [6]), BackendError).code, "bad_shape");
+    assertEquals(assertThrows(() => b.expand(view, [3, 4]), BackendError).code, "bad_shape");
     view.dispose();
     assertEquals(assertThrows(() => b.softmax(view), BackendError).code, "disposed");
     assertEquals(assertThrows(() => b.upload(new Float32Array(5), [2, 3]), BackendError).code, "bad_shape");

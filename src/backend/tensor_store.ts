@@ -4,7 +4,16 @@
  * extends `TensorStore` with its storage type and implements the kernels.
  */
 import { BackendError, type BackendStats, type DType, DTYPE_BYTES, type Shape, type Tensor } from "./backend.ts";
-import { checkShape, denseStrides, type Layout, permuteLayout, reshapeStrides, size, sliceLayout } from "./views.ts";
+import {
+  checkShape,
+  denseStrides,
+  expandLayout,
+  type Layout,
+  permuteLayout,
+  reshapeStrides,
+  size,
+  sliceLayout,
+} from "./views.ts";
 
 /** A block of device memory. `release` is called once, when the last handle over it is disposed. */
 export interface Storage {
@@ -138,6 +147,12 @@ export abstract class TensorStore<S extends Storage> {
   permute(t: Tensor, axes: readonly number[]): Tensor {
     const h = this.use(t, "permute");
     return this.wrap(h.counted, h.dtype, permuteLayout(h, axes));
+  }
+
+  expand(t: Tensor, shape: Shape): Tensor {
+    const h = this.use(t, "expand");
+    checkShape(shape, "expand");
+    return this.wrap(h.counted, h.dtype, expandLayout(h, shape));
   }
 
   slice(t: Tensor, axis: number, start: number, end: number): Tensor {
