@@ -62,17 +62,17 @@ export abstract class TensorStore<S extends Storage> {
   #tensors = 0;
   #bytes = 0;
 
-  /** A new dense storage of `bytes` bytes (zeroed). */
-  protected abstract allocate(bytes: number): S;
+  /** A new dense storage of `bytes` bytes, zeroed when `zero` (op outputs skip it: kernels write every element). */
+  protected abstract allocate(bytes: number, zero: boolean): S;
 
   stats(): BackendStats {
     return { tensors: this.#tensors, bytes: this.#bytes };
   }
 
-  /** A dense tensor over fresh storage. */
-  protected create(shape: Shape, dtype: DType = "f32"): Handle<S> {
+  /** A dense tensor over fresh storage; its contents are unspecified unless `zero`. */
+  protected create(shape: Shape, dtype: DType = "f32", zero = false): Handle<S> {
     checkShape(shape, "tensor");
-    const storage = this.allocate(Math.max(size(shape), 1) * DTYPE_BYTES[dtype]);
+    const storage = this.allocate(Math.max(size(shape), 1) * DTYPE_BYTES[dtype], zero);
     this.#bytes += storage.bytes;
     return this.wrap({ storage, refs: 0 }, dtype, { shape: shape.slice(), strides: denseStrides(shape), offset: 0 });
   }
