@@ -207,7 +207,7 @@ for (const variant of VARIANTS) {
     const m = await model(variant);
     const b = m.backend;
     const request = await goldenRequest(g);
-    const { feature } = await m.features(request.visuals[0]);
+    const feature = await m.features(request.visuals[0]);
     const text = b.scope(() => m.text.forward(b, request.clipIds, request.clipMask));
     try {
       const modes = [
@@ -228,9 +228,9 @@ for (const variant of VARIANTS) {
         const { trace, got, settled } = recorder(b);
         const pixels = Float32Array.from(await g.f64(`${label}.input.pixel_values`));
         const extra = await m.features({ pixels, kind }, trace);
-        const pooled = b.scope(() => m.pgp.forward(b, extra.feature, text, { video: kind === "video", trace }));
+        const pooled = b.scope(() => m.pgp.forward(b, extra, text, { video: kind === "video", trace }));
         pooled.dispose();
-        if (extra.owned) extra.feature.dispose();
+        extra.dispose();
         await settled();
         const e = stageError(got.get("vision.feature")!, await g.f64(`${label}.vision.feature`));
         assert(e <= STAGE_BAR, `${label} vision.feature: ${e}`);
@@ -239,6 +239,7 @@ for (const variant of VARIANTS) {
       }
     } finally {
       text.dispose();
+      feature.dispose();
       await release(variant);
     }
   });
@@ -396,6 +397,27 @@ Deno.test("features cache: a follow-up question skips the vision tower and gives
     await m.generateAll({ ...request, visuals, trace: stages(third), maxNewTokens: 2 });
     assert(third.includes("vision.embeddings"));
     assertEquals(m.featuresCache.size, 2);
+  } finally {
+    m.dispose();
+  }
+});
+
+Deno.test("features cache: an entry evicted by the same request's next input stays valid for that request", async () => {
+  const g = await theGolden();
+  // Room for one 4-frame feature (4·36·64·4 = 36864 bytes): the second video evicts the first mid-request.
+  const m = await loadModel(`${await checkpoints()}/f32`, { featuresCacheBytes: 40_000 });
+  try {
+    const request = await goldenRequest(g);
+    const other = { pixels: request.visuals[0].pixels.map((x) => -x) };
+    const ids = [...request.ids.slice(0, 6), 32000, ...request.ids.slice(6)];
+    const before = m.backend.stats();
+    const both = await m.generateAll({ ...request, visuals: [request.visuals[0], other], ids, maxNewTokens: 3 });
+    assertEquals(both.tokens.length, 3);
+    assertEquals(
+      [m.featuresCache.size, m.backend.stats().tensors],
+      [1, before.tensors + 1],
+      "one entry replaced another",
+    );
   } finally {
     m.dispose();
   }

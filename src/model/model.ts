@@ -174,38 +174,41 @@ export class PPLLaVAModel {
     this.text.usedIds(prompt.clipIds, prompt.clipMask);
   }
 
-  /** Vision features F (T, P, D) of one input, cached by content hash + kind + sampling. `owned`: the caller must
-   * dispose it (it did not fit in the cache); otherwise the cache owns it. */
-  async features(visual: VisualInput, trace?: Trace): Promise<{ feature: Tensor; owned: boolean }> {
+  /** Vision features F (T, P, D) of one input, cached by content hash + kind + sampling. The caller disposes the
+   * handle it gets: a view over the cache's storage, which stays alive until both the cache and the caller let go
+   * (so an eviction while a request still uses it frees nothing under it). */
+  async features(visual: VisualInput, trace?: Trace): Promise<Tensor> {
     const kind = visual.kind ?? "video";
     const key = `${await contentHash(visual.pixels)}|${kind}|${visual.sampling ?? ""}`;
-    const cached = this.featuresCache.get(key);
-    if (cached) return { feature: cached, owned: false };
     const b = this.backend;
+    const cached = this.featuresCache.get(key);
+    if (cached) return b.reshape(cached, cached.shape);
     const s = this.vision.config.imageSize;
     const n = visual.pixels.length / (3 * s * s);
     const feature = b.scope(() => {
       const pixels = b.upload(visual.pixels, [n, 3, s, s]);
       return this.vision.forward(b, pixels, kind === "tiles" || kind === "image" ? n : 1, trace);
     });
-    return { feature, owned: !this.featuresCache.set(key, feature) };
+    const handle = b.reshape(feature, feature.shape);
+    if (!this.featuresCache.set(key, feature)) feature.dispose();
+    return handle;
   }
 
   /** Prompt embeddings (L, H): text tower, PGP per visual input, merge. The caller disposes the result. */
   async embed(request: ModelRequest, prompt: Prompt = this.prompt(request)): Promise<Tensor> {
     this.check(request, prompt);
-    const features: { feature: Tensor; owned: boolean }[] = [];
+    const features: Tensor[] = [];
     for (const visual of request.visuals) features.push(await this.features(visual, request.trace));
     const b = this.backend;
     try {
       return b.scope(() => {
         const textEmbed = this.text.forward(b, prompt.clipIds, prompt.clipMask, request.trace);
         const pooled = request.visuals.flatMap((visual, i) => {
-          const tokens = this.pgp.forward(b, features[i].feature, textEmbed, {
+          const tokens = this.pgp.forward(b, features[i], textEmbed, {
             ...this.#poolOptions(visual.kind ?? "video", request.pooling),
             trace: request.trace,
           });
-          const count = features[i].feature.shape[0];
+          const count = features[i].shape[0];
           if (visual.kind === "images") {
             // §4 multi-image: one <image> per image, each taking its own frame's pooled tokens.
             const per = tokens.shape[0] / count;
@@ -226,7 +229,7 @@ export class PPLLaVAModel {
         return embeds;
       });
     } finally {
-      for (const f of features) if (f.owned) f.feature.dispose();
+      for (const f of features) f.dispose();
     }
   }
 
