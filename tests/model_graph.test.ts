@@ -10,7 +10,7 @@
  *   Relevance: elementwise |got − ref| / (|ref| + 1e-3·max|ref|), the measure of the reference's own f32-vs-f64
  *   check (check_reference.py): an element near zero is a sum of terms of the tensor's scale, so f32 rounding
  *   there is relative to that scale, not to its own tiny magnitude. The floor is 1e-3 of the largest magnitude.
- *   Pooled tokens: norm-relative ‖got − ref‖₂ / ‖ref‖₂ ≤ 1e-4 (the measure tests/oracles/README.md suggests); the
+ *   Pooled tokens: norm-relative ‖got − ref‖₂ / ‖ref‖₂ ≤ 1e-4 (one of the two measures issue 5's brief allows); the
  *   elementwise measure is recorded in the summary, not asserted. Why: the window softmax of p/τ (τ = 0.01) turns an
  *   f32 rounding of the relevance p into 100× that in the exponent, so single pooled elements sit at the bar in any
  *   f32 implementation. PyTorch's own float32 run of the same reference on the same weights and inputs
