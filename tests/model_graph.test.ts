@@ -265,6 +265,11 @@ Deno.test({
       assertEquals([prompt.clipIds.length, prompt.clipIds[0], words], [248, 49406, 7]);
       assertEquals(Array.from(prompt.clipIds).slice(2, 8), (await g.ints("input.clip_ids")).slice(2, 8));
       assertEquals(Array.from(prompt.clipMask!), await g.ints("input.clip_mask"));
+      // A follow-up turn: plain_v1 history, media before the first question, CLIP text = the new question.
+      const followUp = m.prompt({ ...request, history: [{ question: "hi", answer: "a man." }] });
+      const text = "USER: <image>\nhi ASSISTANT: a man.</s>USER: what is the man doing? ASSISTANT: ";
+      assertEquals(Array.from(followUp.ids), llama.encode(text));
+      assertEquals(Array.from(followUp.clipIds), Array.from(prompt.clipIds));
       // Generating from the question = generating from those ids, streamed with text pieces that add up.
       const explicit = await m.generateAll({ ...request, question: undefined, ...prompt });
       const pieces: string[] = [];
@@ -397,6 +402,12 @@ Deno.test("features cache: a follow-up question skips the vision tower and gives
     await m.generateAll({ ...request, visuals, trace: stages(third), maxNewTokens: 2 });
     assert(third.includes("vision.embeddings"));
     assertEquals(m.featuresCache.size, 2);
+    // A caller's content key stands in for the pixel hash (the caller vouches that equal keys mean equal frames).
+    const keyed: string[] = [];
+    const byKey = [{ ...request.visuals[0], contentKey: "video.mp4#sha256=…" }];
+    await m.generateAll({ ...request, visuals: byKey, maxNewTokens: 1 });
+    await m.generateAll({ ...request, visuals: byKey, trace: stages(keyed), maxNewTokens: 1 });
+    assert(!keyed.includes("vision.embeddings") && m.featuresCache.size === 3);
   } finally {
     m.dispose();
   }
