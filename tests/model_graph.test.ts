@@ -10,13 +10,13 @@
  *   Relevance: elementwise |got − ref| / (|ref| + 1e-3·max|ref|), the measure of the reference's own f32-vs-f64
  *   check (check_reference.py): an element near zero is a sum of terms of the tensor's scale, so f32 rounding
  *   there is relative to that scale, not to its own tiny magnitude. The floor is 1e-3 of the largest magnitude.
- *   Pooled tokens: norm-relative ‖got − ref‖₂ / ‖ref‖₂ ≤ 1e-4 (the measure tests/oracles/README.md suggests); the
+ *   Pooled tokens: norm-relative ‖got − ref‖₂ / ‖ref‖₂ ≤ 1e-4 (one of the two measures issue 5's brief allows); the
  *   elementwise measure is recorded in the summary, not asserted. Why: the window softmax of p/τ (τ = 0.01) turns an
  *   f32 rounding of the relevance p into 100× that in the exponent, so single pooled elements sit at the bar in any
  *   f32 implementation. PyTorch's own float32 run of the same reference on the same weights and inputs
  *   (elementwise, with the floor): main input 5.4e-5, image mode (1,3,3) 1.27e-4, odd T 9.4e-4, tiles 1.04e-4; its
- *   norm-relative errors are 4.0e-6 or less. This graph (f32 accumulation in its kernels): elementwise 1.4e-4,
- *   3.3e-4, 6.4e-4, 8.1e-5; norm-relative 3.9e-6 or less (the summary test prints every number).
+ *   norm-relative errors are 4.0e-6 or less. This graph, when written (f32 accumulation in its kernels): elementwise
+ *   1.5e-4, 3.5e-4, 2.2e-4, 1.1e-4; norm-relative 2.6e-6 or less (the summary test prints every number).
  * - every other named stage (ours): max |got − ref| ≤ 1e-5 · max|ref|, f32 rounding through a few layers.
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "./util/assert.ts";
@@ -207,7 +207,7 @@ for (const variant of VARIANTS) {
     const m = await model(variant);
     const b = m.backend;
     const request = await goldenRequest(g);
-    const { feature } = await m.features(request.visuals[0]);
+    const feature = await m.features(request.visuals[0]);
     const text = b.scope(() => m.text.forward(b, request.clipIds, request.clipMask));
     try {
       const modes = [
@@ -228,9 +228,9 @@ for (const variant of VARIANTS) {
         const { trace, got, settled } = recorder(b);
         const pixels = Float32Array.from(await g.f64(`${label}.input.pixel_values`));
         const extra = await m.features({ pixels, kind }, trace);
-        const pooled = b.scope(() => m.pgp.forward(b, extra.feature, text, { video: kind === "video", trace }));
+        const pooled = b.scope(() => m.pgp.forward(b, extra, text, { video: kind === "video", trace }));
         pooled.dispose();
-        if (extra.owned) extra.feature.dispose();
+        extra.dispose();
         await settled();
         const e = stageError(got.get("vision.feature")!, await g.f64(`${label}.vision.feature`));
         assert(e <= STAGE_BAR, `${label} vision.feature: ${e}`);
@@ -239,6 +239,7 @@ for (const variant of VARIANTS) {
       }
     } finally {
       text.dispose();
+      feature.dispose();
       await release(variant);
     }
   });
@@ -264,6 +265,11 @@ Deno.test({
       assertEquals([prompt.clipIds.length, prompt.clipIds[0], words], [248, 49406, 7]);
       assertEquals(Array.from(prompt.clipIds).slice(2, 8), (await g.ints("input.clip_ids")).slice(2, 8));
       assertEquals(Array.from(prompt.clipMask!), await g.ints("input.clip_mask"));
+      // A follow-up turn: plain_v1 history, media before the first question, CLIP text = the new question.
+      const followUp = m.prompt({ ...request, history: [{ question: "hi", answer: "a man." }] });
+      const text = "USER: <image>\nhi ASSISTANT: a man.</s>USER: what is the man doing? ASSISTANT: ";
+      assertEquals(Array.from(followUp.ids), llama.encode(text));
+      assertEquals(Array.from(followUp.clipIds), Array.from(prompt.clipIds));
       // Generating from the question = generating from those ids, streamed with text pieces that add up.
       const explicit = await m.generateAll({ ...request, question: undefined, ...prompt });
       const pieces: string[] = [];
@@ -396,6 +402,33 @@ Deno.test("features cache: a follow-up question skips the vision tower and gives
     await m.generateAll({ ...request, visuals, trace: stages(third), maxNewTokens: 2 });
     assert(third.includes("vision.embeddings"));
     assertEquals(m.featuresCache.size, 2);
+    // A caller's content key stands in for the pixel hash (the caller vouches that equal keys mean equal frames).
+    const keyed: string[] = [];
+    const byKey = [{ ...request.visuals[0], contentKey: "video.mp4#sha256=…" }];
+    await m.generateAll({ ...request, visuals: byKey, maxNewTokens: 1 });
+    await m.generateAll({ ...request, visuals: byKey, trace: stages(keyed), maxNewTokens: 1 });
+    assert(!keyed.includes("vision.embeddings") && m.featuresCache.size === 3);
+  } finally {
+    m.dispose();
+  }
+});
+
+Deno.test("features cache: an entry evicted by the same request's next input stays valid for that request", async () => {
+  const g = await theGolden();
+  // Room for one 4-frame feature (4·36·64·4 = 36864 bytes): the second video evicts the first mid-request.
+  const m = await loadModel(`${await checkpoints()}/f32`, { featuresCacheBytes: 40_000 });
+  try {
+    const request = await goldenRequest(g);
+    const other = { pixels: request.visuals[0].pixels.map((x) => -x) };
+    const ids = [...request.ids.slice(0, 6), 32000, ...request.ids.slice(6)];
+    const before = m.backend.stats();
+    const both = await m.generateAll({ ...request, visuals: [request.visuals[0], other], ids, maxNewTokens: 3 });
+    assertEquals(both.tokens.length, 3);
+    assertEquals(
+      [m.featuresCache.size, m.backend.stats().tensors],
+      [1, before.tensors + 1],
+      "one entry replaced another",
+    );
   } finally {
     m.dispose();
   }

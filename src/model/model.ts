@@ -42,7 +42,7 @@ import { gridShape, packImageTokens } from "./anyres.ts";
 import { pgpConfig, PgpProjector } from "./pgp.ts";
 import { visionConfig, VisionTower } from "./vision.ts";
 import { openCheckpoint } from "./weights.ts";
-import { PLAIN_V1, renderQuestion } from "./chat_template.ts";
+import { type ChatMessage, PLAIN_V1, renderChat } from "./chat_template.ts";
 import { ClipTokenizer } from "./tokenizers/clip.ts";
 import { LlamaTokenizer } from "./tokenizers/llama.ts";
 
@@ -59,6 +59,8 @@ export interface VisualInput {
   grid?: readonly [number, number];
   /** How the frames were taken (e.g. "32 frames, segment midpoints, 0–60 s"): part of the features-cache key. */
   sampling?: string;
+  /** A key of the source content (e.g. a hash of the video file) that stands in for hashing the pixels. */
+  contentKey?: string;
 }
 
 export interface PoolingOverride {
@@ -74,6 +76,9 @@ export interface ModelRequest {
    * input before the question (§3.7), the CLIP text is the question alone, truncated to 248 tokens (§3.5).
    * Or give the ids yourself with `ids` + `clipIds`. */
   question?: string;
+  /** Earlier turns (`plain_v1` history: "USER: q1 ASSISTANT: a1</s>USER: q2 ASSISTANT: "), with `question`; the
+   * media go before the first user message; the CLIP text is still the current question alone (§3.5). */
+  history?: readonly { question: string; answer: string }[];
   /** Forced start of the answer (`ANSWER_PREFIX` of chat_template.ts), with `question`. */
   answerPrefix?: string;
   /** LLM prompt ids (`plain_v1`: "<s>USER: <image>\n{question} ASSISTANT: "), `<image>` = image_token_index. */
@@ -141,10 +146,13 @@ export class PPLLaVAModel {
         "a request needs ids + clipIds, or a question and a model loaded with both tokenizers (llama, clip)",
       );
     }
-    const text = renderQuestion(PLAIN_V1, request.question, {
-      media: this.#mediaTokens(request.visuals),
-      answerPrefix: request.answerPrefix,
-    });
+    const media = this.#mediaTokens(request.visuals);
+    const messages: ChatMessage[] = [];
+    for (const turn of [...(request.history ?? []), { question: request.question, answer: undefined }]) {
+      messages.push({ role: "user", content: turn.question, media: messages.length === 0 ? media : 0 });
+      if (turn.answer !== undefined) messages.push({ role: "assistant", content: turn.answer });
+    }
+    const text = renderChat(PLAIN_V1, messages, { answerPrefix: request.answerPrefix });
     const encoded = clip.encode(request.question, { maxLength: this.text.config.positions });
     return { ids: llama.encode(text), clipIds: encoded.inputIds, clipMask: encoded.attentionMask };
   }
@@ -175,38 +183,42 @@ export class PPLLaVAModel {
     this.text.usedIds(prompt.clipIds, prompt.clipMask);
   }
 
-  /** Vision features F (T, P, D) of one input, cached by content hash + kind + sampling. `owned`: the caller must
-   * dispose it (it did not fit in the cache); otherwise the cache owns it. */
-  async features(visual: VisualInput, trace?: Trace): Promise<{ feature: Tensor; owned: boolean }> {
+  /** Vision features F (T, P, D) of one input, cached by content hash + kind + sampling. The caller disposes the
+   * handle it gets: a view over the cache's storage, which stays alive until both the cache and the caller let go
+   * (so an eviction while a request still uses it frees nothing under it). */
+  async features(visual: VisualInput, trace?: Trace): Promise<Tensor> {
     const kind = visual.kind ?? "video";
-    const key = `${await contentHash(visual.pixels)}|${kind}|${visual.sampling ?? ""}`;
-    const cached = this.featuresCache.get(key);
-    if (cached) return { feature: cached, owned: false };
+    const content = visual.contentKey ?? await contentHash(visual.pixels);
+    const key = `${content}|${kind}|${visual.sampling ?? ""}|${visual.pixels.length}`;
     const b = this.backend;
+    const cached = this.featuresCache.get(key);
+    if (cached) return b.reshape(cached, cached.shape);
     const s = this.vision.config.imageSize;
     const n = visual.pixels.length / (3 * s * s);
     const feature = b.scope(() => {
       const pixels = b.upload(visual.pixels, [n, 3, s, s]);
       return this.vision.forward(b, pixels, kind === "tiles" || kind === "image" ? n : 1, trace);
     });
-    return { feature, owned: !this.featuresCache.set(key, feature) };
+    const handle = b.reshape(feature, feature.shape);
+    if (!this.featuresCache.set(key, feature)) feature.dispose();
+    return handle;
   }
 
   /** Prompt embeddings (L, H): text tower, PGP per visual input, merge. The caller disposes the result. */
   async embed(request: ModelRequest, prompt: Prompt = this.prompt(request)): Promise<Tensor> {
     this.check(request, prompt);
-    const features: { feature: Tensor; owned: boolean }[] = [];
+    const features: Tensor[] = [];
     for (const visual of request.visuals) features.push(await this.features(visual, request.trace));
     const b = this.backend;
     try {
       return b.scope(() => {
         const textEmbed = this.text.forward(b, prompt.clipIds, prompt.clipMask, request.trace);
         const pooled = request.visuals.flatMap((visual, i) => {
-          const tokens = this.pgp.forward(b, features[i].feature, textEmbed, {
+          const tokens = this.pgp.forward(b, features[i], textEmbed, {
             ...this.#poolOptions(visual.kind ?? "video", request.pooling),
             trace: request.trace,
           });
-          const count = features[i].feature.shape[0];
+          const count = features[i].shape[0];
           if (visual.kind === "images") {
             // §4 multi-image: one <image> per image, each taking its own frame's pooled tokens.
             const per = tokens.shape[0] / count;
@@ -227,7 +239,7 @@ export class PPLLaVAModel {
         return embeds;
       });
     } finally {
-      for (const f of features) if (f.owned) f.feature.dispose();
+      for (const f of features) f.dispose();
     }
   }
 

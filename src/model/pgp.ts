@@ -173,7 +173,13 @@ export class PgpProjector {
     // D: linear_1 + exact GELU on every token.
     const hidden = b.gelu(linear(b, feature, w.linear1));
     const width = hidden.shape[2];
-    trace?.("projector.gelu", b.reshape(hidden, [t * patches, width]));
+    if (trace) {
+      trace("projector.gelu", b.reshape(hidden, [t * patches, width]));
+      // Only for the trace: the plain form linear_2 on every token (pooling after it must equal V below).
+      trace("projector.out", b.reshape(linear(b, hidden, w.linear2), [t * patches, width]));
+      const alphas = windowWeights(b, relevance, sizes, this.config.temperature);
+      if (alphas) trace("pgp.window_weights", alphas);
+    }
     // E: window softmax of p/τ, weighted sum (after the GELU), then linear_2 on the pooled tokens only.
     let pooled = b.windowPool(b.reshape(hidden, [t, gh, gw, width]), relevance, {
       kernel: [sizes[0].kernel, sizes[1].kernel, sizes[2].kernel],
@@ -189,6 +195,38 @@ export class PgpProjector {
     trace?.("pgp.pooled", out);
     return out;
   }
+}
+
+/**
+ * The window weights α = softmax(p_win/τ) as (windows, cells), cells in (t, h, w) order, for the trace: the same
+ * windowPool kernel run on one-hot rows (row = the cell's index inside its window). Exact for non-overlapping
+ * windows (kernel = stride, every shipped mode); undefined otherwise.
+ */
+function windowWeights(b: Backend, p: Tensor, sizes: readonly AxisSize[], tau: number): Tensor | undefined {
+  if (sizes.some((s) => s.kernel !== s.stride)) return undefined;
+  const [t, h, w] = p.shape;
+  const [kt, kh, kw] = sizes.map((s) => s.kernel);
+  const cells = kt * kh * kw;
+  const oneHot = new Float32Array(t * h * w * cells);
+  for (let i = 0; i < t; i++) {
+    for (let j = 0; j < h; j++) {
+      for (let l = 0; l < w; l++) {
+        oneHot[((i * h + j) * w + l) * cells + ((i % kt) * kh + (j % kh)) * kw + (l % kw)] = 1;
+      }
+    }
+  }
+  const pooled = b.windowPool(b.upload(oneHot, [t, h, w, cells]), p, {
+    kernel: [kt, kh, kw],
+    stride: [kt, kh, kw],
+    tau,
+  });
+  const count = sizes.reduce((n, s) => n * s.output, 1);
+  return b.reshape(
+    b.contiguous(
+      b.slice(b.slice(b.slice(pooled, 0, 0, sizes[0].output), 1, 0, sizes[1].output), 2, 0, sizes[2].output),
+    ),
+    [count, cells],
+  );
 }
 
 /** Prompt-guided pooling of visual features F (T, P, D) with a text embedding e_t: the public entry of §3.4. */
