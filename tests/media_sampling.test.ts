@@ -189,3 +189,25 @@ Deno.test("Y4M XCOLORRANGE=FULL is read as the declared range", async () => {
   assertEquals([video.matrix, video.range], ["unspecified", "full"]);
   video.close();
 });
+
+Deno.test("packet table and codec configuration: avcC from MP4, CodecPrivate from Matroska, offsets of real packets", async () => {
+  const dir = await mediaDir();
+  for (const name of ["h264.mp4", "h264.mkv"]) {
+    const bytes = await Deno.readFile(`${dir}/${name}`);
+    const video = await openVideo(bytes);
+    try {
+      // An AVCDecoderConfigurationRecord starts with version 1 and the SPS's profile (High = 100 for libx264).
+      assert(video.codecConfig !== null && video.codecConfig[0] === 1 && video.codecConfig[1] === 100, name);
+      // Each packet is length-prefixed NAL units that exactly fill it (4-byte lengths, as libx264 writes).
+      for (let i = 0; i < video.frameCount; i++) {
+        let at = video.packetOffsets[i];
+        const end = at + video.packetSizes[i];
+        while (at < end) at += 4 + new DataView(bytes.buffer, at, 4).getUint32(0);
+        assertEquals(at, end, `${name} packet ${i}`);
+      }
+      assertEquals([...video.decodeOrder].sort((a, b) => a - b), [...video.decodeOrder.keys()]);
+    } finally {
+      video.close();
+    }
+  }
+});

@@ -94,10 +94,16 @@ export class Video implements VideoInfo {
   keyframes: number[] = [];
   matrix: ColourMatrix = "unspecified";
   range: ColourRange = "unspecified";
+  /** Per frame (presentation order): where its coded bytes lie in the input, and its place in decode order. */
+  packetOffsets = new Float64Array();
+  packetSizes = new Float64Array();
+  decodeOrder = new Uint32Array();
+  /** The codec configuration record (MP4 avcC/hvcC/..., Matroska CodecPrivate), when the container has one. */
+  codecConfig: Uint8Array | null = null;
   #handle: number;
   #input: Block<Uint8Array> | null;
 
-  constructor(readonly kernels: WasmKernels, handle: number, input: Block<Uint8Array>) {
+  constructor(readonly kernels: WasmKernels, handle: number, input: Block<Uint8Array>, bytes: Uint8Array) {
     this.#handle = handle;
     this.#input = input;
     kernels.scope((arena) => {
@@ -119,11 +125,22 @@ export class Video implements VideoInfo {
       const rows = arena.read(table);
       this.ptsS = new Float64Array(frameCount);
       this.dtsS = new Float64Array(frameCount);
+      this.packetOffsets = new Float64Array(frameCount);
+      this.packetSizes = new Float64Array(frameCount);
+      this.decodeOrder = new Uint32Array(frameCount);
       for (let i = 0; i < frameCount; i++) {
-        this.ptsS[i] = rows[i * FRAME_FIELDS] / timescale;
-        this.dtsS[i] = rows[i * FRAME_FIELDS + 1] / timescale;
-        if (rows[i * FRAME_FIELDS + 2] === 1) this.keyframes.push(i);
+        const row = rows.subarray(i * FRAME_FIELDS, (i + 1) * FRAME_FIELDS);
+        this.ptsS[i] = row[0] / timescale;
+        this.dtsS[i] = row[1] / timescale;
+        if (row[2] === 1) this.keyframes.push(i);
+        this.packetOffsets[i] = row[3];
+        this.packetSizes[i] = row[4];
+        this.decodeOrder[i] = row[5];
       }
+      const config = arena.output(Float64Array, 2);
+      kernels.callValue("media codec config", "ppl_media_codec_config", handle, config.ptr);
+      const [start, end] = arena.read(config);
+      if (start >= 0) this.codecConfig = bytes.slice(start, end);
     });
   }
 
@@ -262,7 +279,7 @@ export function openVideoWith(kernels: WasmKernels, bytes: Uint8Array, limits: P
       if (status !== 0) throw lastError(kernels, status, "opening the video");
       handle = arena.read(out)[0];
     });
-    return new Video(kernels, handle, input);
+    return new Video(kernels, handle, input, bytes);
   } catch (error) {
     release(kernels, () => {
       if (handle !== 0) kernels.callValue("media close", "ppl_media_close", handle);

@@ -5,7 +5,8 @@
 set -euo pipefail
 out=${1:?usage: make_media.sh DIR}
 mkdir -p "$out"
-ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
+# Every output with -fflags +bitexact: no random Matroska UIDs or dates, so the inputs (and fuzz cases) repeat.
+ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "${@:1:$#-1}" -fflags +bitexact "${@: -1}"; }
 src="testsrc2=size=98x56:rate=25:duration=2,format=rgb24,crop=97:55:0:0"
 even="testsrc2=size=64x48:rate=25:duration=2"
 

@@ -12,6 +12,7 @@
 //! 5. `ppl_media_decode(handle, indices, n, pix_fmt, out, out_len)` decodes frames (u32 presentation indices) into
 //!    `out`, back to back; pix_fmt 0 = rgb24, 1 = yuv420p.
 //! 6. `ppl_media_close(handle)`.
+//! `ppl_media_codec_config(handle, out)` gives the byte range of the codec's configuration record (2 f64).
 
 use crate::abi::{slice, slice_mut, STATUS_BAD_ARGUMENT, STATUS_INVALID_DATA, STATUS_LIMIT, STATUS_OK, STATUS_UNSUPPORTED};
 use media::decode::{decode_frames, PixFmt};
@@ -161,6 +162,23 @@ pub unsafe extern "C" fn ppl_media_frames(handle: usize, out: *mut f64) -> i32 {
         row.copy_from_slice(&[f.pts as f64, f.dts as f64, f.keyframe as i32 as f64, f.offset as f64, f.size as f64, f.decode_index as f64]);
     }
     STATUS_OK
+}
+
+/// Writes the byte range [start, end) of the codec configuration record (avcC, CodecPrivate, ...) into `out`
+/// (2 f64), or [-1, -1] when the container has none.
+///
+/// # Safety
+/// `handle` from `ppl_media_open`; `out` 2 f64.
+#[no_mangle]
+pub unsafe extern "C" fn ppl_media_codec_config(handle: usize, out: *mut f64) -> i32 {
+    match (video(handle), slice_mut(out, 2)) {
+        (Some(v), Some(out)) => {
+            let (start, end) = v.track.codec_config.map(|(s, e)| (s as f64, e as f64)).unwrap_or((-1.0, -1.0));
+            out.copy_from_slice(&[start, end]);
+            STATUS_OK
+        }
+        _ => bad("bad handle or output pointer"),
+    }
 }
 
 /// # Safety

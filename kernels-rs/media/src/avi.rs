@@ -43,6 +43,7 @@ struct Stream {
     height: u32,
     codec: Codec,
     indx: Option<(usize, usize)>,
+    extra: Option<(u64, u64)>,
 }
 
 fn is_video_chunk(id: &[u8; 4], number: usize) -> bool {
@@ -145,7 +146,7 @@ pub fn demux(data: &[u8], limits: &Limits) -> Result<Track> {
                     if stream.is_some() {
                         continue;
                     }
-                    let mut s = Stream { number: this, scale: 0, rate: 0, width: 0, height: 0, codec: Codec::Other("none".into()), indx: None };
+                    let mut s = Stream { number: this, scale: 0, rate: 0, width: 0, height: 0, codec: Codec::Other("none".into()), indx: None, extra: None };
                     let mut video = false;
                     while let Some((id, mut c, _)) = next_chunk(&mut strl)? {
                         match &id {
@@ -158,6 +159,9 @@ pub fn demux(data: &[u8], limits: &Limits) -> Result<Track> {
                                 s.rate = c.le32()?;
                             }
                             b"strf" if video => {
+                                if c.remaining() > 40 {
+                                    s.extra = Some(((c.pos + 40) as u64, c.end() as u64));
+                                }
                                 c.skip(4)?;
                                 s.width = (c.le32()? as i32).unsigned_abs();
                                 s.height = (c.le32()? as i32).unsigned_abs();
@@ -238,6 +242,7 @@ pub fn demux(data: &[u8], limits: &Limits) -> Result<Track> {
         end_pts: i * s.scale as i64,
         matrix: MatrixTag::Unspecified,
         range: RangeTag::Unspecified,
+        codec_config: s.extra,
     }
     .finish(limits)
 }

@@ -85,6 +85,7 @@ struct VideoTrack {
     default_duration_ns: u64,
     matrix: Option<MatrixTag>,
     range: Option<RangeTag>,
+    private: Option<(u64, u64)>,
 }
 
 fn parse_track_entry(mut entry: Reader) -> Result<Option<VideoTrack>> {
@@ -98,7 +99,10 @@ fn parse_track_entry(mut entry: Reader) -> Result<Option<VideoTrack>> {
             0xD7 => t.number = uint(c)?,
             0x83 => kind = uint(c)?,
             0x86 => codec_id = text(c),
-            0x63A2 => private = Some(c),
+            0x63A2 => {
+                t.private = Some((c.pos as u64, c.end() as u64));
+                private = Some(c)
+            }
             0x23E383 => t.default_duration_ns = uint(c)?,
             0x6D80 => encoded = true,
             0xE0 => {
@@ -380,6 +384,7 @@ pub fn demux(data: &[u8], limits: &Limits) -> Result<Track> {
         end_pts,
         matrix: track.matrix.unwrap_or(MatrixTag::Unspecified),
         range: track.range.unwrap_or(RangeTag::Unspecified),
+        codec_config: track.private,
     }
     .finish(limits)
 }

@@ -53,6 +53,7 @@ struct TrackBoxes<'a> {
     height: u32,
     codec: Option<Codec>,
     matrix: Option<(MatrixTag, RangeTag)>,
+    config: Option<(u64, u64)>,
     stbl: Option<Reader<'a>>,
     /// (segment duration in movie timescale, media time) of each edit.
     edits: Vec<(u64, i64)>,
@@ -120,6 +121,12 @@ fn parse_trak<'a>(trak: Reader<'a>) -> Result<Option<TrackBoxes<'a>>> {
         if let Some((format, mut entry, _)) = next_box(&mut stsd)? {
             t.codec = Some(codec_of(&format));
             let children = Reader::range(entry.data(), (entry.pos + 78).min(entry.end()), entry.end())?;
+            for kind in [b"avcC", b"hvcC", b"av1C", b"vpcC", b"esds"] {
+                if let Some(config) = find(&children, kind).unwrap_or(None) {
+                    t.config = Some((config.pos as u64, config.end() as u64));
+                    break;
+                }
+            }
             if &format == b"mp4v" {
                 // MPEG-4 part 2 sample entry carrying another codec, named by the esds objectTypeIndication.
                 if let Some(esds) = find(&children, b"esds").unwrap_or(None) {
@@ -546,6 +553,7 @@ pub fn demux(data: &[u8], limits: &Limits, container: &'static str) -> Result<Tr
         end_pts,
         matrix,
         range,
+        codec_config: t.config,
     }
     .finish(limits)
 }

@@ -17,6 +17,7 @@ fn still(container: &'static str, codec: Codec, width: u32, height: u32, size: u
         end_pts: 1,
         matrix: MatrixTag::Unspecified,
         range: RangeTag::Unspecified,
+        codec_config: None,
     }
     .finish(limits)
 }
@@ -122,7 +123,7 @@ pub fn gif(data: &[u8], limits: &Limits) -> Result<Track> {
         frames.push(Frame { pts, dts: pts, keyframe: i == 0, offset: image.offset as u64, size: 0, decode_index: i as u32 });
         pts += image.delay as i64;
     }
-    Track { container: "gif", codec: Codec::Gif, width, height, timescale: 100, frames, end_pts: pts, matrix: MatrixTag::Unspecified, range: RangeTag::Unspecified }
+    Track { container: "gif", codec: Codec::Gif, width, height, timescale: 100, frames, end_pts: pts, matrix: MatrixTag::Unspecified, range: RangeTag::Unspecified, codec_config: None }
         .finish(limits)
 }
 
@@ -257,6 +258,6 @@ pub fn png(data: &[u8], limits: &Limits) -> Result<Track> {
         let (num, den) = if f.delay_num == 0 { (1, 15) } else { (f.delay_num as i64, den) };
         pts += num * 100_000 / den;
     }
-    Track { container: "apng", codec: Codec::Apng, width: scan.width, height: scan.height, timescale: 100_000, frames, end_pts: pts, matrix: MatrixTag::Unspecified, range: RangeTag::Unspecified }
+    Track { container: "apng", codec: Codec::Apng, width: scan.width, height: scan.height, timescale: 100_000, frames, end_pts: pts, matrix: MatrixTag::Unspecified, range: RangeTag::Unspecified, codec_config: None }
         .finish(limits)
 }

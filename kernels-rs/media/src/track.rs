@@ -102,6 +102,9 @@ pub struct Track {
     pub end_pts: i64,
     pub matrix: MatrixTag,
     pub range: RangeTag,
+    /// Byte range (start, end) in the input of the codec's configuration record, for decoders that need one
+    /// (MP4 avcC/hvcC/av1C/vpcC/esds contents, Matroska CodecPrivate, AVI bytes after the BITMAPINFOHEADER).
+    pub codec_config: Option<(u64, u64)>,
 }
 
 impl Track {

@@ -108,6 +108,7 @@ pub fn demux(data: &[u8], limits: &Limits) -> Result<Track> {
         end_pts,
         matrix: MatrixTag::Unspecified,
         range,
+        codec_config: None,
     }
     .finish(limits)
 }
