@@ -35,3 +35,19 @@ export type { Decoder, FinishReason, GeneratedToken, GenerationOptions, Generati
 export type { Trace } from "./model/layers.ts";
 export { FeaturesCache } from "./model/features_cache.ts";
 export { gridShape, packImageTokens, selectBestResolution, unpadBox } from "./model/anyres.ts";
+
+export { decodeImageSequence, decodeVideo, DEFAULT_MEDIA_LIMITS, openVideo, Video } from "./media/video.ts";
+export type { DecodedVideo, DecodeVideoOptions, MediaLimits, PixFmt, VideoInfo } from "./media/video.ts";
+export { sampleFrames } from "./media/sampling.ts";
+export type { SampleOptions, SamplingInfo } from "./media/sampling.ts";
+export { MediaError } from "./media/errors.ts";
+export type { MediaErrorCode } from "./media/errors.ts";
+export { frameSize, preprocess, resizeRgb } from "./media/preprocess.ts";
+export type { PixelTensor, PreprocessOptions, PreprocessVariant, RgbFrame } from "./media/preprocess.ts";
+export { yuvToRgb } from "./media/pixels.ts";
+
+export { LlamaTokenizer } from "./model/tokenizers/llama.ts";
+export { ClipTokenizer } from "./model/tokenizers/clip.ts";
+export { TokenizerError } from "./model/tokenizers/errors.ts";
+export { ANSWER_PREFIX, CHAT_TEMPLATES, ChatTemplateError, renderChat, renderQuestion } from "./model/chat_template.ts";
+export type { ChatMessage, ChatTemplate } from "./model/chat_template.ts";
