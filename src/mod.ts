@@ -51,3 +51,6 @@ export { ClipTokenizer } from "./model/tokenizers/clip.ts";
 export { TokenizerError } from "./model/tokenizers/errors.ts";
 export { ANSWER_PREFIX, CHAT_TEMPLATES, ChatTemplateError, renderChat, renderQuestion } from "./model/chat_template.ts";
 export type { ChatMessage, ChatTemplate } from "./model/chat_template.ts";
+
+export { createModelEngine } from "./server/engine.ts";
+export type { ModelEngineOptions } from "./server/engine.ts";

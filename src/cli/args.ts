@@ -26,7 +26,9 @@ export function parseArgs(args: string[], spec: FlagSpec): ParsedArgs {
     }
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
     const kind = spec[name];
-    if (!kind) throw new UsageError(`unknown option --${name} (known: ${Object.keys(spec).map((f) => `--${f}`).join(", ")})`);
+    if (!kind) {
+      throw new UsageError(`unknown option --${name} (known: ${Object.keys(spec).map((f) => `--${f}`).join(", ")})`);
+    }
     if (kind === "boolean") {
       if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;

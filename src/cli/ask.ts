@@ -72,7 +72,11 @@ export async function askCommand(args: string[]): Promise<number> {
   let start = performance.now();
   const model = await loadModel(modelDir);
   const vision = model.config.vision;
-  log(`model ${modelDir}: vision ${vision.imageSize}² / patch ${vision.patchSize}, up to ${vision.maxT} frames (${seconds(start)} s)`);
+  log(
+    `model ${modelDir}: vision ${vision.imageSize}² / patch ${vision.patchSize}, up to ${vision.maxT} frames (${
+      seconds(start)
+    } s)`,
+  );
 
   // The frame count must be even for video pooling (kt = 2) and at most max_T (spec §8.4).
   const numFrames = integer("num-frames", Math.min(32, vision.maxT))!;
@@ -86,7 +90,9 @@ export async function askCommand(args: string[]): Promise<number> {
   const { info } = video;
   log(
     `decoded ${videoPath}: ${info.container}/${info.codec} ${info.width}×${info.height}, ${info.frameCount} frames ` +
-      `at ${info.fps.toFixed(2)} fps; sampled ${video.indices.length} [${video.indices.join(", ")}] (${seconds(start)} s)`,
+      `at ${info.fps.toFixed(2)} fps; sampled ${video.indices.length} [${video.indices.join(", ")}] (${
+        seconds(start)
+      } s)`,
   );
 
   start = performance.now();
@@ -116,6 +122,10 @@ export async function askCommand(args: string[]): Promise<number> {
     const next = await stream.next();
     if (next.done) {
       result = next.value;
+      if (result.textTail) {
+        answer.push(result.textTail);
+        if (!flags.json) await writeStdout(result.textTail);
+      }
       break;
     }
     if (next.value.text) {

@@ -13,7 +13,10 @@ type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
   ask: { run: askCommand, summary: "answer a question about a video (default: the embedded model and its sample)" },
-  decode: { run: decodeCommand, summary: "decode sampled (or all) frames of a video to raw RGB/YUV, with a JSON summary" },
+  decode: {
+    run: decodeCommand,
+    summary: "decode sampled (or all) frames of a video to raw RGB/YUV, with a JSON summary",
+  },
   serve: { run: serveCommand, summary: "serve the OpenAI-compatible HTTP API" },
   gpu: { run: gpuCommand, summary: "report the WebGPU adapter and limits, or why there is none" },
 };

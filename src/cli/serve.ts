@@ -1,20 +1,44 @@
-/** `ppllava serve [--host H] [--port N] [--max-body-mb N]`: the HTTP API on Deno. */
+/**
+ * `ppllava serve [--model DIR] [--id NAME] [--host H] [--port N] [--media-root DIR] [--max-body-mb N]
+ *  [--max-queue N]`: the OpenAI-compatible HTTP API on Deno. Default model: the embedded `models/ppllava-tiny`.
+ */
 import { createApp } from "../server/app.ts";
+import { createModelEngine } from "../server/engine.ts";
+import { loadModel } from "../model/model.ts";
 import { numberFlag, parseArgs } from "./args.ts";
+import { DEFAULT_MODEL } from "./ask.ts";
 
 export async function serveCommand(args: string[]): Promise<number> {
-  const { flags } = parseArgs(args, { host: "string", port: "string", "max-body-mb": "string" });
+  const { flags } = parseArgs(args, {
+    model: "string",
+    id: "string",
+    host: "string",
+    port: "string",
+    "media-root": "string",
+    "max-body-mb": "string",
+    "max-queue": "string",
+  });
+  const modelDir = String(flags.model ?? DEFAULT_MODEL).replace(/\/$/, "");
+  const id = String(flags.id ?? modelDir.split("/").at(-1));
+  const model = await loadModel(modelDir);
   const maxBodyMb = numberFlag(flags, "max-body-mb");
   const app = createApp({
-    models: [],
+    models: [{ id, created: Math.floor(Date.now() / 1000) }],
+    engine: createModelEngine({
+      model,
+      id,
+      mediaRoot: typeof flags["media-root"] === "string" ? flags["media-root"] : undefined,
+      maxQueue: numberFlag(flags, "max-queue"),
+    }),
     limits: maxBodyMb ? { maxBodyBytes: maxBodyMb * 1024 * 1024 } : {},
     onUnexpectedError: (error, request) => console.error(`${request.method} ${request.url}:`, error),
   });
   const server = Deno.serve({
     hostname: String(flags.host ?? "127.0.0.1"),
     port: numberFlag(flags, "port", 8787),
-    onListen: ({ hostname, port }) => console.log(`listening on http://${hostname}:${port}`),
+    onListen: ({ hostname, port }) => console.log(`serving ${id} on http://${hostname}:${port}/v1`),
   }, app.fetch);
   await server.finished;
+  model.dispose();
   return 0;
 }

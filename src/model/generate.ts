@@ -58,6 +58,8 @@ export type FinishReason = "eos" | "length" | "stop";
 export interface GenerationResult {
   tokens: number[];
   finishReason: FinishReason;
+  /** With a tokenizer: the end of the text that the streamed pieces held back (an unfinished UTF-8 sequence). */
+  textTail?: string;
   /** Beam search: the best hypothesis' length-normalised log-probability. */
   score?: number;
 }

@@ -273,7 +273,9 @@ export class PPLLaVAModel {
       const tokens = decodeTokens(decoder, options, promptIds);
       for (;;) {
         const next = await tokens.next();
-        if (next.done) return next.value;
+        // The stream decoder holds an unfinished UTF-8 byte run; what is left of it at the end is the result's
+        // `textTail`, so the streamed pieces plus the tail are exactly the decoded answer.
+        if (next.done) return stream ? { ...next.value, textTail: stream.flush() } : next.value;
         yield stream ? { ...next.value, text: stream.push(next.value.id) } : next.value;
       }
     } finally {

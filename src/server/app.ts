@@ -3,10 +3,16 @@
  * Deno (`Deno.serve`), Bun (`Bun.serve`) and Node (`@hono/node-server`). OpenAI-compatible routes; every failure,
  * unknown routes and bad JSON included, is an OpenAI-style error body with the right status, never a stack trace.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError, badRequest } from "./errors.ts";
-import { chatCompletionSchema, type ChatCompletionRequest, DEFAULT_LIMITS, paramName, type ServerLimits } from "./schemas.ts";
+import {
+  type ChatCompletionRequest,
+  chatCompletionSchema,
+  DEFAULT_LIMITS,
+  paramName,
+  type ServerLimits,
+} from "./schemas.ts";
 
 export interface ModelCard {
   id: string;
@@ -15,9 +21,10 @@ export interface ModelCard {
   ownedBy?: string;
 }
 
-/** What answers a validated chat completion (the model, once loaded). */
+/** What answers a validated chat completion (`createModelEngine` in engine.ts). It gets the Hono context for
+ * streaming (`streamSSE`) and the client's abort signal (`c.req.raw.signal`). */
 export interface ChatEngine {
-  handle(request: ChatCompletionRequest, signal: AbortSignal): Promise<Response>;
+  handle(request: ChatCompletionRequest, c: Context): Promise<Response>;
 }
 
 export interface AppOptions {
@@ -92,7 +99,7 @@ export function createApp(options: AppOptions = {}): Hono {
       if (!options.engine) {
         throw new ApiError(503, "server_error", "model_not_loaded", "no model is loaded on this server yet");
       }
-      return await options.engine.handle(parsed.data, c.req.raw.signal);
+      return await options.engine.handle(parsed.data, c);
     },
   );
 

@@ -30,7 +30,10 @@ const imagePart = z.object({
   image_url: z.object({ url: mediaUrl, detail: z.enum(["auto", "low", "high"]).optional() }),
 });
 const videoPart = z.object({ type: z.literal("video_url"), video_url: z.object({ url: mediaUrl }) });
-const userContent = z.union([z.string(), z.array(z.discriminatedUnion("type", [textPart, imagePart, videoPart])).min(1)]);
+const userContent = z.union([
+  z.string(),
+  z.array(z.discriminatedUnion("type", [textPart, imagePart, videoPart])).min(1),
+]);
 const plainContent = z.union([z.string(), z.array(textPart)]);
 
 const message = z.discriminatedUnion("role", [
