@@ -18,25 +18,11 @@ import {
 import { ModelWeights, openCheckpoint, weightLayout } from "../src/model/weights.ts";
 import { bytesSource, directoryFiles, memoryFiles } from "../src/util/random_access.ts";
 import { loadGolden } from "./util/golden.ts";
+import { smallCheckpoints } from "./util/checkpoints.ts";
 
 const VARIANTS = ["f32", "f16", "bf16", "f32-sharded", "f16-sharded", "bf16-sharded"];
 
-let made: Promise<string> | undefined;
-/** Runs the generator once per test file (about 2 s) and removes its folder when the process ends. */
-function checkpoints(): Promise<string> {
-  made ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "ppllava-ckpt-" });
-    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-    const out = await new Deno.Command("/usr/bin/python3", {
-      args: ["tests/oracles/make_checkpoint.py", dir],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) throw new Error(`make_checkpoint.py failed: ${new TextDecoder().decode(out.stderr)}`);
-    return dir;
-  })();
-  return made;
-}
+const checkpoints = smallCheckpoints;
 
 async function sha256(values: Float32Array): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", values.slice().buffer);

