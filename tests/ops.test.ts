@@ -71,6 +71,7 @@ for (const entry of BACKENDS) {
     // The view keeps the storage alive; disposing it frees it.
     assertEquals((await b.download(view)).length, 6);
     assertEquals(assertThrows(() => b.reshape(view, [6]), BackendError).code, "bad_shape");
+    assertEquals(assertThrows(() => b.expand(view, [3, 4]), BackendError).code, "bad_shape");
     view.dispose();
     assertEquals(assertThrows(() => b.softmax(view), BackendError).code, "disposed");
     assertEquals(assertThrows(() => b.upload(new Float32Array(5), [2, 3]), BackendError).code, "bad_shape");
@@ -181,4 +182,31 @@ Deno.test("wasm SIMD and its scalar twin agree bit for bit where they sum in the
     compared++;
   }
   assert(compared > 20, `compared ${compared} cases`);
+});
+
+Deno.test("KvCache.reorder copies beam rows (repeats allowed) and keeps memory constant", async () => {
+  const b = await backend(BACKENDS[0].name);
+  const before = b.stats();
+  const [batch, heads, d] = [3, 2, 4];
+  const cache = new KvCache(b, { batch, kvHeads: heads, headDim: d, capacity: 5 });
+  const step = (base: number) => {
+    const data = new Float32Array(batch * heads * 2 * d).map((_, i) => base + i);
+    return b.upload(data, [batch, heads, 2, d]);
+  };
+  b.scope(() => cache.append(step(0), step(1000)));
+  cache.reorder([2, 2, 0]);
+  const { keys, values } = cache.view();
+  const [k, v] = [await b.download(keys), await b.download(values)];
+  keys.dispose();
+  values.dispose();
+  const per = heads * 2 * d;
+  for (const [row, source] of [[0, 2], [1, 2], [2, 0]]) {
+    for (let i = 0; i < per; i++) {
+      assertEquals(k[row * per + i], source * per + i);
+      assertEquals(v[row * per + i], 1000 + source * per + i);
+    }
+  }
+  assertEquals(assertThrows(() => cache.reorder([0, 1]), BackendError).code, "bad_argument");
+  cache.dispose();
+  assertEquals(b.stats(), before);
 });

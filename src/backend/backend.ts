@@ -147,6 +147,9 @@ export interface Backend {
   /** Same elements, new shape; needs a layout the shape can be expressed over (else `contiguous` first). */
   reshape(t: Tensor, shape: Shape): Tensor;
   permute(t: Tensor, axes: readonly number[]): Tensor;
+  /** Broadcast view: axes of length 1 (and new leading axes) repeat to `shape` (stride 0), e.g. one CLS token
+   * for every frame. Ops copy it where they need dense input. */
+  expand(t: Tensor, shape: Shape): Tensor;
   /** Elements [start, end) along `axis`. */
   slice(t: Tensor, axis: number, start: number, end: number): Tensor;
 

@@ -15,8 +15,8 @@ export interface KvCacheOptions {
 
 export class KvCache {
   readonly #backend: Backend;
-  readonly #keys: Tensor;
-  readonly #values: Tensor;
+  #keys: Tensor;
+  #values: Tensor;
   #length = 0;
 
   constructor(backend: Backend, readonly options: KvCacheOptions) {
@@ -58,6 +58,35 @@ export class KvCache {
       keys: this.#backend.slice(this.#keys, 2, 0, this.#length),
       values: this.#backend.slice(this.#values, 2, 0, this.#length),
     };
+  }
+
+  /**
+   * Beam search: batch row i becomes a copy of the old row `sources[i]` (rows may repeat or vanish), for the
+   * filled positions. One copy per row into fresh buffers, which then replace the old ones.
+   */
+  reorder(sources: readonly number[]): void {
+    const { batch } = this.options;
+    if (sources.length !== batch || !sources.every((s) => Number.isInteger(s) && s >= 0 && s < batch)) {
+      throw new BackendError(
+        "bad_argument",
+        `kv cache: reorder needs ${batch} row indices in [0, ${batch}), got [${sources}]`,
+      );
+    }
+    const b = this.#backend;
+    const shape = this.#keys.shape;
+    const next = [b.keep(b.zeros(shape)), b.keep(b.zeros(shape))];
+    b.scope(() => {
+      for (const [k, old] of [this.#keys, this.#values].entries()) {
+        const filled = b.slice(old, 2, 0, this.#length);
+        const target = b.slice(next[k], 2, 0, this.#length);
+        sources.forEach((source, row) =>
+          b.copyInto(b.slice(target, 0, row, row + 1), b.slice(filled, 0, source, source + 1))
+        );
+      }
+    });
+    this.#keys.dispose();
+    this.#values.dispose();
+    [this.#keys, this.#values] = next;
   }
 
   /** Forgets every position (a new conversation reuses the memory). */

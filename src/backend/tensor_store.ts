@@ -4,7 +4,16 @@
  * extends `TensorStore` with its storage type and implements the kernels.
  */
 import { BackendError, type BackendStats, type DType, DTYPE_BYTES, type Shape, type Tensor } from "./backend.ts";
-import { checkShape, denseStrides, type Layout, permuteLayout, reshapeStrides, size, sliceLayout } from "./views.ts";
+import {
+  checkShape,
+  denseStrides,
+  expandLayout,
+  type Layout,
+  permuteLayout,
+  reshapeStrides,
+  size,
+  sliceLayout,
+} from "./views.ts";
 
 /** A block of device memory. `release` is called once, when the last handle over it is disposed. */
 export interface Storage {
@@ -53,17 +62,17 @@ export abstract class TensorStore<S extends Storage> {
   #tensors = 0;
   #bytes = 0;
 
-  /** A new dense storage of `bytes` bytes (zeroed). */
-  protected abstract allocate(bytes: number): S;
+  /** A new dense storage of `bytes` bytes, zeroed when `zero` (op outputs skip it: kernels write every element). */
+  protected abstract allocate(bytes: number, zero: boolean): S;
 
   stats(): BackendStats {
     return { tensors: this.#tensors, bytes: this.#bytes };
   }
 
-  /** A dense tensor over fresh storage. */
-  protected create(shape: Shape, dtype: DType = "f32"): Handle<S> {
+  /** A dense tensor over fresh storage; its contents are unspecified unless `zero`. */
+  protected create(shape: Shape, dtype: DType = "f32", zero = false): Handle<S> {
     checkShape(shape, "tensor");
-    const storage = this.allocate(Math.max(size(shape), 1) * DTYPE_BYTES[dtype]);
+    const storage = this.allocate(Math.max(size(shape), 1) * DTYPE_BYTES[dtype], zero);
     this.#bytes += storage.bytes;
     return this.wrap({ storage, refs: 0 }, dtype, { shape: shape.slice(), strides: denseStrides(shape), offset: 0 });
   }
@@ -138,6 +147,12 @@ export abstract class TensorStore<S extends Storage> {
   permute(t: Tensor, axes: readonly number[]): Tensor {
     const h = this.use(t, "permute");
     return this.wrap(h.counted, h.dtype, permuteLayout(h, axes));
+  }
+
+  expand(t: Tensor, shape: Shape): Tensor {
+    const h = this.use(t, "expand");
+    checkShape(shape, "expand");
+    return this.wrap(h.counted, h.dtype, expandLayout(h, shape));
   }
 
   slice(t: Tensor, axis: number, start: number, end: number): Tensor {

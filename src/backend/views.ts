@@ -90,6 +90,18 @@ export function permuteLayout(layout: Layout, axes: readonly number[]): Layout {
   };
 }
 
+/** Broadcast: axes of length 1 (and new leading axes) stretched to `shape` with stride 0. */
+export function expandLayout(layout: Layout, shape: Shape): Layout {
+  const lead = shape.length - layout.shape.length;
+  const ok = lead >= 0 && layout.shape.every((d, i) => d === shape[lead + i] || d === 1);
+  if (!ok) throw new BackendError("bad_shape", `expand: [${layout.shape}] cannot broadcast to [${shape}]`);
+  const strides = shape.map((d, i) => {
+    if (i < lead) return 0;
+    return layout.shape[i - lead] === 1 && d !== 1 ? 0 : layout.strides[i - lead];
+  });
+  return { shape: shape.slice(), strides, offset: layout.offset };
+}
+
 export function sliceLayout(layout: Layout, axis: number, start: number, end: number): Layout {
   const rank = layout.shape.length;
   if (!Number.isInteger(axis) || axis < 0 || axis >= rank) {

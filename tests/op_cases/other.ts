@@ -200,6 +200,48 @@ const layoutCases: OpCase[] = [
     } satisfies OpCase;
   })(),
   (() => {
+    // The BT-Adapter's per-frame sequences: one CLS (1, 1, D) expanded to every frame, then [CLS ; patches].
+    const [t, p, d] = [3, 4, 5];
+    const cls = lazy(() => gaussian(d, 124));
+    const patches = lazy(() => gaussian(t * p * d, 125));
+    return {
+      name: "concat of an expanded (stride-0) CLS and the patches of each frame",
+      op: "concat",
+      dtypes: ["f32"],
+      shape: [t, 1 + p, d],
+      prepare: (b) => {
+        const c = b.expand(b.upload(cls(), [1, 1, d]), [t, 1, d]);
+        const x = b.upload(patches(), [t, p, d]);
+        return () => b.concat([c, x], 1);
+      },
+      reference: () => {
+        const value = new Float64Array(t * (1 + p) * d);
+        for (let f = 0; f < t; f++) {
+          value.set(cls(), f * (1 + p) * d);
+          value.set(patches().subarray(f * p * d, (f + 1) * p * d), f * (1 + p) * d + d);
+        }
+        return { value, scale: value.map((v) => Math.abs(v) + ref.F32_TINY) };
+      },
+    } satisfies OpCase;
+  })(),
+  (() => {
+    // An expanded row added through a dense copy (ops copy stride-0 views where they need dense input).
+    const row = lazy(() => gaussian(6, 126));
+    const x = lazy(() => gaussian(4 * 6, 127));
+    return {
+      name: "add of a tensor and an expanded row view (copied to dense by the op)",
+      op: "add",
+      dtypes: ["f32", "f32"],
+      shape: [4, 6],
+      prepare: (b) => {
+        const r = b.expand(b.upload(row(), [6]), [4, 6]);
+        const tx = b.upload(x(), [4, 6]);
+        return () => b.add(tx, r);
+      },
+      reference: () => ref.binary(x(), Float64Array.from({ length: 24 }, (_, i) => row()[i % 6]), "add"),
+    } satisfies OpCase;
+  })(),
+  (() => {
     // [CLS ; patches] along the token axis, the CLS coming from a strided view.
     const x = lazy(() => gaussian(2 * 4 * 6, 121));
     const cls = lazy(() => gaussian(2 * 6, 122));

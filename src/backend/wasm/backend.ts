@@ -97,12 +97,12 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
     }
   }
 
-  protected allocate(bytes: number): WasmStorage {
+  protected allocate(bytes: number, zero: boolean): WasmStorage {
     const ptr = this.#kernels.callValue("alloc", "ppl_alloc", bytes);
     if (ptr === 0) {
       throw new BackendError("out_of_memory", `${this.name}: cannot allocate ${bytes} bytes in the module`);
     }
-    memoryView(this.#kernels, Uint8Array, ptr, bytes).fill(0);
+    if (zero) memoryView(this.#kernels, Uint8Array, ptr, bytes).fill(0);
     return new WasmStorage(this.#kernels, ptr, bytes);
   }
 
@@ -123,7 +123,7 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   }
 
   zeros(shape: Shape, dtype: DType = "f32"): Tensor {
-    return this.create(shape, dtype);
+    return this.create(shape, dtype, true);
   }
 
   download(t: Tensor): Promise<Float32Array> {

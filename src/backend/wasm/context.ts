@@ -33,7 +33,7 @@ export interface WasmContext {
   /** 1 for the SIMD kernels, 0 for their scalar twins. */
   readonly simd: number;
   use(t: Tensor, what: string): WasmHandle;
-  /** A new dense tensor (zeroed). */
+  /** A new dense tensor for a kernel to fill completely (not zeroed). */
   output(shape: Shape, dtype?: DType): WasmHandle;
   contiguous(t: Tensor): Tensor;
   permute(t: Tensor, axes: readonly number[]): Tensor;
