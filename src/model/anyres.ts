@@ -78,7 +78,7 @@ export function packImageTokens(
     throw new ModelError("bad_input", `${n} pooled tokens are not ${tiles} square tiles`);
   }
   const withNewline = (rows: Tensor, count: number) =>
-    newline ? b.concat([rows, b.add(b.zeros([count, 1, c]), newline)], 1) : rows;
+    newline ? b.concat([rows, b.expand(newline, [count, 1, c])], 1) : rows;
   if (tiles === 1) return newline ? b.concat([pooled, b.reshape(newline, [1, c])], 0) : pooled;
   const [nph, npw] = grid;
   if (tiles !== 1 + nph * npw) {

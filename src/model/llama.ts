@@ -185,10 +185,14 @@ export class LlamaSession {
     return this.run(embeds).finally(() => embeds.dispose());
   }
 
-  /** Row i of the new batch takes the cache of old row from[i] (beam search; a batch of 1 expands). Copies the
-   * filled caches (a gather through concat); fine at these sizes, a seam for a backend gather op at 7B scale. */
+  /** Row i of the new batch takes the cache of old row from[i] (beam search): `KvCache.reorder` at the same batch
+   * size; a change of batch (1 → beams after the prefill) gathers into new caches. */
   reorder(from: readonly number[]): void {
     if (from.length === this.#batch && from.every((row, i) => row === i)) return;
+    if (from.length === this.#batch) {
+      for (const cache of this.#caches) cache.reorder(from);
+      return;
+    }
     const b = this.b;
     const next = this.#make(from.length);
     for (const [layer, cache] of this.#caches.entries()) {

@@ -157,7 +157,7 @@ export class VisionTower {
     this.checkFrames(t);
     const d = c.hiddenSize;
     // Embeddings: conv patches (row-major over the grid), CLS first, positions, pre_layrnorm.
-    const cls = b.add(b.zeros([n, 1, d]), w.classEmbedding);
+    const cls = b.expand(w.classEmbedding, [n, 1, d]);
     let x = b.concat([cls, b.patchEmbed(pixels, w.patchEmbedding)], 1);
     x = layerNorm(b, b.add(x, w.positions), w.preNorm);
     trace?.("vision.embeddings", x);
@@ -239,12 +239,9 @@ export class VisionTower {
     const [, rows, d] = x2.shape;
     const p = (rows - 1) / t;
     const cls = b.slice(x2, 1, 0, 1); // (B, 1, D)
-    // The same CLS in front of every frame: (T, B, 1, D) broadcast, then frame order b·T + t.
-    const clsPerFrame = b.reshape(b.contiguous(b.permute(b.add(b.zeros([t, batch, 1, d]), cls), [1, 0, 2, 3])), [
-      batch * t,
-      1,
-      d,
-    ]);
+    // The same CLS in front of every frame (frame order b·T + t).
+    const perFrame = b.expand(b.reshape(cls, [batch, 1, 1, d]), [batch, t, 1, d]);
+    const clsPerFrame = b.reshape(b.contiguous(perFrame), [batch * t, 1, d]);
     const seq = b.concat([clsPerFrame, this.#frameMajor(b, b.slice(x2, 1, 1, rows), batch, t)], 1);
     const h = clipAttention(b, layerNorm(b, seq, w.norm1), w.attention, false); // (B·T, 1+P, D)
     const newCls = meanOverAxis1(b, reshape(b, b.slice(h, 1, 0, 1), [batch, t, d]));
