@@ -31,6 +31,11 @@ const CONTAINER: Record<string, string> = {
   "still.png": "png",
   "still.jpg": "jpeg",
   "still.gif": "gif",
+  "still_pal8.png": "png",
+  "still_gray.png": "png",
+  "still_rgb48.png": "png",
+  "still_gray.jpg": "jpeg",
+  "still_progressive.jpg": "jpeg",
   "dispose.gif": "gif",
   "dispose.apng": "apng",
   "h264.mp4": "mp4",
@@ -45,6 +50,9 @@ const EXACT = [
   "dispose.gif",
   "still.png",
   "still.gif",
+  "still_pal8.png",
+  "still_gray.png",
+  "still_rgb48.png",
   "yuv420.y4m",
   "yuv422.y4m",
   "yuv444.y4m",
@@ -59,6 +67,8 @@ const JPEG = [
   "mjpeg.mkv",
   "mjpeg.avi",
   "still.jpg",
+  "still_gray.jpg",
+  "still_progressive.jpg",
   "audio_first.mov",
   "audio_first.avi",
   "audio_first.mkv",
@@ -131,7 +141,7 @@ for (const name of JPEG) {
     const n = ours.indices.length;
     const frame = (data: Uint8Array, i: number, size: number) => data.subarray(i * size, (i + 1) * size);
     let worst = Infinity;
-    if (probe.pixFmt === "yuvj444p") {
+    if (probe.pixFmt === "yuvj444p" || probe.pixFmt === "gray") {
       const theirs = await ffmpegDecode(path, "rgb24");
       assertEquals(theirs.length, ours.data.length);
       for (let i = 0; i < n; i++) {

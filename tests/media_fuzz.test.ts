@@ -15,6 +15,8 @@ import { sampleFrames } from "../src/media/sampling.ts";
 
 const CASES = Number(Deno.env.get("FUZZ_CASES") ?? 20_000);
 const CASE_TIME_LIMIT_MS = 2_000;
+/** FUZZ_TRACE=FILE appends each case's name before it runs, to find a case that hangs. */
+const TRACE = Deno.env.get("FUZZ_TRACE");
 const MEMORY_CAP_BYTES = 512 << 20;
 const LIMITS = { maxPixelsPerFrame: 4096 * 4096, maxFrames: 100_000, maxDecodedBytes: 64 << 20, maxDurationS: 1e6 };
 
@@ -71,6 +73,7 @@ Deno.test(`media fuzz: ${CASES} mutated inputs of every container end in frames 
     const data = MUTATIONS[mutation](inputs[file], random);
     const where = `case ${c} (${files[file].split("/").pop()}, ${mutation})`;
     const t0 = performance.now();
+    if (TRACE) Deno.writeTextFileSync(TRACE, `${where}\n`, { append: true });
     let outcome: string;
     try {
       const video = openVideoWith(kernels, data, LIMITS);

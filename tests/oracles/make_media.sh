@@ -35,6 +35,10 @@ ff -f lavfi -i "$src" -frames:v 6 -pix_fmt yuv444p -color_range pc -strict -1 "$
 ff -f lavfi -i "$src" -frames:v 1 "$out/still.png"
 ff -f lavfi -i "$src" -frames:v 1 -q:v 2 "$out/still.jpg"
 ff -f lavfi -i "$src" -frames:v 1 "$out/still.gif"
+# Other pixel layouts of stills: palette, grey and 16-bit PNG (grey and progressive JPEG come from Pillow below).
+ff -f lavfi -i "$src" -frames:v 1 -pix_fmt pal8 "$out/still_pal8.png"
+ff -f lavfi -i "$src" -frames:v 1 -pix_fmt gray "$out/still_gray.png"
+ff -f lavfi -i "$src" -frames:v 1 -pix_fmt rgb48be "$out/still_rgb48.png"
 # Unsupported codecs, for the typed error.
 ff -f lavfi -i "$even" -frames:v 10 -c:v libx264 -g 4 -bf 2 -pix_fmt yuv420p "$out/h264.mp4"
 ff -f lavfi -i "$even" -frames:v 10 -c:v libx264 -g 4 -pix_fmt yuv420p "$out/h264.mkv"
@@ -61,6 +65,8 @@ durations = [40, 100, 70, 20, 150, 60, 30, 90]
 frames[0].save(f"{out}/dispose.apng", save_all=True, append_images=frames[1:], duration=durations,
                disposal=[0, 1, 2, 0, 1, 2, 0, 0], blend=[0, 1, 1, 0, 1, 1, 1, 0], loop=0)
 gif_frames = [f.convert("RGB").quantize(colors=31) for f in frames]
+frames[0].convert("RGB").save(f"{out}/still_progressive.jpg", quality=90, progressive=True)
+frames[0].convert("L").save(f"{out}/still_gray.jpg", quality=90)
 gif_frames[0].save(f"{out}/dispose.gif", save_all=True, append_images=gif_frames[1:], duration=durations,
                    disposal=[1, 2, 3, 1, 2, 3, 1, 1], transparency=0, loop=0, optimize=False)
 PY

@@ -123,7 +123,8 @@ fn decode_jpeg(bytes: &[u8], track: &Track, limits: &Limits) -> Result<Vec<u8>> 
 fn decode_png_rgba(bytes: &[u8], limits: &Limits) -> Result<(u32, u32, Vec<u8>)> {
     let cap = limits.max_decoded_bytes.min(usize::MAX as u64) as usize;
     let mut decoder = png::Decoder::new_with_limits(bytes, png::Limits { bytes: cap });
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    // 16-bit samples are kept and rounded below as ffmpeg does ((v + 128) >> 8), not truncated by STRIP_16.
+    decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().map_err(|e| MediaError::InvalidData(format!("PNG: {}", e)))?;
     let (width, height) = (reader.info().width, reader.info().height);
     if width as u64 * height as u64 > limits.max_pixels {
@@ -140,12 +141,27 @@ fn decode_png_rgba(bytes: &[u8], limits: &Limits) -> Result<(u32, u32, Vec<u8>)>
     };
     let n = width as usize * height as usize;
     let stride = info.line_size;
-    if info.bit_depth != png::BitDepth::Eight || stride < width as usize * channels || buf.len() < stride * height as usize {
-        return invalid("a PNG that did not expand to 8 bits".into());
+    let bytes_per_sample = match info.bit_depth {
+        png::BitDepth::Eight => 1,
+        png::BitDepth::Sixteen => 2,
+        _ => return invalid("a PNG that did not expand to 8 or 16 bits".into()),
+    };
+    let row_bytes = width as usize * channels * bytes_per_sample;
+    if stride < row_bytes || buf.len() < stride * height as usize {
+        return invalid("a PNG whose rows are shorter than its width".into());
     }
     let mut rgba = Vec::with_capacity(n * 4);
+    let mut row8 = vec![0u8; width as usize * channels];
     for y in 0..height as usize {
-        let row = &buf[y * stride..y * stride + width as usize * channels];
+        let raw = &buf[y * stride..y * stride + row_bytes];
+        let row: &[u8] = if bytes_per_sample == 1 {
+            raw
+        } else {
+            for (d, v) in row8.iter_mut().zip(raw.chunks_exact(2)) {
+                *d = ((u16::from_be_bytes([v[0], v[1]]) as u32 + 128) >> 8).min(255) as u8;
+            }
+            &row8
+        };
         for p in row.chunks_exact(channels) {
             let px = match channels {
                 1 => [p[0], p[0], p[0], 255],

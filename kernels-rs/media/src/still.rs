@@ -83,7 +83,11 @@ pub fn scan_gif(data: &[u8], max_frames: u64) -> Result<(u32, u32, Vec<GifImage>
             0x2C => {
                 let offset = r.pos - 1;
                 let complete = (|| -> Result<()> {
-                    r.skip(8)?;
+                    r.skip(4)?;
+                    // An empty image is malformed; the gif crate also stalls on one (it never consumes its data).
+                    if r.le16()? == 0 || r.le16()? == 0 {
+                        return invalid("a GIF image of zero width or height");
+                    }
                     let packed = r.u8()?;
                     if packed & 0x80 != 0 {
                         r.skip(3 << ((packed & 7) + 1))?;
