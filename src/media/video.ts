@@ -89,15 +89,15 @@ export class Video implements VideoInfo {
   frameCount = 0;
   fps = 0;
   durationS = 0;
-  ptsS = new Float64Array();
-  dtsS = new Float64Array();
+  ptsS: Float64Array = new Float64Array();
+  dtsS: Float64Array = new Float64Array();
   keyframes: number[] = [];
   matrix: ColourMatrix = "unspecified";
   range: ColourRange = "unspecified";
   /** Per frame (presentation order): where its coded bytes lie in the input, and its place in decode order. */
-  packetOffsets = new Float64Array();
-  packetSizes = new Float64Array();
-  decodeOrder = new Uint32Array();
+  packetOffsets: Float64Array = new Float64Array();
+  packetSizes: Float64Array = new Float64Array();
+  decodeOrder: Uint32Array = new Uint32Array();
   /** The codec configuration record (MP4 avcC/hvcC/..., Matroska CodecPrivate), when the container has one. */
   codecConfig: Uint8Array | null = null;
   #handle: number;

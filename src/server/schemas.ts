@@ -42,7 +42,7 @@ const message = z.discriminatedUnion("role", [
   z.object({ role: z.literal("assistant"), content: plainContent }),
 ]);
 
-export function chatCompletionSchema(limits: ServerLimits) {
+export function chatCompletionSchema(limits: ServerLimits): z.ZodType<ChatCompletionRequest> {
   return z.object({
     model: z.string().min(1),
     messages: z.array(message).min(1).max(limits.maxMessages),
@@ -58,7 +58,30 @@ export function chatCompletionSchema(limits: ServerLimits) {
   });
 }
 
-export type ChatCompletionRequest = z.infer<ReturnType<typeof chatCompletionSchema>>;
+type TextPart = { type: "text"; text: string };
+type MediaPart =
+  | { type: "image_url"; image_url: { url: string; detail?: "auto" | "low" | "high" } }
+  | { type: "video_url"; video_url: { url: string } };
+type PlainContent = string | TextPart[];
+
+/** A validated request (the public type; `chatCompletionSchema` checks that it matches the schema). */
+export interface ChatCompletionRequest {
+  model: string;
+  messages: (
+    | { role: "system"; content: PlainContent }
+    | { role: "user"; content: string | (TextPart | MediaPart)[] }
+    | { role: "assistant"; content: PlainContent }
+  )[];
+  stream?: boolean;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  seed?: number;
+  stop?: string | string[];
+  n?: 1;
+  num_frames?: number;
+}
 
 /** `messages[0].content` from a zod issue path. */
 export function paramName(path: readonly PropertyKey[]): string | null {
