@@ -16,7 +16,7 @@ import samples as S  # noqa: E402
 import tokenizers as T  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LOGS = os.path.join(ROOT, "train", "logs")
+LOGS = os.environ.get("PPLLAVA_TRAIN_LOGS", os.path.join(ROOT, "train", "logs"))
 
 
 class TextCache:

@@ -50,7 +50,7 @@ def layout():
 
 
 def init_weights(seed):
-    """CLIP/LLaMA-style init: normal(0, 0.02) matrices (fan-in scaled for the patch conv), LayerNorm/RMSNorm 1, bias 0,
+    """Init: normal matrices scaled 1/√fan_in (×0.5 in the LLM), embeddings 0.5, LayerNorm/RMSNorm 1, bias 0,
     BT `temporal_fc` zero (spec §5.3), logit_scale ln 100, the 248-row text table built by §3.6 from 77 rows."""
     g = torch.Generator().manual_seed(seed)
     out = {}
@@ -61,15 +61,17 @@ def init_weights(seed):
             x = torch.zeros(shape)
         elif kind == "logit_scale":
             x = torch.tensor(math.log(100.0))
-        else:
-            std = 0.02
-            if key.endswith("patch_embedding.weight"):
-                std = 1.0 / math.sqrt(np.prod(shape[1:]))
-            x = torch.randn(shape, generator=g) * std
+        elif kind == "e":  # token / position / class embeddings: large enough that content survives the LNs
+            x = torch.randn(shape, generator=g) * 0.5
+        else:  # matrices: 1/√fan_in (a 0.02 init left the CLIP text tower's EOS state blind to the words)
+            fan_in = np.prod(shape[1:])
+            x = torch.randn(shape, generator=g) / math.sqrt(fan_in)
+            if key.startswith(ref.LM):
+                x = x * 0.5
         if key.endswith("temporal_fc.weight"):
             x = torch.zeros(shape)
         out[key] = x
-    base = torch.randn(CLIP_TEXT["max_position_embeddings"], CLIP_TEXT["hidden_size"], generator=g) * 0.01
+    base = torch.randn(CLIP_TEXT["max_position_embeddings"], CLIP_TEXT["hidden_size"], generator=g) * 0.1
     ext = ref.extend_positions(base.double()).float()
     out[ref.TT + ".embeddings.position_embedding"] = ext.clone()
     out[ref.TT + ".embeddings.position_embedding_res"] = ext.clone()
