@@ -5,7 +5,7 @@ are batched transcriptions of tests/oracles/ppllava_reference.py (same formulas,
 checks them against the reference itself on the saved checkpoint. Vision and LLM reuse the reference's layer
 functions directly (`clip_layer`, `bt_temporal`, `bt_spatial`, `rms_norm`, `rope`, ...), which work on batches.
 
-Sizes (CONFIG): vision hidden 64, 6 layers, BT depth 4, patch 14, image 84 (6×6 patches), max_T 8, projection 32;
+Sizes (CONFIG): vision hidden 64, 4 layers, BT depth 2 (BT layer j after CLIP layer 2 + j), patch 14, image 84 (6×6 patches), max_T 8, projection 32;
 CLIP text hidden 48, 2 layers, 248 positions, real vocabulary 49408; LLM hidden 128, 2 layers, 4 heads, intermediate
 256, real vocabulary 32064 (LLaMA-2 32000 + `<image>` 32000 + padding rows), untied lm_head.
 """
@@ -28,7 +28,7 @@ import make_checkpoint as mk  # noqa: E402
 
 torch.set_default_dtype(torch.float32)  # the reference sets float64 on import; training runs in float32
 
-VISION = dict(mk.VISION)
+VISION = dict(mk.VISION, num_hidden_layers=4, depth=2)
 CLIP_TEXT = dict(mk.CLIP_TEXT)
 TEXT = dict(mk.TEXT, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=4)
@@ -109,9 +109,38 @@ class TinyPPLLaVA(nn.Module):
 
     # ----------------------------------------------------------------------------------------------- vision (§3.3)
     def vision(self, pixels, b):
-        """pixels (B·T, 3, S, S) → feature F (B·T, P, D) = hs[-2] without CLS (reference vision_tower, batched)."""
-        _, feature = ref.vision_tower(pixels, self.W, self.cfg, {}, b=b)
-        return feature
+        """pixels (B·T, 3, S, S) → feature F (B·T, P, D) = hs[-2] without CLS: ref.vision_tower's loop, stopped once
+        hs[-2] exists (the last CLIP layer and BT layer only feed the pooler, spec §3.3)."""
+        v, W = self.cfg.vision, self.W
+        heads, eps = v["num_attention_heads"], v["layer_norm_eps"]
+        total, depth = v["num_hidden_layers"], v["depth"]
+        assert self.cfg.top["vision_feature_layer"] == -2 and self.cfg.top["btadapter"]
+        t = pixels.shape[0] // b
+        x = ref.vision_embeddings(pixels, W, self.cfg)
+        pos = W[ref.VT + ".embeddings.position_embedding.weight"]
+        first_bt = total - depth
+        x2 = None
+        for idx in range(total - 1):
+            x = ref.clip_layer(x, W, f"{ref.VT}.encoder.layers.{idx}", heads, eps)
+            if idx < first_bt:
+                continue
+            j = idx - first_bt
+            frames = x.view(b, t, x.shape[1], x.shape[2])
+            if j == 0:
+                cls_old = frames[:, :, 0].mean(dim=1)
+                own_cls = W[ref.VT + ".btadapter_cls_token"].reshape(1, 1, -1).expand(b * t, 1, -1)
+                y = torch.cat([own_cls, x[:, 1:]], dim=1) + pos[None]
+                cls_new = y[:, 0].view(b, t, -1)[:, 0]
+                patches = y[:, 1:] + W[ref.VT + ".btadapter_time_embed.weight"][:t].repeat(b, 1)[:, None, :]
+                x2_in = torch.cat([((cls_old + cls_new) / 2)[:, None], ref.to_patch_major(patches, b, t)], dim=1)
+            else:
+                lift = torch.cat([frames[:, :, 0].mean(dim=1)[:, None], ref.to_patch_major(x[:, 1:], b, t)], dim=1)
+                x2_in = x2 + lift
+            x2 = ref.bt_temporal(x2_in, W, f"{ref.VT}.btadapter_T_layers.{j}", b, t, heads, eps)
+            x2 = ref.bt_spatial(x2, W, f"{ref.VT}.btadapter_S_layers.{j}", b, t, heads, eps)
+        if x2 is None:  # depth 1: hs[-2] is a pure CLIP layer
+            return x[:, 1:]
+        return (x[:, 1:] + ref.to_frame_major(x2[:, 1:], b, t)) / 2
 
     # --------------------------------------------------------------------------------------------- CLIP text (§3.6)
     def text(self, ids, mask):

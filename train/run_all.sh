@@ -9,14 +9,14 @@ cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/ppllava-train}
 PY=/usr/bin/python3
 THREADS=${THREADS:-2}
-STEPS1=${STEPS1:-300}
-STEPS2=${STEPS2:-1800}
-STEPS3=${STEPS3:-120}
+STEPS1=${STEPS1:-400}
+STEPS2=${STEPS2:-3000}
+STEPS3=${STEPS3:-150}
 mkdir -p "$WORK"
 [ -f "$WORK/data/test.jsonl" ] || $PY train/data.py "$WORK/data" --train 4000 --val 200 --test 400 --videos
 $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS"
 $PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" --batch 16 --threads "$THREADS" \
-  --eval-every 300
+  --eval-every 500
 $PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS"
 $PY train/check_model.py "$WORK/run/dpo" "$WORK/data"
 $PY train/evaluate.py --data "$WORK/data" --out train/logs/eval.json --from-video --threads "$THREADS" \
