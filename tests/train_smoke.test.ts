@@ -36,7 +36,7 @@ Deno.test({
     const env = { PPLLAVA_TRAIN_LOGS: logs, OMP_NUM_THREADS: "1" };
     try {
       await py(["train/data.py", `${dir}/data`, "--train", "24", "--val", "4", "--test", "2"], env);
-      const common = ["--data", `${dir}/data`, "--out", `${dir}/run`, "--threads", "1", "--batch", "4"];
+      const common = ["--data", `${dir}/data`, "--out", `${dir}/run`, "--threads", "1", "--batch", "3"];
       await py(["train/stage1_align.py", ...common, "--steps", "3", "--log", "s1"], env);
       await py(["train/stage2_sft.py", ...common, "--steps", "20", "--log", "s2", "--eval-every", "0", "--lr", "2e-3"], env);
       await py(["train/stage3_dpo.py", ...common, "--steps", "2", "--log", "s3"], env);
