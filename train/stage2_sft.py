@@ -9,6 +9,7 @@ Resumable (RUN_DIR/stage2.pt); logs train/logs/stage2.jsonl; writes RUN_DIR/sft/
 """
 import argparse
 import os
+import time
 import sys
 
 import numpy as np
@@ -31,6 +32,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log", default="stage2")
     ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--stop-at", type=float, default=0, help="unix time: save and finish early once passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -70,6 +72,10 @@ def main():
             log.log(step=step, kind=str(kind), loss=round(loss.item(), 4), lr=round(opt.param_groups[0]["lr"], 6))
         if step % 100 == 0 or step == args.steps:
             E.save_state(path, net, opt, step)
+        if args.stop_at and time.time() > args.stop_at:
+            E.save_state(path, net, opt, step)
+            log.log(step=step, stopped_early="wall-clock --stop-at reached", planned_steps=args.steps)
+            break
         if args.eval_every and (step % args.eval_every == 0 or step == args.steps):
             res = E.evaluate(net, tok, vframes, vrecords, max_items=160)
             log.log(step=step, val=E.summarize(res["pgp"]))
