@@ -51,6 +51,9 @@ Deno.test({
       await py(["train/stage3_dpo.py", ...common, "--steps", "10", "--log", "s3"], env);
       const s3b = losses(await Deno.readTextFile(`${logs}/s3.jsonl`), "loss");
       assert(s3b.length === 1 && Number.isFinite(s3b[0]), `stage 3 after resume: ${s3b}`);
+      // The policy must move away from the frozen SFT reference (a shared-storage bug once kept the margin at 0).
+      const margin = losses(await Deno.readTextFile(`${logs}/s3.jsonl`), "reward_margin");
+      assert(margin[0] !== 0 && s3b[0] !== Math.log(2), `DPO policy never left the reference: margin ${margin}`);
       const check = JSON.parse((await py(["train/check_model.py", `${dir}/run/dpo`, `${dir}/data`], env)).trim());
       assert(check.ok === true, JSON.stringify(check));
       for (const [stage, err] of Object.entries(check.max_abs_errors as Record<string, number>)) {

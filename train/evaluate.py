@@ -55,6 +55,7 @@ def main():
         ablation = E.evaluate(net, tok, frames[small_idx], small, modes=("pgp", "avg"))
         entry["small_object_mc"] = {m: E.summarize(ablation[m])["mc_accuracy"] for m in ("pgp", "avg")}
         entry["small_object_open"] = {m: E.summarize(ablation[m])["open_accuracy"] for m in ("pgp", "avg")}
+        entry["n_small_mc"] = E.summarize(ablation["pgp"])["n_mc"]
         entry["pgp_minus_avg_mc"] = round(entry["small_object_mc"]["pgp"] - entry["small_object_mc"]["avg"], 4)
         report["models"][name] = entry
         print(json.dumps({name: {k: v for k, v in entry.items() if k != "examples"}}), flush=True)

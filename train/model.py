@@ -83,7 +83,7 @@ class Weights(nn.Module):
 
     def __init__(self, tensors):
         super().__init__()
-        self.table = nn.ParameterDict({k.replace(".", "/"): nn.Parameter(v.float()) for k, v in tensors.items()})
+        self.table = nn.ParameterDict({k.replace(".", "/"): nn.Parameter(v.float().clone()) for k, v in tensors.items()})
 
     def __getitem__(self, key):
         return self.table[key.replace(".", "/")]

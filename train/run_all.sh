@@ -11,7 +11,7 @@ PY=/usr/bin/python3
 THREADS=${THREADS:-1}
 STEPS1=${STEPS1:-400}
 STEPS2=${STEPS2:-1300}
-STEPS3=${STEPS3:-60}
+STEPS3=${STEPS3:-100}
 mkdir -p "$WORK"
 [ -f "$WORK/data/test.jsonl" ] || $PY train/data.py "$WORK/data" --train 4000 --val 200 --test 400 --videos
 $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS"
