@@ -1,0 +1,195 @@
+"""Shared pieces of the three stages: batches of the interleave mix, the forward to answer log-probs, resumable state,
+loss logs, greedy decoding and evaluation."""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as Fn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data as D  # noqa: E402
+import model as M  # noqa: E402
+import samples as S  # noqa: E402
+import tokenizers as T  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOGS = os.environ.get("PPLLAVA_TRAIN_LOGS", os.path.join(ROOT, "train", "logs"))
+
+
+class TextCache:
+    """e_t of the frozen CLIP text tower (stages 2–3), computed once per distinct text."""
+
+    def __init__(self, net, tok):
+        self.net, self.tok, self.table = net, tok, {}
+
+    def __call__(self, texts):
+        missing = [t for t in dict.fromkeys(texts) if t not in self.table]
+        if missing:
+            ids = torch.tensor([self.tok.clip_ids(t)[0] for t in missing])
+            mask = torch.tensor([self.tok.clip_ids(t)[1] for t in missing])
+            with torch.no_grad():
+                e = self.net.text(ids, mask)
+            for t, row in zip(missing, e):
+                self.table[t] = row
+        return torch.stack([self.table[t] for t in texts])
+
+
+def visual_tokens(net, kind, frames, e_t, mode="pgp"):
+    """frames uint8: video (B,T,S,S,3) / image (B,S,S,3) / multi (B,2,S,S,3) → (B, k, n, H) tokens per <image>."""
+    if kind == "video":
+        b, t = frames.shape[:2]
+        feature = net.vision(M.pixels_from_uint8(frames.reshape(b * t, *frames.shape[2:])), b)
+        pooled, _ = net.pgp(feature, e_t, b, video=True, mode=mode)
+        return pooled[:, None]
+    if kind == "image":  # one tile: T = 1 per image (§4), 4 tokens, + image_newline at merge
+        b = frames.shape[0]
+        feature = net.vision(M.pixels_from_uint8(frames), b)
+        pooled, _ = net.pgp(feature, e_t, b, video=False, mode=mode)
+        return pooled[:, None]
+    b, n = frames.shape[:2]  # multi-image: N images as frames of one clip, (1,3,3) pooling, one <image> each
+    feature = net.vision(M.pixels_from_uint8(frames.reshape(b * n, *frames.shape[2:])), b)
+    pooled, _ = net.pgp(feature, e_t, b, video=False, mode=mode)
+    return pooled.view(b, n, -1, pooled.shape[-1])
+
+
+def answer_logprobs(net, kind, seqs, starts, visuals):
+    """→ (per-token log-probs of the answer tokens, their batch rows)."""
+    embeds, lengths, maps = S.merge_batch(net, seqs, visuals, newline=(kind == "image"))
+    hidden = net.llm_hidden(embeds, lengths)
+    rows, cols, targets = S.label_positions(seqs, starts, maps)
+    logits = net.logits_at(hidden, rows, cols)
+    return torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0], rows
+
+
+class Mix:
+    """Seeded stream of SFT batches: video QA (MC + open + describe), single images, image pairs."""
+
+    def __init__(self, frames, records, seed, batch, shares=(0.7, 0.15, 0.15)):
+        self.frames, self.records = frames, records
+        self.items = S.video_items(records)
+        self.rng = np.random.default_rng(seed)
+        self.batch, self.shares = batch, shares
+
+    def next(self):
+        kind = self.rng.choice(["video", "image", "multi"], p=self.shares)
+        if kind == "video":
+            pick = self.rng.integers(len(self.items), size=self.batch)
+            its = [self.items[i] for i in pick]
+            return kind, self.frames[[i[0] for i in its]], [i[1] for i in its], [i[2] for i in its]
+        vids = self.rng.integers(len(self.records), size=self.batch)
+        texts, answers, frames = [], [], []
+        for v in vids:
+            if kind == "image":
+                slot, text, answer = S.image_item(self.records[v], self.rng)
+                frames.append(self.frames[v][slot])
+            else:
+                slots, text, answer = S.multi_image_item(self.records[v], self.rng)
+                frames.append(self.frames[v][list(slots)])
+            texts.append(text)
+            answers.append(answer)
+        return kind, np.stack(frames), texts, answers
+
+
+def n_images(kind):
+    return 2 if kind == "multi" else 1
+
+
+class Logger:
+    def __init__(self, name):
+        os.makedirs(LOGS, exist_ok=True)
+        self.path = os.path.join(LOGS, f"{name}.jsonl")
+        self.start = time.time()
+
+    def log(self, **row):
+        row["elapsed_s"] = round(time.time() - self.start, 1)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+
+
+def save_state(path, net, opt, step, extra=None):
+    tmp = path + ".tmp"
+    torch.save({"weights": net.W.tensors(), "config": net.config, "opt": opt.state_dict(), "step": step,
+                "extra": extra or {}}, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path):
+    return torch.load(path) if os.path.exists(path) else None
+
+
+def lr_at(step, total, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + np.cos(np.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+# ------------------------------------------------------------------------------------------------------ evaluation
+
+@torch.no_grad()
+def greedy_answers(net, tok, cache, frames, texts, max_new=12, mode="pgp", kind="video"):
+    """Greedy decode after the prompt (no KV cache: answers are a few tokens) → list of answer strings."""
+    e_t = cache(texts)
+    visuals = visual_tokens(net, kind, frames, e_t, mode)
+    seqs = [tok.llama.encode(S.prompt(t, n_images(kind))) for t in texts]
+    done = [False] * len(seqs)
+    out = [[] for _ in seqs]
+    for _ in range(max_new):
+        embeds, lengths, maps = S.merge_batch(net, seqs, visuals, newline=(kind == "image"))
+        hidden = net.llm_hidden(embeds, lengths)
+        last = hidden[torch.arange(len(seqs)), lengths - 1]
+        nxt = (last @ net.W["language_model.lm_head.weight"].T).argmax(dim=-1).tolist()
+        for b, t in enumerate(nxt):
+            if done[b]:
+                continue
+            if t == T.LLAMA_EOS:
+                done[b] = True
+            else:
+                out[b].append(t)
+                seqs[b] = seqs[b] + [t]
+        if all(done):
+            break
+    return [tok.llama.decode([29871] + o).strip() for o in out]
+
+
+def evaluate(net, tok, frames, records, modes=("pgp",), batch=32, max_items=None):
+    """Greedy MC and open accuracy per question type, and the rate of rejected-style errors.
+    → dict mode → {mc: {type: [correct, total]}, open: {...}, rejected: [hits, total]}."""
+    net.eval()
+    cache = TextCache(net, tok)
+    items = [i for i in S.video_items(records, with_describe=False)]
+    if max_items:
+        items = items[:max_items]
+    results = {}
+    for mode in modes:
+        table = {"mc": {}, "open": {}, "rejected": [0, 0], "examples": []}
+        for s in range(0, len(items), batch):
+            chunk = items[s:s + batch]
+            got = greedy_answers(net, tok, cache, frames[[i[0] for i in chunk]], [i[1] for i in chunk], mode=mode)
+            for (vi, text, answer, rejected, qtype, is_mc), g in zip(chunk, got):
+                cell = table["mc" if is_mc else "open"].setdefault(qtype, [0, 0])
+                cell[0] += int(g == answer)
+                cell[1] += 1
+                if is_mc:
+                    table["rejected"][0] += int(g == rejected)
+                    table["rejected"][1] += 1
+                if len(table["examples"]) < 6:
+                    table["examples"].append({"q": text, "want": answer, "got": g})
+        results[mode] = table
+    return results
+
+
+def summarize(table):
+    def acc(cells, keep=lambda k: True):
+        c = sum(v[0] for k, v in cells.items() if keep(k))
+        n = sum(v[1] for k, v in cells.items() if keep(k))
+        return round(c / n, 4) if n else None
+
+    return {"mc_accuracy": acc(table["mc"]), "open_accuracy": acc(table["open"]),
+            "mc_per_type": {k: round(v[0] / v[1], 4) for k, v in sorted(table["mc"].items())},
+            "open_per_type": {k: round(v[0] / v[1], 4) for k, v in sorted(table["open"].items())},
+            "rejected_error_rate": round(table["rejected"][0] / max(1, table["rejected"][1]), 4),
+            "n_mc": sum(v[1] for v in table["mc"].values())}

@@ -1,0 +1,86 @@
+"""Stage 2: instruction tuning with prompt-guided pooling on the interleave mix (spec §5.3, §5.5): video QA (multiple
+choice + open + describe), single images (one tile, (1,3,3) pooling + image_newline) and image pairs (multi-image,
+BT-Adapter over the 2 images). Loss: cross-entropy on the answer tokens + EOS. Trainable: vision tower with
+BT-Adapter, projector (MLP + clip_visual_ln/projection: they learn through the pooling weights), LLM; frozen: CLIP
+text tower, logit_scale (§5.3). Starts from stage 1's weights.
+
+    /usr/bin/python3 train/stage2_sft.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
+Resumable (RUN_DIR/stage2.pt); logs train/logs/stage2.jsonl; writes RUN_DIR/sft/ (HF layout) at the end.
+"""
+import argparse
+import os
+import time
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import engine as E  # noqa: E402
+import model as M  # noqa: E402
+import samples as S  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--log", default="stage2")
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--stop-at", type=float, default=0, help="unix time: save and finish early once passed")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    frames, records = S.load_split(args.data, "train")
+    vframes, vrecords = S.load_split(args.data, "val")
+    tok = S.Tokenizers()
+    path = os.path.join(args.out, "stage2.pt")
+    state = E.load_state(path)
+    start = state or E.load_state(os.path.join(args.out, "stage1.pt"))
+    if start is None:
+        raise SystemExit("no stage1.pt in --out: run stage1_align.py first")
+    net = M.TinyPPLLaVA(start["weights"], config=start["config"])
+    params = M.param_groups(net, "sft")
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.98))
+    step = 0
+    if state:
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+    cache = E.TextCache(net, tok)
+    log = E.Logger(args.log)
+    while step < args.steps:
+        net.train()
+        mix = E.Mix(frames, records, [args.seed, step], args.batch)  # per-step seed: resumes replay the stream
+        kind, fr, texts, answers = mix.next()
+        seqs, starts, _, _ = S.batch_tensors(tok, texts, answers, E.n_images(kind))
+        for g in opt.param_groups:
+            g["lr"] = E.lr_at(step, args.steps, args.lr, 50)
+        visuals = E.visual_tokens(net, kind, fr, cache(texts))
+        logp, rows = E.answer_logprobs(net, kind, seqs, starts, visuals)
+        loss = -logp.mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        if step % 10 == 0:
+            log.log(step=step, kind=str(kind), loss=round(loss.item(), 4), lr=round(opt.param_groups[0]["lr"], 6))
+        if step % 100 == 0 or step == args.steps:
+            E.save_state(path, net, opt, step)
+        if args.stop_at and time.time() > args.stop_at:
+            E.save_state(path, net, opt, step)
+            log.log(step=step, stopped_early="wall-clock --stop-at reached", planned_steps=args.steps)
+            break
+        if args.eval_every and (step % args.eval_every == 0 or step == args.steps):
+            res = E.evaluate(net, tok, vframes, vrecords, max_items=160)
+            log.log(step=step, val=E.summarize(res["pgp"]))
+    net.save(os.path.join(args.out, "sft"))
+
+
+if __name__ == "__main__":
+    main()
