@@ -1,0 +1,129 @@
+/**
+ * The embedded default model (models/ppllava-tiny, trained here: train/) end to end: the README's main job
+ * (`ppllava ask` on the bundled sample) answers, and the TypeScript forward of the shipped weights agrees with the
+ * float64 PyTorch reference (tests/oracles/ppllava_reference.py) on the same pixels and ids: prefill logits within
+ * 1e-3 absolute, the same greedy tokens (issue 4's bar).
+ */
+import { assert, assertEquals } from "./util/assert.ts";
+import { loadGolden } from "./util/golden.ts";
+import { loadModel } from "../src/model/model.ts";
+import { decodeVideo } from "../src/media/video.ts";
+import { preprocess } from "../src/media/preprocess.ts";
+import type { Tensor } from "../src/backend/backend.ts";
+
+const MODEL = "models/ppllava-tiny";
+const samples: { video: string; question: string; answer: string }[] = JSON.parse(
+  await Deno.readTextFile(`${MODEL}/samples.json`),
+);
+const videoPath = (video: string) => new URL(video, new URL(`../${MODEL}/`, import.meta.url)).pathname;
+const deno = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
+
+Deno.test("the main job: `ppllava ask` answers the bundled sample's question", async () => {
+  const output = await new Deno.Command(deno, {
+    args: ["run", "-A", "src/cli/main.ts", "ask", "--json"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assertEquals(output.code, 0, stderr);
+  const result = JSON.parse(new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!);
+  assertEquals(result.question, samples[0].question);
+  assertEquals(result.finishReason, "eos");
+  // 16 frames, 8 samples: int(seg/2 + round_half_even(seg·i)) with seg = 15/8 (spec §3.1).
+  assertEquals(result.frames, [0, 2, 4, 6, 8, 9, 11, 13]);
+  assertEquals(result.answer, samples[0].answer);
+  assert(/decoded .*avi\/mjpeg 84×84/.test(stderr), "progress lines on stderr");
+});
+
+Deno.test("ask: bad arguments exit 2 with a one-line reason, a missing model exits 1", async () => {
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command(deno, { args: ["run", "-A", "src/cli/main.ts", "ask", ...args], stderr: "piped" })
+      .output();
+    return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  };
+  const unknown = await run("--frames", "8");
+  assertEquals(unknown.code, 2);
+  assert(unknown.stderr.includes("unknown option --frames"), unknown.stderr);
+  const noQuestion = await run("samples/red-square.mp4");
+  assertEquals(noQuestion.code, 2);
+  const missing = await run("samples/red-square.mp4", "--question", "q", "--model", "/nonexistent");
+  assertEquals(missing.code, 1);
+  assert(missing.stderr.includes("config.json"), missing.stderr);
+});
+
+/** A minimal safetensors writer for the reference's inputs (F32 pixels, I64 ids). */
+function safetensors(tensors: { name: string; dtype: "F32" | "I64"; shape: number[]; data: ArrayLike<number> }[]) {
+  const header: Record<string, unknown> = {};
+  const blocks: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of tensors) {
+    const bytes = t.dtype === "F32"
+      ? new Uint8Array(Float32Array.from(t.data).buffer)
+      : new Uint8Array(BigInt64Array.from(Array.from(t.data, (x) => BigInt(x))).buffer);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    blocks.push(bytes);
+    offset += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8);
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  let at = 8 + head.length;
+  for (const b of blocks) out.set(b, at), at += b.length;
+  return out;
+}
+
+for (const sample of samples) {
+  Deno.test(`shipped weights: TypeScript = PyTorch on "${sample.question}" (${sample.video.split("/").at(-1)})`, async () => {
+    const model = await loadModel(MODEL);
+    const dir = await Deno.makeTempDir({ prefix: "ppllava-embedded-" });
+    try {
+      const config = model.config.vision;
+      const video = await decodeVideo(await Deno.readFile(videoPath(sample.video)), { numFrames: config.maxT });
+      const size = video.info.width * video.info.height * 3;
+      const frames = video.indices.map((_, t) => ({
+        data: video.data.subarray(t * size, (t + 1) * size),
+        width: video.info.width,
+        height: video.info.height,
+      }));
+      const pixels = await preprocess(frames, { variant: "vicuna", size: config.imageSize });
+      const request = { visuals: [{ pixels: pixels.data }], question: sample.question };
+      const prompt = model.prompt(request);
+      await Deno.writeFile(
+        `${dir}/inputs.safetensors`,
+        safetensors([
+          { name: "input.pixel_values", dtype: "F32", shape: pixels.shape, data: pixels.data },
+          { name: "input.clip_ids", dtype: "I64", shape: [prompt.clipIds.length], data: prompt.clipIds },
+          { name: "input.clip_mask", dtype: "I64", shape: [prompt.clipMask!.length], data: prompt.clipMask! },
+          { name: "input.ids", dtype: "I64", shape: [prompt.ids.length], data: prompt.ids },
+        ]),
+      );
+      const reference = await new Deno.Command("/usr/bin/python3", {
+        args: ["tests/oracles/ppllava_reference.py", MODEL, `${dir}/inputs.safetensors`, `${dir}/out.safetensors`, "16"],
+        stderr: "piped",
+      }).output();
+      assert(reference.success, new TextDecoder().decode(reference.stderr));
+      const golden = await loadGolden(`${dir}/out.safetensors`);
+
+      const pending: Promise<unknown>[] = [];
+      let logits: Float32Array | undefined;
+      const trace = (name: string, t: Tensor) => {
+        if (name === "llm.logits") pending.push(model.backend.download(t).then((v) => (logits = v)));
+      };
+      const result = await model.generateAll({ ...request, trace, maxNewTokens: 16 });
+      await Promise.all(pending);
+      const expected = await golden.f64("llm.logits");
+      assertEquals(logits?.length, expected.length, "logits element count");
+      let worst = 0;
+      for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(logits![i] - expected[i]));
+      console.log(`prefill logits max abs error vs float64 PyTorch: ${worst.toExponential(2)}`);
+      assert(worst <= 1e-3, `prefill logits: max abs error ${worst} > 1e-3`);
+      assertEquals(result.tokens, await golden.ints("greedy.tokens"), "greedy tokens");
+    } finally {
+      model.dispose();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
