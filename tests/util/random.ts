@@ -1,14 +1,7 @@
 /** Deterministic test data: a seeded PRNG (mulberry32) and Gaussian arrays, so every failure reproduces. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../../src/model/generate.ts";
+/** The generator's seeded RNG (mulberry32), so test data and sampling share one implementation. */
+export const rng: (seed: number) => () => number = mulberry32;
 
 export function gaussian(length: number, seed: number, std = 1): Float32Array {
   const next = rng(seed);
