@@ -1,7 +1,7 @@
 /** Element-wise activations and the row softmax on the WASM kernels (`ppl_activation_*`). */
 import { BackendError, type Tensor } from "../backend.ts";
 import { sameShape, size } from "../views.ts";
-import { address, callKernel, requireDtype, type WasmContext, withDense } from "./context.ts";
+import { address, callKernel, filled, requireDtype, type WasmContext, withDense } from "./context.ts";
 
 /** Activation codes of `ppl_activation_apply`. */
 export const ACTIVATIONS = { gelu: 0, quickGelu: 1, silu: 2, geluTanh: 3 } as const;
@@ -9,14 +9,9 @@ export const ACTIVATIONS = { gelu: 0, quickGelu: 1, silu: 2, geluTanh: 3 } as co
 export function activate(ctx: WasmContext, act: keyof typeof ACTIVATIONS, x: Tensor): Tensor {
   return withDense(ctx, act, [x], ([h]) => {
     requireDtype(h, act, "f32");
-    const out = ctx.output(h.shape);
-    try {
+    return filled(ctx, (out) => {
       callKernel(ctx, act, "ppl_activation_apply", ACTIVATIONS[act], address(h), size(h.shape), address(out), ctx.simd);
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, h.shape);
   });
 }
 
@@ -25,8 +20,7 @@ export function siluMul(ctx: WasmContext, gate: Tensor, up: Tensor): Tensor {
     requireDtype(g, "siluMul", "f32");
     requireDtype(u, "siluMul", "f32");
     if (!sameShape(g.shape, u.shape)) throw new BackendError("bad_shape", `siluMul: [${g.shape}] vs [${u.shape}]`);
-    const out = ctx.output(g.shape);
-    try {
+    return filled(ctx, (out) => {
       callKernel(
         ctx,
         "siluMul",
@@ -37,11 +31,7 @@ export function siluMul(ctx: WasmContext, gate: Tensor, up: Tensor): Tensor {
         address(out),
         ctx.simd,
       );
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, g.shape);
   });
 }
 
@@ -52,8 +42,7 @@ export function softmax(ctx: WasmContext, x: Tensor, scale = 1): Tensor {
     if (h.shape.length === 0 || n === 0) {
       throw new BackendError("bad_shape", `softmax: empty last axis in [${h.shape}]`);
     }
-    const out = ctx.output(h.shape);
-    try {
+    return filled(ctx, (out) => {
       callKernel(
         ctx,
         "softmax",
@@ -65,10 +54,6 @@ export function softmax(ctx: WasmContext, x: Tensor, scale = 1): Tensor {
         address(out),
         ctx.simd,
       );
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, h.shape);
   });
 }

@@ -1,6 +1,6 @@
 /** Attention and RoPE on the WASM kernels (`ppl_attention_*`, kernels-rs/ops/src/{attention,rope}.rs). */
 import { type AttentionOptions, BackendError, type RopeOptions, type Tensor } from "../backend.ts";
-import { address, callKernel, requireDtype, type WasmContext, type WasmHandle, withDense } from "./context.ts";
+import { address, callKernel, filled, requireDtype, type WasmContext, type WasmHandle, withDense } from "./context.ts";
 
 /** q (B, Hq, Sq, D), k/v (B, Hkv, Skv, D) → (B, Hq, Sq, D) viewed over a dense (B, Sq, Hq, D) buffer. */
 export function attention(ctx: WasmContext, q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): Tensor {
@@ -79,8 +79,7 @@ export function rope(ctx: WasmContext, x: Tensor, options: RopeOptions): Tensor 
   const offset = options.offset ?? 0;
   if (!Number.isInteger(offset) || offset < 0) throw new BackendError("bad_argument", `rope: offset ${offset}`);
   const [batch, seq, heads, d] = rank === 4 ? h.shape : [1, ...h.shape];
-  const out = ctx.output(h.shape);
-  try {
+  return filled(ctx, (out) => {
     withDense(ctx, "rope", h.strides[rank - 1] === 1 || d === 1 ? [] : [h], (dense) => {
       const src = dense[0] ?? h;
       const s = rank === 4 ? src.strides : [0, ...src.strides];
@@ -101,9 +100,5 @@ export function rope(ctx: WasmContext, x: Tensor, options: RopeOptions): Tensor 
         );
       }
     });
-    return out;
-  } catch (error) {
-    out.dispose();
-    throw error;
-  }
+  }, h.shape);
 }

@@ -109,3 +109,15 @@ export function withArrays<T>(
 ): T {
   return kernels.scope((arena) => body(arrays.map((a) => arena.input(a).ptr)));
 }
+
+/** A new output of `shape` that `fill` writes through a kernel; disposed if `fill` throws, so a refusal leaks nothing. */
+export function filled(ctx: WasmContext, fill: (out: WasmHandle) => void, shape: Shape, dtype?: DType): WasmHandle {
+  const out = ctx.output(shape, dtype);
+  try {
+    fill(out);
+    return out;
+  } catch (error) {
+    out.dispose();
+    throw error;
+  }
+}

@@ -1,7 +1,7 @@
 /** Matmul on the WASM kernels (`ppl_gemm_matmul`, kernels-rs/ops/src/gemm.rs): strided, batched, f16/bf16 B. */
 import { BackendError, type Tensor } from "../backend.ts";
 import { reshapeStrides, size } from "../views.ts";
-import { address, callKernel, DTYPE_CODES, requireDtype, type WasmContext, withDense } from "./context.ts";
+import { address, callKernel, DTYPE_CODES, filled, requireDtype, type WasmContext, withDense } from "./context.ts";
 
 /** a (…, M, K) f32 · b (K, N) or (…, K, N) + bias (N) → (…, M, N) dense f32. */
 export function matmul(ctx: WasmContext, a: Tensor, b: Tensor, bias?: Tensor): Tensor {
@@ -20,8 +20,7 @@ export function matmul(ctx: WasmContext, a: Tensor, b: Tensor, bias?: Tensor): T
   if (kb !== k || (!shared && (bBatch.length !== batchShape.length || !bBatch.every((d, i) => d === batchShape[i])))) {
     throw new BackendError("bad_shape", `matmul: [${ha.shape}] · [${hb.shape}] do not chain (K or batch differ)`);
   }
-  const out = ctx.output([...batchShape, m, n]);
-  try {
+  return filled(ctx, (out) => {
     const biasList = bias ? [bias] : [];
     withDense(ctx, "matmul (bias)", biasList, ([hbias]) => {
       if (hbias) {
@@ -64,11 +63,7 @@ export function matmul(ctx: WasmContext, a: Tensor, b: Tensor, bias?: Tensor): T
           }),
       );
     });
-    return out;
-  } catch (error) {
-    out.dispose();
-    throw error;
-  }
+  }, [...batchShape, m, n]);
 }
 
 function withBatched<T>(

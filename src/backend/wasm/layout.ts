@@ -5,6 +5,7 @@ import {
   address,
   callKernel,
   DTYPE_CODES,
+  filled,
   requireDtype,
   type WasmContext,
   type WasmHandle,
@@ -42,14 +43,14 @@ export function copyInto(ctx: WasmContext, dst: Tensor, src: Tensor): void {
 
 export function copyAs(ctx: WasmContext, t: Tensor, dtype: "f32" | null): WasmHandle {
   const h = ctx.use(t, "copy");
-  const out = ctx.output(h.shape, dtype ?? h.dtype);
-  try {
-    copyInto(ctx, out, h);
-    return out;
-  } catch (error) {
-    out.dispose();
-    throw error;
-  }
+  return filled(
+    ctx,
+    (out) => {
+      copyInto(ctx, out, h);
+    },
+    h.shape,
+    dtype ?? h.dtype,
+  );
 }
 
 export function embedding(ctx: WasmContext, table: Tensor, ids: Int32Array): Tensor {
@@ -92,8 +93,7 @@ export function binary(ctx: WasmContext, what: "add" | "mul", a: Tensor, b: Tens
     requireDtype(hb, what, "f32");
     trailingBroadcast(ha.shape, hb.shape, what);
     const dim = ha.shape.at(-1)!;
-    const out = ctx.output(ha.shape);
-    try {
+    return filled(ctx, (out) => {
       if (size(ha.shape) > 0) {
         const rows = size(ha.shape) / dim;
         const op = what === "add" ? 0 : 1;
@@ -111,11 +111,7 @@ export function binary(ctx: WasmContext, what: "add" | "mul", a: Tensor, b: Tens
           ctx.simd,
         );
       }
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, ha.shape);
   });
 }
 
@@ -132,8 +128,7 @@ export function patchEmbed(ctx: WasmContext, pixels: Tensor, weight: Tensor): Te
       );
     }
     const patches = Math.floor(height / p) * Math.floor(width / p);
-    const out = ctx.output([n, patches, dout]);
-    try {
+    return filled(ctx, (out) => {
       callKernel(
         ctx,
         "patchEmbed",
@@ -150,27 +145,18 @@ export function patchEmbed(ctx: WasmContext, pixels: Tensor, weight: Tensor): Te
         address(out),
         ctx.simd,
       );
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, [n, patches, dout]);
   });
 }
 
 export function scale(ctx: WasmContext, x: Tensor, factor: number): Tensor {
   return withDense(ctx, "scale", [x], ([h]) => {
     requireDtype(h, "scale", "f32");
-    const out = ctx.output(h.shape);
-    try {
+    return filled(ctx, (out) => {
       if (size(h.shape) > 0) {
         callKernel(ctx, "scale", "ppl_layout_scale", address(h), size(h.shape), factor, address(out));
       }
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, h.shape);
   });
 }
 
@@ -183,15 +169,10 @@ export function mean(ctx: WasmContext, x: Tensor, axis: number): Tensor {
     }
     const outer = size(h.shape.slice(0, axis));
     const inner = size(h.shape.slice(axis + 1));
-    const out = ctx.output(h.shape.filter((_, i) => i !== axis));
-    try {
+    return filled(ctx, (out) => {
       if (outer * inner > 0) {
         callKernel(ctx, "mean", "ppl_layout_mean", address(h), outer, h.shape[axis], inner, address(out));
       }
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, h.shape.filter((_, i) => i !== axis));
   });
 }

@@ -1,6 +1,6 @@
 /** LayerNorm and RMSNorm on the WASM kernels (`ppl_norm_*`, kernels-rs/ops/src/norm.rs). */
 import { BackendError, type Tensor } from "../backend.ts";
-import { address, callKernel, requireDtype, type WasmContext, withDense } from "./context.ts";
+import { address, callKernel, filled, requireDtype, type WasmContext, withDense } from "./context.ts";
 
 export function layerNorm(ctx: WasmContext, x: Tensor, gain: Tensor, bias: Tensor, eps: number): Tensor {
   return norm(ctx, "layerNorm", x, gain, bias, eps);
@@ -20,8 +20,7 @@ function norm(ctx: WasmContext, what: string, x: Tensor, gain: Tensor, bias: Ten
       throw new BackendError("bad_shape", `${what}: x [${hx.shape}] needs gain${hb ? "/bias" : ""} of shape [${dim}]`);
     }
     const rows = dim === 0 ? 0 : hx.shape.reduce((a, b) => a * b, 1) / dim;
-    const out = ctx.output(hx.shape);
-    try {
+    return filled(ctx, (out) => {
       if (rows > 0) {
         if (hb) {
           callKernel(
@@ -41,10 +40,6 @@ function norm(ctx: WasmContext, what: string, x: Tensor, gain: Tensor, bias: Ten
           callKernel(ctx, what, "ppl_norm_rms", address(hx), rows, dim, address(hg), eps, address(out), ctx.simd);
         }
       }
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, hx.shape);
   });
 }

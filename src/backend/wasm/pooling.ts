@@ -1,6 +1,6 @@
 /** The prompt-guided pooling kernels on WASM: relevance (step C) and the window pooling (step E). */
 import { BackendError, type Tensor, type WindowPoolOptions } from "../backend.ts";
-import { address, callKernel, requireDtype, type WasmContext, withDense } from "./context.ts";
+import { address, callKernel, filled, requireDtype, type WasmContext, withDense } from "./context.ts";
 
 /** visual (N, dim), text (dim) → p (N) = softmax(scale·cos). */
 export function relevance(ctx: WasmContext, visual: Tensor, text: Tensor, scale: number): Tensor {
@@ -14,14 +14,9 @@ export function relevance(ctx: WasmContext, visual: Tensor, text: Tensor, scale:
       );
     }
     const [n, dim] = v.shape;
-    const out = ctx.output([n]);
-    try {
+    return filled(ctx, (out) => {
       callKernel(ctx, "relevance", "ppl_relevance_f32", address(v), address(t), n, dim, scale, address(out), ctx.simd);
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, [n]);
   });
 }
 
@@ -46,8 +41,7 @@ export function windowPool(ctx: WasmContext, x: Tensor, p: Tensor | null, option
       );
     }
     const o = dims.map((d, a) => Math.floor((d - k[a]) / s[a]) + 1);
-    const out = ctx.output([o[0], o[1], o[2], c]);
-    try {
+    return filled(ctx, (out) => {
       const pp = hp ? address(hp) : 0;
       callKernel(
         ctx,
@@ -69,10 +63,6 @@ export function windowPool(ctx: WasmContext, x: Tensor, p: Tensor | null, option
         address(out),
         ctx.simd,
       );
-      return out;
-    } catch (error) {
-      out.dispose();
-      throw error;
-    }
+    }, [o[0], o[1], o[2], c]);
   });
 }
