@@ -127,3 +127,90 @@ for (const sample of samples) {
     }
   });
 }
+
+Deno.test("pooling weights 'uniform' (the ablation baseline) is the plain mean of each window", async () => {
+  const model = await loadModel(MODEL);
+  try {
+    const { maxT, imageSize } = model.config.vision;
+    const video = await decodeVideo(await Deno.readFile(videoPath(samples[0].video)), { numFrames: maxT });
+    const size = video.info.width * video.info.height * 3;
+    const frames = video.indices.map((_, t) => ({
+      data: video.data.subarray(t * size, (t + 1) * size),
+      width: video.info.width,
+      height: video.info.height,
+    }));
+    const pixels = await preprocess(frames, { variant: "vicuna", size: imageSize });
+    const got = new Map<string, Float32Array>();
+    const pending: Promise<unknown>[] = [];
+    const trace = (name: string, t: Tensor) => {
+      if (name === "projector.gelu" || name === "pgp.pooled_hidden") {
+        pending.push(model.backend.download(t).then((v) => got.set(name, v)));
+      }
+    };
+    await model.generateAll({
+      visuals: [{ pixels: pixels.data }],
+      question: samples[0].question,
+      maxNewTokens: 1,
+      pooling: { weights: "uniform" },
+      trace,
+    });
+    await Promise.all(pending);
+    const gelu = got.get("projector.gelu")!, pooled = got.get("pgp.pooled_hidden")!;
+    // Every video here: T = 8 frames of a 6×6 grid, windows (2,3,3) → 4×2×2 cells, each the mean of 18 tokens.
+    const [t, h, w] = [maxT, ...model.config.pooling.frameShape];
+    const width = gelu.length / (t * h * w);
+    let worst = 0, cell = 0;
+    for (let i = 0; i < t / 2; i++) {
+      for (let j = 0; j < h / 3; j++) {
+        for (let l = 0; l < w / 3; l++, cell++) {
+          for (let c = 0; c < width; c++) {
+            let sum = 0;
+            for (let dt = 0; dt < 2; dt++) {
+              for (let dh = 0; dh < 3; dh++) {
+                for (let dw = 0; dw < 3; dw++) sum += gelu[(((2 * i + dt) * h + 3 * j + dh) * w + 3 * l + dw) * width + c];
+              }
+            }
+            worst = Math.max(worst, Math.abs(pooled[cell * width + c] - sum / 18));
+          }
+        }
+      }
+    }
+    assertEquals(cell * width, pooled.length);
+    assert(worst <= 1e-5, `uniform pooling differs from the window mean by ${worst}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("`ppllava eval` runs a held-out set in train/data.py's layout and reports every figure", async () => {
+  // A data folder made from the committed held-out samples (samples/tiny: 6 videos, 23 questions).
+  const qa = JSON.parse(await Deno.readTextFile("samples/tiny/tiny_qa.json"));
+  const dir = await Deno.makeTempDir({ prefix: "ppllava-eval-" });
+  try {
+    await Deno.mkdir(`${dir}/videos/test`, { recursive: true });
+    const lines: string[] = [];
+    for (const video of qa.videos) {
+      lines.push(JSON.stringify({ id: video.id, qa: video.questions }));
+      await Deno.copyFile(`samples/tiny/${video.id}.avi`, `${dir}/videos/test/${video.id}.avi`);
+    }
+    await Deno.writeTextFile(`${dir}/test.jsonl`, lines.join("\n") + "\n");
+    const output = await new Deno.Command(deno, {
+      args: ["run", "-A", "src/cli/main.ts", "eval", dir, "--json"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    const summary = JSON.parse(new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!);
+    assertEquals(summary.videos, 6);
+    const smallObject = qa.videos.flatMap((v: { questions: { type: string }[] }) => v.questions)
+      .filter((q: { type: string }) => q.type === "small_object").length;
+    assertEquals(summary.smallObjectAblation.questions, smallObject);
+    for (const value of [summary.multipleChoice.overall, summary.open.overall, summary.rejectedStyleErrorRate]) {
+      assert(value >= 0 && value <= 1, `a rate out of [0, 1]: ${value}`);
+    }
+    // The open answers of the bundled question set are what `ask` gives: at least the main job's sample is right.
+    assert(summary.open.byType.colour_moving > 0, JSON.stringify(summary.open));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -6,6 +6,7 @@
 import { UsageError } from "./args.ts";
 import { askCommand } from "./ask.ts";
 import { decodeCommand } from "./decode.ts";
+import { evalCommand } from "./eval.ts";
 import { gpuCommand } from "./gpu.ts";
 import { serveCommand } from "./serve.ts";
 
@@ -17,6 +18,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
     run: decodeCommand,
     summary: "decode sampled (or all) frames of a video to raw RGB/YUV, with a JSON summary",
   },
+  eval: { run: evalCommand, summary: "accuracy on a held-out set of train/data.py, with the PGP-vs-average ablation" },
   serve: { run: serveCommand, summary: "serve the OpenAI-compatible HTTP API" },
   gpu: { run: gpuCommand, summary: "report the WebGPU adapter and limits, or why there is none" },
 };

@@ -67,6 +67,8 @@ export interface PoolingOverride {
   kernel?: Triple | null;
   stride?: Triple | null;
   output?: Triple | null;
+  /** "uniform" replaces the prompt-guided window weights by plain averages (the ablation baseline). */
+  weights?: "prompt" | "uniform";
 }
 
 export interface ModelRequest {

@@ -122,6 +122,9 @@ export interface PoolOptions {
   kernel?: Triple | null;
   stride?: Triple | null;
   output?: Triple | null;
+  /** "prompt" (default): the window softmax of p/τ. "uniform": plain average pooling at the same windows — what
+   * PGP is measured against (the ablation of issue 4); not PPLLaVA's behaviour. */
+  weights?: "prompt" | "uniform";
   trace?: Trace;
 }
 
@@ -181,7 +184,8 @@ export class PgpProjector {
       if (alphas) trace("pgp.window_weights", alphas);
     }
     // E: window softmax of p/τ, weighted sum (after the GELU), then linear_2 on the pooled tokens only.
-    let pooled = b.windowPool(b.reshape(hidden, [t, gh, gw, width]), relevance, {
+    const weights = options.weights === "uniform" ? null : relevance;
+    let pooled = b.windowPool(b.reshape(hidden, [t, gh, gw, width]), weights, {
       kernel: [sizes[0].kernel, sizes[1].kernel, sizes[2].kernel],
       stride: [sizes[0].stride, sizes[1].stride, sizes[2].stride],
       tau: this.config.temperature,
