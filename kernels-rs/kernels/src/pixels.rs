@@ -86,12 +86,14 @@ macro_rules! with_rows {
     }};
 }
 
-fn variant(code: i32) -> Option<Variant> {
-    match code {
-        0 => Some(Variant::Vicuna),
-        1 => Some(Variant::Qwen),
-        _ => None,
-    }
+/// The variant of `code` and the output side (`size`, or the variant's released side when 0).
+fn variant_and_side(code: i32, size: usize) -> Option<(Variant, usize)> {
+    let variant = match code {
+        0 => Variant::Vicuna,
+        1 => Variant::Qwen,
+        _ => return None,
+    };
+    Some((variant, if size == 0 { variant.size() } else { size }))
 }
 
 /// Pillow-exact BICUBIC resize of RGB24 `src` (width×height, src_len bytes) into `dst` (out_width×out_height).
@@ -134,15 +136,14 @@ pub unsafe extern "C" fn ppl_pixels_canvas(
     dst_len: usize,
     simd: i32,
 ) -> i32 {
-    let variant = match variant(variant_code) {
-        Some(v) => v,
+    let (variant, size) = match variant_and_side(variant_code, size) {
+        Some(found) => found,
         None => return STATUS_BAD_ARGUMENT,
     };
     let (src, dst) = match (slice(src, src_len), slice_mut(dst, dst_len)) {
         (Some(src), Some(dst)) => (src, dst),
         _ => return STATUS_BAD_ARGUMENT,
     };
-    let size = if size == 0 { variant.size() } else { size };
     with_rows!(simd, canvas(src, width, height, variant, size, dst))
 }
 
@@ -163,14 +164,13 @@ pub unsafe extern "C" fn ppl_pixels_preprocess(
     out_len: usize,
     simd: i32,
 ) -> i32 {
-    let variant = match variant(variant_code) {
-        Some(v) => v,
+    let (variant, size) = match variant_and_side(variant_code, size) {
+        Some(found) => found,
         None => return STATUS_BAD_ARGUMENT,
     };
     let (src, out) = match (slice(src, src_len), slice_mut(out, out_len)) {
         (Some(src), Some(out)) => (src, out),
         _ => return STATUS_BAD_ARGUMENT,
     };
-    let size = if size == 0 { variant.size() } else { size };
     with_rows!(simd, preprocess_frame(src, width, height, variant, size, out))
 }
