@@ -21,7 +21,7 @@
  *   The tiling itself (best pinpoint, resize, crop) belongs to preprocessing.
  * Pooling kernel/stride/output size can be overridden per request (`pooling`), "compress to any scale".
  */
-import type { Backend, Tensor } from "../backend/backend.ts";
+import type { Backend, QuantDType, Tensor } from "../backend/backend.ts";
 import { createWasmBackend } from "../backend/wasm/backend.ts";
 import { directoryFiles, type FileSet } from "../util/random_access.ts";
 import { clipTextConfig, ClipTextTower } from "./clip_text.ts";
@@ -116,6 +116,9 @@ export interface LoadModelOptions {
   tokenizers?: ModelTokenizers;
   /** Bound of the vision-features cache in bytes (default 256 MiB; 0 disables it). */
   featuresCacheBytes?: number;
+  /** Quantise the LLM's weights as they load (docs/quantization.md); a checkpoint converted ahead of time
+   * (`ppllava convert --quant`) loads its quantised tensors as they are, with or without this. */
+  quantize?: QuantDType;
 }
 
 export class PPLLaVAModel {
@@ -330,9 +333,12 @@ export class PPLLaVAModel {
 
 /** Opens a checkpoint folder (config.json + safetensors, single or sharded; f32/f16/bf16) and loads every part. */
 export async function loadModel(dir: string | FileSet, options: LoadModelOptions = {}): Promise<PPLLaVAModel> {
+  if (options.quantize !== undefined && options.quantize !== "q8" && options.quantize !== "q4") {
+    throw new ModelError("bad_input", `quantize: ${JSON.stringify(options.quantize)}; allowed: "q8", "q4" or none`);
+  }
   const weights = await openCheckpoint(dir);
   const backend = options.backend ?? await createWasmBackend();
-  const params = new Params(backend, weights);
+  const params = new Params(backend, weights, { quantize: options.quantize });
   try {
     const config = weights.config;
     const model = new PPLLaVAModel(
