@@ -13,6 +13,7 @@ import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { type Golden, loadGolden } from "./util/golden.ts";
 import type { Backend, Tensor } from "../src/backend/backend.ts";
 import { ConfigError, parseConfig } from "../src/model/config.ts";
+import { ModelError } from "../src/model/errors.ts";
 import { loadModel, type PPLLaVAModel, type VisualKind } from "../src/model/model.ts";
 import { weightLayout } from "../src/model/weights.ts";
 
@@ -240,6 +241,36 @@ Deno.test("qwen layout: SigLIP, the patch head, the SigLIP text head and Qwen2's
   assertEquals(shape("language_model.model.layers.0.self_attn.q_proj.bias"), [3584]);
   assertEquals(layout.has("language_model.model.layers.0.self_attn.o_proj.bias"), false);
   assertEquals(layout.has(`${p}.clip_visual_projection.weight`), false);
+});
+
+Deno.test("qwen reference self-checks (check_qwen_reference.py: torch modules, GQA by hand, cache) pass", async () => {
+  const out = await new Deno.Command("/usr/bin/python3", {
+    args: ["tests/oracles/check_qwen_reference.py"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert(out.success, text);
+  assert(text.includes("all qwen reference self-checks passed"), text);
+});
+
+Deno.test("qwen prompt: a question renders plain_qwen; without SigLIP ids it is a typed error", async () => {
+  const m = await model("f32");
+  const seen: string[] = [];
+  // A stand-in for the Qwen2 tokenizer (another helper's work): records the text, returns fixed ids.
+  const tokenizer = { encode: (text: string) => (seen.push(text), [151644, 151646, 151645]) };
+  Object.assign(m.tokenizers, { llama: tokenizer });
+  try {
+    const visuals = [{ pixels: new Float32Array(2 * 3 * 132 * 132) }];
+    const prompt = m.prompt({ visuals, question: "what is he doing?", clipIds: [5, 6, 1] });
+    assertEquals(seen, ["<|im_start|>user\n<image>\nwhat is he doing?<|im_end|>\n<|im_start|>assistant\n"]);
+    assertEquals(Array.from(prompt.clipIds), [5, 6, 1]);
+    const error = assertThrows(() => m.prompt({ visuals, question: "what?" }), ModelError);
+    assertEquals(error.code, "bad_input");
+    assert(error.message.includes("clipIds"), error.message);
+  } finally {
+    Object.assign(m.tokenizers, { llama: undefined });
+  }
 });
 
 Deno.test("qwen summary: measured errors", async () => {

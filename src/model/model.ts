@@ -144,7 +144,14 @@ export class PPLLaVAModel {
       return { ids: request.ids, clipIds: request.clipIds, clipMask: request.clipMask };
     }
     const { llama, clip } = this.tokenizers;
-    if (request.question === undefined || !llama || !clip) {
+    if (this.config.clipText.arch === "siglip" && request.clipIds === undefined) {
+      throw new ModelError(
+        "bad_input",
+        "the Qwen2/SigLIP variant's text tower takes SigLIP ids (sentencepiece, 32000 ids, padded to 196): pass " +
+          "clipIds; no SigLIP tokenizer is bundled",
+      );
+    }
+    if (request.question === undefined || !llama || (!clip && request.clipIds === undefined)) {
       throw new ModelError(
         "bad_input",
         "a request needs ids + clipIds, or a question and a model loaded with both tokenizers (llama, clip)",
@@ -157,7 +164,10 @@ export class PPLLaVAModel {
       if (turn.answer !== undefined) messages.push({ role: "assistant", content: turn.answer });
     }
     const text = renderChat(CHAT_TEMPLATES[this.config.chatTemplate], messages, { answerPrefix: request.answerPrefix });
-    const encoded = clip.encode(request.question, { maxLength: this.text.config.positions });
+    if (request.clipIds !== undefined) {
+      return { ids: llama.encode(text), clipIds: request.clipIds, clipMask: request.clipMask };
+    }
+    const encoded = clip!.encode(request.question, { maxLength: this.text.config.positions });
     return { ids: llama.encode(text), clipIds: encoded.inputIds, clipMask: encoded.attentionMask };
   }
 
