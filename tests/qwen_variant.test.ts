@@ -15,6 +15,7 @@ import type { Backend, Tensor } from "../src/backend/backend.ts";
 import { ConfigError, parseConfig } from "../src/model/config.ts";
 import { ModelError } from "../src/model/errors.ts";
 import { loadModel, type PPLLaVAModel, type VisualKind } from "../src/model/model.ts";
+import { poolingSizes } from "../src/model/pgp.ts";
 import { weightLayout } from "../src/model/weights.ts";
 
 const VARIANTS = ["f32", "bf16", "bf16-sharded"];
@@ -221,6 +222,22 @@ Deno.test("qwen config: the onevision defaults, the variant's fields, and typed 
   }
   const other = assertThrows(() => parseConfig({ model_type: "qwen2_vl" }), ConfigError);
   assert(other.message.includes("llava_onevision"), other.message);
+});
+
+Deno.test("qwen pooling: 32 frames of 27×27 patches → 16·9·9 = 1296 tokens; an image → 81; odd T drops a frame", () => {
+  const c = parseConfig({ model_type: "llava_onevision" });
+  const p = c.pooling;
+  const count = (frames: number, video: boolean) =>
+    poolingSizes([frames, ...p.frameShape], {
+      kernel: video ? p.kernel : p.imageKernel,
+      stride: video ? p.stride : p.imageStride,
+      output: video ? p.outputShape : null,
+    }).reduce((n, s) => n * s.output, 1);
+  assertEquals(count(32, true), 1296);
+  assertEquals(count(33, true), 1296);
+  assertEquals(count(64, true), 2592);
+  assertEquals(count(1, false), 81);
+  assertEquals(count(3, false), 243);
 });
 
 Deno.test("qwen layout: SigLIP, the patch head, the SigLIP text head and Qwen2's q/k/v biases", () => {
