@@ -248,6 +248,7 @@ export class PPLLaVAModel {
           prompt.ids,
           pooled,
           this.config.imageTokenIndex,
+          this.config.padTokenId,
         );
         request.trace?.("llm.embeds", embeds);
         return embeds;

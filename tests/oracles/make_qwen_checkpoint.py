@@ -15,7 +15,7 @@ other weight (non-zero); logit_scale = ln 117.33 and logit_bias = −12.93, SigL
 
 Golden cases: "" video of 4 frames (every stage, logits, greedy); "masked." the text tower with a padding mask;
 "odd." 5 frames (vision + PGP); "image." one image (81/9 tokens + image_newline, logits, greedy); "multi." three
-images, one <image> each (logits, greedy).
+images, one <image> each, and a pad id in the question whose row the merge zeroes (logits, greedy).
 """
 import argparse
 import json
@@ -184,13 +184,14 @@ def pixels(gen, count):
     return torch.from_numpy(representable(torch.randn(count, 3, size, size, generator=gen).numpy())).double()
 
 
-def prompt(media):
+def prompt(media, pad=False):
     """plain_qwen-shaped ids: <|im_start|>user\\n (<image>\\n)×media {question}<|im_end|>\\n<|im_start|>assistant\\n.
-    Typed in (Qwen2 ids of the special tokens, arbitrary in-vocabulary ids for the words), not from a tokenizer."""
+    Typed in (Qwen2 ids of the special tokens, arbitrary in-vocabulary ids for the words), not from a tokenizer.
+    `pad` puts a pad id (151643) inside the question: its embedding row is zeroed by the merge."""
     ids = [151644, 872, 198]
     for _ in range(media):
         ids += [151646, 198]
-    ids += [12555, 374, 279, 883, 3730, 30, 151645, 198, 151644, 77091, 198]
+    ids += [12555, 374, 279] + ([151643] if pad else []) + [883, 3730, 30, 151645, 198, 151644, 77091, 198]
     return torch.tensor(ids, dtype=torch.int64)
 
 
@@ -215,7 +216,7 @@ def write_golden(out, weights, seed, max_new_tokens):
     cases = (("", "video", 4, 1), ("image.", "image", 1, 1), ("multi.", "images", 3, 3))
     for prefix, kind, count, media in cases:
         px = pixels(gen, count)
-        ids = prompt(media)
+        ids = prompt(media, pad=(kind == "images"))
         named[prefix + "input.pixel_values"] = px
         named[prefix + "input.ids"] = ids
         named.update(qref.run(W, cfg, px, clip_ids, None, ids, kind, max_new_tokens, prefix))

@@ -222,10 +222,21 @@ def greedy(embeds, W, cfg, max_new_tokens):
 
 
 def merge(ids, visuals, W, cfg):
-    """ref.merge with this variant's image token."""
+    """ref.merge with this variant's image token, then upstream's step 6 of _merge_input_ids_with_image_features:
+    the rows of pad_token_id ids (151643 `<|endoftext|>`) are zeroed."""
     class Top:
         top = {"image_token_index": cfg.top["image_token_index"]}
-    return ref.merge(ids, visuals, W, Top)
+    embeds = ref.merge(ids, visuals, W, Top)
+    row, k = 0, 0
+    for token in ids.tolist():
+        if token == cfg.top["image_token_index"]:
+            row += visuals[k].shape[0]
+            k += 1
+            continue
+        if token == cfg.top["pad_token_id"]:
+            embeds[row] = 0.0
+        row += 1
+    return embeds
 
 
 def image_tokens(pooled, W, kind, count):
