@@ -1,7 +1,7 @@
 """Small random checkpoints of the Qwen2/SigLIP variant (spec §9) in its HF key layout (src/model/weights_qwen.ts),
 plus the golden outputs of qwen_reference.py on them.
 
-    /usr/bin/python3 tests/oracles/make_qwen_checkpoint.py OUT_DIR [--seed N]
+    /usr/bin/python3 tests/oracles/make_qwen_checkpoint.py OUT_DIR [--seed N] [--shape small|wide]
 
 Writes OUT_DIR/{f32,bf16,bf16-sharded}/ (config.json, model.safetensors or 3 shards + index) and
 OUT_DIR/golden.safetensors (format "ppllava-golden", version "1"). Weights are rounded to the bf16 grid (as
@@ -40,9 +40,23 @@ TEXT = dict(model_type="qwen2", architectures=["Qwen2ForCausalLM"], hidden_size=
             use_sliding_window=False)
 SIGLIP_TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                    vocab_size=32000, max_position_embeddings=64, layer_norm_eps=1e-6, hidden_act="gelu_pytorch_tanh")
+TOP = dict(image_token_index=151646, pad_token_id=151643, eos=151645)
+# "wide": the real head widths at small cost: SigLIP head dim 72 (1152/16), Qwen2 head dim 128 with 7 query heads
+# per KV head (28/4); a 1024-id vocabulary keeps the tables small, so the special ids move below it.
+WIDE = dict(vision=dict(hidden_size=144, num_attention_heads=2, intermediate_size=96, num_hidden_layers=2),
+            text=dict(hidden_size=896, num_attention_heads=7, num_key_value_heads=1, intermediate_size=64,
+                      num_hidden_layers=1, vocab_size=1024),
+            siglip_text=dict(hidden_size=144, num_attention_heads=2, intermediate_size=96, num_hidden_layers=1),
+            top=dict(image_token_index=1000, pad_token_id=1001, eos=1002))
 GRID = VISION["image_size"] // VISION["patch_size"]
 POSITIONS = 4 * SIGLIP_TEXT["max_position_embeddings"] - 3 * qref.KEEP
-EOS = 151645
+
+
+def use_wide():
+    VISION.update(WIDE["vision"])
+    TEXT.update(WIDE["text"])
+    SIGLIP_TEXT.update(WIDE["siglip_text"])
+    TOP.update(WIDE["top"])
 
 
 def make_config(torch_dtype):
@@ -50,7 +64,8 @@ def make_config(torch_dtype):
         "architectures": ["LlavaInterleaveForConditionalGeneration"], "model_type": "llava_onevision",
         "qwen": True, "btadapter": False, "clip_post_pretrain": None, "clip_weight": "google/siglip-so400m-patch14-384",
         "extend_clip": True, "frame_shape": [GRID, GRID], "image_pooling_kernel": [1, 3, 3],
-        "image_pooling_stride": [1, 3, 3], "image_token_index": 151646, "max_T": 64, "pad_token_id": 151643,
+        "image_pooling_stride": [1, 3, 3], "image_token_index": TOP["image_token_index"], "max_T": 64,
+        "pad_token_id": TOP["pad_token_id"], "eos_token_ids": [TOP["eos"], TOP["pad_token_id"]],
         "pllava_pooling_shape": None, "pooling": "ppllava", "pooling_kernel": [2, 3, 3], "pooling_stride": [2, 3, 3],
         "pooling_temp": 0.01, "projector_hidden_act": "gelu", "text_config": TEXT, "tie_word_embeddings": False,
         "torch_dtype": torch_dtype, "vision_config": VISION, "vision_feature_layer": -1,
@@ -127,7 +142,7 @@ def make_weights(seed):
             x = rng.standard_normal(shape) / math.sqrt(fan_in)
         elif kind == "head":
             x = rng.standard_normal(shape) * (3.0 / math.sqrt(fan_in))
-            x[EOS] *= 2.0  # EOS reachable within a few steps on some prompts
+            x[TOP["eos"]] *= 2.0  # EOS reachable within a few steps on some prompts
         elif kind == "b":
             x = 0.05 * rng.standard_normal(shape)
         elif kind == "qkvb":
@@ -188,10 +203,14 @@ def prompt(media, pad=False):
     """plain_qwen-shaped ids: <|im_start|>user\\n (<image>\\n)×media {question}<|im_end|>\\n<|im_start|>assistant\\n.
     Typed in (Qwen2 ids of the special tokens, arbitrary in-vocabulary ids for the words), not from a tokenizer.
     `pad` puts a pad id (151643) inside the question: its embedding row is zeroed by the merge."""
+    image, vocab = TOP["image_token_index"], TEXT["vocab_size"]
     ids = [151644, 872, 198]
     for _ in range(media):
-        ids += [151646, 198]
-    ids += [12555, 374, 279] + ([151643] if pad else []) + [883, 3730, 30, 151645, 198, 151644, 77091, 198]
+        ids += [image, 198]
+    ids += [12555, 374, 279] + ([TOP["pad_token_id"]] if pad else []) + [883, 3730, 30, 151645, 198, 151644, 77091, 198]
+    # The wide shape's small vocabulary: fold the other ids into it, keeping clear of its special ids.
+    if vocab <= 151646:
+        ids = [t if t in (image, TOP["pad_token_id"]) or t < 1000 else t % 997 for t in ids]
     return torch.tensor(ids, dtype=torch.int64)
 
 
@@ -206,14 +225,14 @@ def text_ids():
     return ids, mask
 
 
-def write_golden(out, weights, seed, max_new_tokens):
+def write_golden(out, weights, seed, max_new_tokens, wide=False):
     cfg, W = load(os.path.join(out, "bf16-sharded"))
     for key, value in weights.items():
         assert torch.equal(W[key], torch.from_numpy(value).double()), f"{key} changed on the way through bf16"
     gen = torch.Generator().manual_seed(seed)
     clip_ids, clip_mask = text_ids()
     named = {"input.clip_ids": clip_ids, "input.clip_mask": clip_mask}
-    cases = (("", "video", 4, 1), ("image.", "image", 1, 1), ("multi.", "images", 3, 3))
+    cases = (("", "video", 4, 1),) if wide else (("", "video", 4, 1), ("image.", "image", 1, 1), ("multi.", "images", 3, 3))
     for prefix, kind, count, media in cases:
         px = pixels(gen, count)
         ids = prompt(media, pad=(kind == "images"))
@@ -245,13 +264,17 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--seed", type=int, default=4321)
     parser.add_argument("--max-new-tokens", type=int, default=12)
+    parser.add_argument("--shape", choices=("small", "wide"), default="small")
     args = parser.parse_args()
+    if args.shape == "wide":
+        use_wide()
     os.makedirs(args.out, exist_ok=True)
     weights = make_weights(args.seed)
     write_variants(args.out, weights)
-    named = write_golden(args.out, weights, args.seed, args.max_new_tokens)
-    summary = {p + "greedy": named[p + "greedy.tokens"].tolist() for p in ("", "image.", "multi.")}
-    summary.update({p + "min_margin": float(named[p + "greedy.margins"].min()) for p in ("", "image.", "multi.")})
+    named = write_golden(args.out, weights, args.seed, args.max_new_tokens, args.shape == "wide")
+    prefixes = ("",) if args.shape == "wide" else ("", "image.", "multi.")
+    summary = {p + "greedy": named[p + "greedy.tokens"].tolist() for p in prefixes}
+    summary.update({p + "min_margin": float(named[p + "greedy.margins"].min()) for p in prefixes})
     print(json.dumps(summary))
 
 
