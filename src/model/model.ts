@@ -41,8 +41,10 @@ import { mergeImageTokens } from "./merge.ts";
 import { gridShape, packImageTokens } from "./anyres.ts";
 import { pgpConfig, PgpProjector } from "./pgp.ts";
 import { visionConfig, VisionTower } from "./vision.ts";
+import { siglipVisionConfig, SiglipVisionTower } from "./siglip_vision.ts";
+import { siglipTextConfig, SiglipTextTower } from "./siglip_text.ts";
 import { openCheckpoint } from "./weights.ts";
-import { type ChatMessage, PLAIN_V1, renderChat } from "./chat_template.ts";
+import { CHAT_TEMPLATES, type ChatMessage, renderChat } from "./chat_template.ts";
 import { ClipTokenizer } from "./tokenizers/clip.ts";
 import { LlamaTokenizer } from "./tokenizers/llama.ts";
 
@@ -127,8 +129,8 @@ export class PPLLaVAModel {
   constructor(
     readonly config: PPLLaVAConfig,
     readonly backend: Backend,
-    readonly vision: VisionTower,
-    readonly text: ClipTextTower,
+    readonly vision: VisionTower | SiglipVisionTower,
+    readonly text: ClipTextTower | SiglipTextTower,
     readonly pgp: PgpProjector,
     readonly llm: Llama,
     readonly params: Params,
@@ -145,7 +147,14 @@ export class PPLLaVAModel {
       return { ids: request.ids, clipIds: request.clipIds, clipMask: request.clipMask };
     }
     const { llama, clip } = this.tokenizers;
-    if (request.question === undefined || !llama || !clip) {
+    if (this.config.clipText.arch === "siglip" && request.clipIds === undefined) {
+      throw new ModelError(
+        "bad_input",
+        "the Qwen2/SigLIP variant's text tower takes SigLIP ids (sentencepiece, 32000 ids, padded to 196): pass " +
+          "clipIds; no SigLIP tokenizer is bundled",
+      );
+    }
+    if (request.question === undefined || !llama || (!clip && request.clipIds === undefined)) {
       throw new ModelError(
         "bad_input",
         "a request needs ids + clipIds, or a question and a model loaded with both tokenizers (llama, clip)",
@@ -157,8 +166,11 @@ export class PPLLaVAModel {
       messages.push({ role: "user", content: turn.question, media: messages.length === 0 ? media : 0 });
       if (turn.answer !== undefined) messages.push({ role: "assistant", content: turn.answer });
     }
-    const text = renderChat(PLAIN_V1, messages, { answerPrefix: request.answerPrefix });
-    const encoded = clip.encode(request.question, { maxLength: this.text.config.positions });
+    const text = renderChat(CHAT_TEMPLATES[this.config.chatTemplate], messages, { answerPrefix: request.answerPrefix });
+    if (request.clipIds !== undefined) {
+      return { ids: llama.encode(text), clipIds: request.clipIds, clipMask: request.clipMask };
+    }
+    const encoded = clip!.encode(request.question, { maxLength: this.text.config.positions });
     return { ids: llama.encode(text), clipIds: encoded.inputIds, clipMask: encoded.attentionMask };
   }
 
@@ -239,6 +251,7 @@ export class PPLLaVAModel {
           prompt.ids,
           pooled,
           this.config.imageTokenIndex,
+          this.config.padTokenId,
         );
         request.trace?.("llm.embeds", embeds);
         return embeds;
@@ -271,9 +284,10 @@ export class PPLLaVAModel {
       };
       const promptIds = Array.from(prompt.ids).filter((id) => id !== this.config.imageTokenIndex);
       const llama = this.tokenizers.llama;
+      const withEos = { ...request, eosTokenIds: request.eosTokenIds ?? this.config.eosTokenIds };
       const options = llama && !request.decode
-        ? { ...request, decode: (ids: readonly number[]) => llama.decode(ids, { skipSpecialTokens: true }) }
-        : request;
+        ? { ...withEos, decode: (ids: readonly number[]) => llama.decode(ids, { skipSpecialTokens: true }) }
+        : withEos;
       const stream = llama?.createStreamDecoder({ skipSpecialTokens: true });
       const tokens = decodeTokens(decoder, options, promptIds);
       for (;;) {
@@ -344,8 +358,12 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     const model = new PPLLaVAModel(
       config,
       backend,
-      await VisionTower.load(params, visionConfig(config)),
-      await ClipTextTower.load(params, clipTextConfig(config)),
+      config.vision.arch === "siglip"
+        ? await SiglipVisionTower.load(params, siglipVisionConfig(config))
+        : await VisionTower.load(params, visionConfig(config)),
+      config.clipText.arch === "siglip"
+        ? await SiglipTextTower.load(params, siglipTextConfig(config))
+        : await ClipTextTower.load(params, clipTextConfig(config)),
       await PgpProjector.load(params, pgpConfig(config)),
       await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings),
       params,
