@@ -30,7 +30,8 @@ const WHITESPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202
 export class AddedTokenSplitter {
   private readonly byFirstChar = new Map<string, AddedToken[]>();
 
-  constructor(tokens: readonly AddedToken[]) {
+  /** `whitespace`: what lstrip/rstrip swallow (default HF's; transformers' slow tokenizers strip Python's). */
+  constructor(tokens: readonly AddedToken[], private readonly whitespace: RegExp = WHITESPACE) {
     for (const token of tokens) {
       if (token.content.length === 0) continue;
       const first = token.content[0];
@@ -58,9 +59,9 @@ export class AddedTokenSplitter {
         continue;
       }
       let before = i;
-      if (token.lstrip) { while (before > textStart && WHITESPACE.test(text[before - 1])) before--; }
+      if (token.lstrip) { while (before > textStart && this.whitespace.test(text[before - 1])) before--; }
       let after = i + token.content.length;
-      if (token.rstrip) { while (after < text.length && WHITESPACE.test(text[after])) after++; }
+      if (token.rstrip) { while (after < text.length && this.whitespace.test(text[after])) after++; }
       if (before > textStart) out.push({ text: text.slice(textStart, before), start: offset + textStart });
       out.push({ token, start: offset + before });
       textStart = i = after;
