@@ -81,8 +81,9 @@ export class SiglipTokenizer {
     return new SiglipTokenizer(model, { removeExtraWhitespaces: proto.normalizer.removeExtraWhitespaces });
   }
 
-  /** A HF tokenizer.json with a Unigram model (`vocab: [[piece, score], …]`, `unk_id`); its added tokens are
-   * CONTROL pieces (never matched inside text). */
+  /** A HF tokenizer.json with a Unigram model (`vocab: [[piece, score], …]`, `unk_id`): only the model is read (its
+   * added tokens become CONTROL pieces, never matched inside text); the normalizer and pre-tokenizer are SigLIP's
+   * slow pipeline above, whatever the file says. */
   static fromTokenizerJson(json: unknown): SiglipTokenizer {
     const j = json as { model?: { type?: string; vocab?: unknown; unk_id?: unknown }; added_tokens?: { id: number }[] };
     const vocab = j?.model?.vocab;
