@@ -299,5 +299,11 @@ Deno.test({
     assertEquals(tok.eosId, 151645);
     assertEquals(tok.encode("<image>\nHi"), [IMAGE_ID, 198, 13048]);
     assertEquals(await llmTokenizerOf(memoryFiles({})), undefined);
+    // A folder whose tokenizer.json lacks <image> but whose added_tokens.json (llava-onevision's) has it.
+    const withAddedJson = await llmTokenizerOf(memoryFiles({
+      "tokenizer.json": bytes(QWEN_JSON),
+      "added_tokens.json": bytes({ "<image>": IMAGE_ID, "<video>": 151647, "<|im_start|>": 151644 }),
+    }));
+    assertEquals(withAddedJson!.encode("<|im_start|>user\n<image><video>"), [151644, 872, 198, IMAGE_ID, 151647]);
   },
 });
