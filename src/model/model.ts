@@ -46,7 +46,7 @@ import { siglipTextConfig, SiglipTextTower } from "./siglip_text.ts";
 import { openCheckpoint } from "./weights.ts";
 import { CHAT_TEMPLATES, type ChatMessage, renderChat } from "./chat_template.ts";
 import { ClipTokenizer } from "./tokenizers/clip.ts";
-import { LlamaTokenizer } from "./tokenizers/llama.ts";
+import { type TextTokenizer, tokenizerFromFiles } from "./tokenizers/text_tokenizer.ts";
 
 export type VisualKind = "video" | "images" | "tiles" | "image";
 
@@ -98,8 +98,9 @@ export interface ModelRequest {
 export type GenerateRequest = ModelRequest & GenerationOptions;
 
 export interface ModelTokenizers {
-  /** The checkpoint's LLaMA tokenizer (loaded from its tokenizer.json / tokenizer.model when present). */
-  llama?: LlamaTokenizer;
+  /** The checkpoint's LLM tokenizer (from its tokenizer.json / tokenizer.model when present): LLaMA's, or the
+   * byte-level BPE of Qwen2 (spec §9), whichever tokenizer.json describes. */
+  llama?: TextTokenizer;
   /** CLIP's tokenizer (openai/clip-vit-large-patch14-336): loaded from the folder's `clip_tokenizer/` when it ships
    * one (the embedded models do), else passed in (the released checkpoints don't ship it). */
   clip?: ClipTokenizer;
@@ -369,7 +370,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       params,
       options.featuresCacheBytes ?? 256 * 2 ** 20,
       {
-        llama: options.tokenizers?.llama ?? await llamaTokenizerOf(dir),
+        llama: options.tokenizers?.llama ?? await llmTokenizerOf(dir),
         clip: options.tokenizers?.clip ?? await clipTokenizerOf(dir),
       },
       config.useImageNewline ? await params.vector("image_newline") : undefined,
@@ -383,14 +384,14 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
   }
 }
 
-/** The checkpoint's LLaMA tokenizer, when the folder has tokenizer.json or tokenizer.model (a path folder only). */
-async function llamaTokenizerOf(dir: string | FileSet): Promise<LlamaTokenizer | undefined> {
+/** The checkpoint's LLM tokenizer, when the folder has tokenizer.json or tokenizer.model. */
+export async function llmTokenizerOf(dir: string | FileSet): Promise<TextTokenizer | undefined> {
   const files = typeof dir === "string" ? directoryFiles(dir) : dir;
   const json = async (name: string) => (await files.exists(name)) ? JSON.parse(await files.readText(name)) : undefined;
   const tokenizerJson = await json("tokenizer.json");
   const hasModel = await files.exists("tokenizer.model");
   if (tokenizerJson === undefined && !hasModel) return undefined;
-  return LlamaTokenizer.fromFiles({
+  return tokenizerFromFiles({
     tokenizerJson,
     tokenizerModel: hasModel ? await readAll(files, "tokenizer.model") : undefined,
     tokenizerConfig: await json("tokenizer_config.json"),
