@@ -45,8 +45,9 @@ import { siglipVisionConfig, SiglipVisionTower } from "./siglip_vision.ts";
 import { siglipTextConfig, SiglipTextTower } from "./siglip_text.ts";
 import { openCheckpoint } from "./weights.ts";
 import { CHAT_TEMPLATES, type ChatMessage, renderChat } from "./chat_template.ts";
-import { ClipTokenizer } from "./tokenizers/clip.ts";
-import { type TextTokenizer, tokenizerFromFiles } from "./tokenizers/text_tokenizer.ts";
+import type { ClipTokenizer } from "./tokenizers/clip.ts";
+import { SiglipTokenizer } from "./tokenizers/siglip.ts";
+import { textTowerTokenizerFromFiles, type TextTokenizer, tokenizerFromFiles } from "./tokenizers/text_tokenizer.ts";
 
 export type VisualKind = "video" | "images" | "tiles" | "image";
 
@@ -101,9 +102,10 @@ export interface ModelTokenizers {
   /** The checkpoint's LLM tokenizer (from its tokenizer.json / tokenizer.model when present): LLaMA's, or the
    * byte-level BPE of Qwen2 (spec §9), whichever tokenizer.json describes. */
   llama?: TextTokenizer;
-  /** CLIP's tokenizer (openai/clip-vit-large-patch14-336): loaded from the folder's `clip_tokenizer/` when it ships
-   * one (the embedded models do), else passed in (the released checkpoints don't ship it). */
-  clip?: ClipTokenizer;
+  /** The PGP text tower's tokenizer: CLIP's (openai/clip-vit-large-patch14-336, Vicuna variant) or SigLIP's
+   * SentencePiece (Qwen2 variant, spec §9). Loaded from the folder's `clip_tokenizer/` when it ships one (the
+   * embedded models do), else passed in (the released checkpoints don't ship it). */
+  clip?: ClipTokenizer | SiglipTokenizer;
 }
 
 /** A request with its ids resolved. */
@@ -148,11 +150,13 @@ export class PPLLaVAModel {
       return { ids: request.ids, clipIds: request.clipIds, clipMask: request.clipMask };
     }
     const { llama, clip } = this.tokenizers;
-    if (this.config.clipText.arch === "siglip" && request.clipIds === undefined) {
+    const siglipTower = this.config.clipText.arch === "siglip";
+    if (clip && request.clipIds === undefined && (clip instanceof SiglipTokenizer) !== siglipTower) {
       throw new ModelError(
         "bad_input",
-        "the Qwen2/SigLIP variant's text tower takes SigLIP ids (sentencepiece, 32000 ids, padded to 196): pass " +
-          "clipIds; no SigLIP tokenizer is bundled",
+        `the text tower is ${siglipTower ? "SigLIP's" : "CLIP's"} but the loaded text-tower tokenizer is ` +
+          `${siglipTower ? "CLIP's" : "SigLIP's"}: ship the matching files in clip_tokenizer/ (SigLIP: spiece.model ` +
+          "or a Unigram tokenizer.json; CLIP: vocab.json + merges.txt) or pass clipIds",
       );
     }
     if (request.question === undefined || !llama || (!clip && request.clipIds === undefined)) {
@@ -401,21 +405,21 @@ export async function llmTokenizerOf(dir: string | FileSet): Promise<TextTokeniz
 }
 
 /**
- * CLIP's tokenizer when the folder ships it in `clip_tokenizer/` (vocab.json + merges.txt, or tokenizer.json), as
- * the embedded models do; the released checkpoints don't (their CLIP is openai/clip-vit-large-patch14-336).
+ * The text tower's tokenizer when the folder ships it in `clip_tokenizer/`, as the embedded models do: CLIP's
+ * (vocab.json + merges.txt, or a BPE tokenizer.json) or SigLIP's (spiece.model, or a Unigram tokenizer.json). The
+ * released checkpoints ship neither (their towers are openai/clip-vit-large-patch14-336 / google/siglip-so400m).
  */
-async function clipTokenizerOf(dir: string | FileSet): Promise<ClipTokenizer | undefined> {
+async function clipTokenizerOf(dir: string | FileSet): Promise<ClipTokenizer | SiglipTokenizer | undefined> {
   const files = typeof dir === "string" ? directoryFiles(dir) : dir;
-  if (await files.exists("clip_tokenizer/vocab.json") && await files.exists("clip_tokenizer/merges.txt")) {
-    return ClipTokenizer.fromVocabAndMerges(
-      JSON.parse(await files.readText("clip_tokenizer/vocab.json")),
-      await files.readText("clip_tokenizer/merges.txt"),
-    );
-  }
-  if (await files.exists("clip_tokenizer/tokenizer.json")) {
-    return ClipTokenizer.fromTokenizerJson(JSON.parse(await files.readText("clip_tokenizer/tokenizer.json")));
-  }
-  return undefined;
+  const has = (name: string) => files.exists(`clip_tokenizer/${name}`);
+  return textTowerTokenizerFromFiles({
+    vocabJson: await has("vocab.json") ? JSON.parse(await files.readText("clip_tokenizer/vocab.json")) : undefined,
+    mergesTxt: await has("merges.txt") ? await files.readText("clip_tokenizer/merges.txt") : undefined,
+    tokenizerJson: await has("tokenizer.json")
+      ? JSON.parse(await files.readText("clip_tokenizer/tokenizer.json"))
+      : undefined,
+    spieceModel: await has("spiece.model") ? await readAll(files, "clip_tokenizer/spiece.model") : undefined,
+  });
 }
 
 async function readAll(files: FileSet, name: string): Promise<Uint8Array> {
