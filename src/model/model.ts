@@ -47,7 +47,7 @@ import { openCheckpoint } from "./weights.ts";
 import { CHAT_TEMPLATES, type ChatMessage, renderChat } from "./chat_template.ts";
 import type { ClipTokenizer } from "./tokenizers/clip.ts";
 import { SiglipTokenizer } from "./tokenizers/siglip.ts";
-import { textTowerTokenizerFromFiles, type TextTokenizer, tokenizerFromFiles } from "./tokenizers/text_tokenizer.ts";
+import { type TextTokenizer, textTowerTokenizerFromFiles, tokenizerFromFiles } from "./tokenizers/text_tokenizer.ts";
 
 export type VisualKind = "video" | "images" | "tiles" | "image";
 
