@@ -14,6 +14,8 @@ export interface ParamsOptions {
   /** Quantise the weights `quantizationFor` names to q8/q4 as they load (docs/quantization.md). Tensors the
    * checkpoint already holds quantised load as they are, whatever this says. */
   quantize?: QuantDType;
+  /** Which tensors `quantize` applies to (default `quantizationFor`); bench/quant.ts measures alternatives. */
+  quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
 }
 
 /** Called with every named intermediate (names as in tests/oracles/ppllava_reference.py). The tensor is only valid
@@ -56,7 +58,8 @@ export class Params {
     } else {
       t = this.backend.upload(await this.weights.f32(name), info.shape);
     }
-    const target = this.options.quantize ? quantizationFor(name, this.options.quantize) : null;
+    const policy = this.options.quantizePolicy ?? quantizationFor;
+    const target = this.options.quantize ? policy(name, this.options.quantize) : null;
     if (!target) return this.#matrix(name, t);
     try {
       this.#requireQuant(target, name, t.dtype);

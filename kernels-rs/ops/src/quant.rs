@@ -23,6 +23,8 @@ use crate::OpError;
 
 /// Values per group (one scale each).
 pub const GROUP: usize = 32;
+/// From this many rows of x on, the int8 product widens each block of weight rows to i16 once and reuses it.
+const WIDEN_ROWS: usize = 4;
 
 /// The two code widths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,6 +258,23 @@ pub trait QuantDot {
     fn dot_int8(format: Format, qx: &[i16], dx: &[f32], codes: &[u8], dw: &[f32]) -> f32;
     /// Σ_g dw[g]·Σ_j x[g·32 + j]·qw[g, j]; x has groups·32 values (zero-padded).
     fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32;
+    /// `dot_int8` of one x row against four weight rows at once (the x loads are shared): codes of the four rows,
+    /// and their scales transposed, dw4[g·4 + r] = scale of group g of row r.
+    fn dot4_int8(format: Format, qx: &[i16], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4];
+    /// As `dot4_int8` with the four rows' codes already widened to i16 (`widen_codes`), row r at w16[r·padded..]:
+    /// the prefill path, which widens a block of rows once and reuses it for every x row.
+    fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4];
+}
+
+/// The integer codes of one row (groups·32 of them) as i16.
+pub fn widen_codes(format: Format, codes: &[u8], out: &mut [i16]) {
+    let mut ints = [0i32; GROUP];
+    for gi in 0..out.len() / GROUP {
+        group_ints(format, codes, gi, &mut ints);
+        for (o, &v) in out[gi * GROUP..(gi + 1) * GROUP].iter_mut().zip(ints.iter()) {
+            *o = v as i16;
+        }
+    }
 }
 
 /// Plain loops: integer sums per group, then one f32 multiply-add per group.
@@ -275,6 +294,30 @@ impl QuantDot for ScalarQuant {
             sum += isum as f32 * (dx[gi] * d);
         }
         sum
+    }
+
+    fn dot4_int8(format: Format, qx: &[i16], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
+        let mut out = [0.0f32; 4];
+        let dw: Vec<f32> = (0..4 * dx.len()).map(|i| dw4[(i % dx.len()) * 4 + i / dx.len()]).collect();
+        for r in 0..4 {
+            out[r] = Self::dot_int8(format, qx, dx, codes[r], &dw[r * dx.len()..(r + 1) * dx.len()]);
+        }
+        out
+    }
+
+    fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4] {
+        let mut out = [0.0f32; 4];
+        for (r, o) in out.iter_mut().enumerate() {
+            let w = &w16[r * padded..(r + 1) * padded];
+            for (gi, &d) in dx.iter().enumerate() {
+                let mut isum = 0i32;
+                for j in gi * GROUP..(gi + 1) * GROUP {
+                    isum += qx[j] as i32 * w[j] as i32;
+                }
+                *o += isum as f32 * (d * dw4[gi * 4 + r]);
+            }
+        }
+        out
     }
 
     fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
@@ -329,7 +372,37 @@ pub fn matmul<Q: QuantDot>(
         Method::Int8 => {
             let q = quantize_activations(x, m, k, x_rs)?;
             let g = groups(k);
-            for j in 0..n {
+            // Blocks of four weight rows: their scales transposed (one f32x4 per group) and, for prefill, their
+            // codes widened to i16 once for all m rows of x.
+            let wide = m >= WIDEN_ROWS;
+            let mut dw4 = vec![0.0f32; 4 * g];
+            let mut w16 = if wide { vec![0i16; 4 * q.padded] } else { Vec::new() };
+            let mut j0 = 0;
+            while j0 + 4 <= n {
+                for r in 0..4 {
+                    for (gi, &d) in w.row_scales(j0 + r).iter().enumerate() {
+                        dw4[gi * 4 + r] = d;
+                    }
+                    if wide {
+                        widen_codes(w.format, w.row_codes(j0 + r), &mut w16[r * q.padded..(r + 1) * q.padded]);
+                    }
+                }
+                let codes = [w.row_codes(j0), w.row_codes(j0 + 1), w.row_codes(j0 + 2), w.row_codes(j0 + 3)];
+                for i in 0..m {
+                    let qx = &q.codes[i * q.padded..(i + 1) * q.padded];
+                    let dx = &q.scales[i * g..(i + 1) * g];
+                    let out = if wide {
+                        Q::dot4_int8_wide(qx, dx, &w16, q.padded, &dw4)
+                    } else {
+                        Q::dot4_int8(w.format, qx, dx, codes, &dw4)
+                    };
+                    for (r, &v) in out.iter().enumerate() {
+                        y[i * y_rs + j0 + r] = v + bias_of(j0 + r);
+                    }
+                }
+                j0 += 4;
+            }
+            for j in j0..n {
                 let (codes, dw) = (w.row_codes(j), w.row_scales(j));
                 for i in 0..m {
                     let qx = &q.codes[i * q.padded..(i + 1) * q.padded];
