@@ -8,13 +8,23 @@ import { createWasmBackend } from "../src/backend/wasm/backend.ts";
 import { convertCheckpoint } from "../src/model/convert.ts";
 import { ModelError } from "../src/model/errors.ts";
 import { loadModel, type PPLLaVAModel } from "../src/model/model.ts";
-import { parseQuantMetadata, QUANT_METADATA_KEY, quantizationFor } from "../src/model/quant_checkpoint.ts";
+import {
+  checkQuantizedTensor,
+  parseQuantMetadata,
+  QUANT_METADATA_KEY,
+  quantizationFor,
+} from "../src/model/quant_checkpoint.ts";
 import { SafetensorsFile, WeightsError } from "../src/model/safetensors.ts";
 import { assert, assertEquals, assertRejects } from "./util/assert.ts";
 import { smallCheckpoints } from "./util/checkpoints.ts";
 
 const root = await smallCheckpoints();
-const PROMPT = { visuals: [], ids: [1, 3148, 1001, 29901, 1724, 338, 278], clipIds: [49406, 320, 49407], maxNewTokens: 6 };
+const PROMPT = {
+  visuals: [],
+  ids: [1, 3148, 1001, 29901, 1724, 338, 278],
+  clipIds: [49406, 320, 49407],
+  maxNewTokens: 6,
+};
 
 async function quantizedBytes(model: PPLLaVAModel): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
@@ -25,9 +35,15 @@ async function quantizedBytes(model: PPLLaVAModel): Promise<Map<string, Uint8Arr
     const p = `language_model.model.layers.${i}`;
     byName.set(`${p}.self_attn.q_proj.weight`, l.q).set(`${p}.self_attn.k_proj.weight`, l.k);
     byName.set(`${p}.self_attn.v_proj.weight`, l.v).set(`${p}.self_attn.o_proj.weight`, l.o);
-    byName.set(`${p}.mlp.gate_proj.weight`, l.gate).set(`${p}.mlp.up_proj.weight`, l.up).set(`${p}.mlp.down_proj.weight`, l.down);
+    byName.set(`${p}.mlp.gate_proj.weight`, l.gate).set(`${p}.mlp.up_proj.weight`, l.up).set(
+      `${p}.mlp.down_proj.weight`,
+      l.down,
+    );
   });
-  byName.set("language_model.model.embed_tokens.weight", llm.embedTokens).set("language_model.lm_head.weight", llm.lmHead);
+  byName.set("language_model.model.embed_tokens.weight", llm.embedTokens).set(
+    "language_model.lm_head.weight",
+    llm.lmHead,
+  );
   for (const [name, dtype] of params.precision) {
     if (dtype !== "q8" && dtype !== "q4") continue;
     out.set(name, await model.backend.downloadQuantized(byName.get(name) as never));
@@ -52,7 +68,10 @@ for (const [variant, quant] of [["f16", "q4"], ["bf16-sharded", "q8"], ["f32", "
           declared.set(name, q);
           const codes = st.info(name), scales = st.info(`${name}.scales`);
           const g = Math.ceil(q.shape[1] / 32);
-          assertEquals([codes.dtype, ...codes.shape], q.dtype === "q8" ? ["I8", q.shape[0], g * 32] : ["U8", q.shape[0], g * 16]);
+          assertEquals(
+            [codes.dtype, ...codes.shape],
+            q.dtype === "q8" ? ["I8", q.shape[0], g * 32] : ["U8", q.shape[0], g * 16],
+          );
           assertEquals([scales.dtype, ...scales.shape], ["F32", q.shape[0], g]);
         }
       }
@@ -92,7 +111,12 @@ Deno.test("quantised loading: bad options, bad metadata and a backend without q8
   const bad = (meta: unknown) => parseQuantMetadata({ [QUANT_METADATA_KEY]: JSON.stringify(meta) }, "f");
   const ok = { format: "ppllava-groupwise", version: 1, group_size: 32, scale_dtype: "F32", tensors: {} };
   assertEquals(bad(ok).size, 0);
-  for (const meta of [{ ...ok, group_size: 64 }, { ...ok, version: 2 }, { ...ok, tensors: { a: { dtype: "q5", shape: [1, 2] } } }]) {
+  for (
+    const meta of [{ ...ok, group_size: 64 }, { ...ok, version: 2 }, {
+      ...ok,
+      tensors: { a: { dtype: "q5", shape: [1, 2] } },
+    }]
+  ) {
     try {
       bad(meta);
       throw new Error("accepted");
@@ -104,10 +128,41 @@ Deno.test("quantised loading: bad options, bad metadata and a backend without q8
   const wasm = await createWasmBackend();
   const limited = new Proxy(wasm, {
     get(t, p) {
-      if (p === "supports") return (op: string, d?: string[]) => !(d ?? []).includes("q4") && t.supports(op as never, d as never);
+      if (p === "supports") {
+        return (op: string, d?: string[]) => !(d ?? []).includes("q4") && t.supports(op as never, d as never);
+      }
       const v = Reflect.get(t, p, t);
       return typeof v === "function" ? v.bind(t) : v;
     },
   });
-  await assertRejects(() => loadModel(`${root}/f32`, { quantize: "q4", backend: limited }), BackendError, "cannot run q4");
+  await assertRejects(
+    () => loadModel(`${root}/f32`, { quantize: "q4", backend: limited }),
+    BackendError,
+    "cannot run q4",
+  );
+});
+
+Deno.test("a declared quantised tensor must have codes and scales of the shapes its declaration implies", () => {
+  const infos: Record<string, { dtype: string; shape: number[] }> = {
+    w: { dtype: "U8", shape: [3, 32] }, // q4 [3, 40]: G = 2 groups → codes [3, 32], scales [3, 2]
+    "w.scales": { dtype: "F32", shape: [3, 2] },
+  };
+  const store = {
+    has: (n: string) => n in infos,
+    info: (n: string) => ({ name: n, ...infos[n] }),
+  } as never;
+  checkQuantizedTensor(store, "w", { dtype: "q4", shape: [3, 40] });
+  const fails = (q: { dtype: "q8" | "q4"; shape: [number, number] }, what: string) => {
+    try {
+      checkQuantizedTensor(store, "w", q);
+    } catch (error) {
+      assert(error instanceof WeightsError && error.message.includes(what), String(error));
+      return;
+    }
+    throw new Error(`accepted ${JSON.stringify(q)}`);
+  };
+  fails({ dtype: "q8", shape: [3, 40] }, "I8 [3,64]");
+  fails({ dtype: "q4", shape: [3, 70] }, "U8 [3,48]");
+  delete infos["w.scales"];
+  fails({ dtype: "q4", shape: [3, 40] }, "w.scales is missing");
 });

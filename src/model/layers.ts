@@ -6,7 +6,14 @@
  * uploaded as their 16-bit patterns; the backend widens them in its kernels); vectors (biases, norm gains,
  * position tables) are widened to f32 once at load.
  */
-import { type Backend, BackendError, type DType, type QuantDType, type Shape, type Tensor } from "../backend/backend.ts";
+import {
+  type Backend,
+  BackendError,
+  type DType,
+  type QuantDType,
+  type Shape,
+  type Tensor,
+} from "../backend/backend.ts";
 import { quantizationFor, readQuantized } from "./quant_checkpoint.ts";
 import type { ModelWeights } from "./weights.ts";
 
@@ -37,7 +44,7 @@ export interface LayerNorm {
 export class Params {
   readonly #loaded: Tensor[] = [];
   /** The dtype each matrix was loaded in, by checkpoint key (the precision plan of the loaded model). */
-  readonly precision = new Map<string, DType>();
+  readonly precision: Map<string, DType> = new Map();
   constructor(readonly backend: Backend, readonly weights: ModelWeights, readonly options: ParamsOptions = {}) {}
 
   /** A matrix in its stored dtype (F16/BF16 stay 16-bit, q8/q4 files load as they are), or quantised at load
