@@ -50,22 +50,16 @@ async function accuracy(): Promise<void> {
     tokenizerJson: JSON.parse(await Deno.readTextFile("models/ppllava-tiny/tokenizer.json")),
   });
   const prompts = PROMPTS.map((q) => tokenizer.encode(`USER: ${q} ASSISTANT:`));
-  const head = (lmHead: QuantDType | "same" | null) => (name: string, mode: QuantDType) =>
-    name === "language_model.lm_head.weight" ? (lmHead === "same" ? mode : lmHead) : quantizationFor(name, mode);
+  const EMBED = "language_model.model.embed_tokens.weight", HEAD = "language_model.lm_head.weight";
+  // The policy (quantizationFor) against the alternatives it was chosen over.
+  const with4 = (names: string[]) => (name: string, mode: QuantDType) =>
+    names.includes(name) ? "q4" : quantizationFor(name, mode);
   const variants: Variant[] = [
     { label: "q8 (policy)", quantize: "q8" },
-    { label: "q4 (policy: lm_head q8)", quantize: "q4" },
-    { label: "q4, lm_head q4 too", quantize: "q4", policy: head("same") },
-    {
-      label: "q4, embed_tokens kept (lm_head q8)",
-      quantize: "q4",
-      policy: (n, m) => n.includes("embed_tokens") ? null : quantizationFor(n, m),
-    },
-    {
-      label: "q4, lm_head and embed_tokens kept",
-      quantize: "q4",
-      policy: (n, m) => n.includes("embed_tokens") || n.includes("lm_head") ? null : quantizationFor(n, m),
-    },
+    { label: "q4 (policy: lm_head q8, embed kept)", quantize: "q4" },
+    { label: "q4, embed_tokens q4 too", quantize: "q4", policy: with4([EMBED]) },
+    { label: "q4, lm_head q4 too", quantize: "q4", policy: with4([HEAD]) },
+    { label: "q4 everywhere (embed, lm_head)", quantize: "q4", policy: with4([EMBED, HEAD]) },
   ];
   const small = await smallCheckpoints();
   const rows = [
@@ -76,7 +70,7 @@ async function accuracy(): Promise<void> {
   console.log("\n## quant-accuracy: next-token distributions vs the f32 load (all prompt positions)");
   for (const r of rows) {
     console.log(
-      `${r.checkpoint.padEnd(36)} ${r.variant.padEnd(36)} top-1 ${(100 * r.top1Agreement).toFixed(1)}%  ` +
+      `${r.checkpoint.padEnd(36)} ${r.variant.padEnd(38)} top-1 ${(100 * r.top1Agreement).toFixed(1)}%  ` +
         `mean KL ${r.meanKl.toExponential(2)}  max KL ${r.maxKl.toExponential(2)}  (${r.positions} positions)`,
     );
   }

@@ -6,6 +6,7 @@
 import { BackendError, type QuantDType, storageBytes } from "../src/backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../src/backend/wasm/backend.ts";
 import type { QuantMethod } from "../src/backend/wasm/quant.ts";
+import { quantizedRows } from "../src/backend/quant_layout.ts";
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { gaussian } from "./util/random.ts";
 import { dequantizeReference, GROUP, linearReference, quantizeReference } from "./reference/quant.ts";
@@ -188,4 +189,21 @@ Deno.test("supports: q8/q4 for linear's weight, embedding and cast; quantize fro
     assert(!b.supports("contiguous", [format]));
   }
   assert(b.supports("quantize", ["bf16"]));
+});
+
+Deno.test("quantizedRows cuts a quantised weight by rows into valid weights (what a sharded backend needs)", async () => {
+  const b = await createWasmBackend();
+  for (const format of FORMATS) {
+    const [n, k] = [7, 70];
+    const w = weights(n, k, 9);
+    const bytes = quantizeReference(format, w, n, k);
+    const part = quantizedRows(bytes, format, [n, k], 2, 5);
+    assertEquals([...part], [...quantizeReference(format, w.subarray(2 * k, 5 * k), 3, k)]);
+    const t = b.uploadQuantized(part, [3, k], format);
+    assertEquals([...await b.download(t)], [
+      ...Float32Array.from(dequantizeReference(format, bytes, n, k).subarray(2 * k, 5 * k)),
+    ]);
+    t.dispose();
+    assertEquals(assertThrows(() => quantizedRows(bytes, format, [n, k], 4, 8), BackendError).code, "bad_shape");
+  }
 });
