@@ -83,6 +83,8 @@ async function speed(): Promise<void> {
   const node = await tryImport([env("ORT_NODE_MODULE"), "onnxruntime-node"]);
   if (!node) console.log("quant: onnxruntime-node not loadable (see the file comment); timing without it");
   const ours = await createWasmBackend({ simd: true });
+  // The other product method (codes widened to f32, x as is), timed at the square shape to justify the default.
+  const f32Method = await createWasmBackend({ simd: true, quantMethod: "f32" });
   const summary: Record<string, unknown>[] = [];
   for (const [n, k] of [[4096, 4096], [11008, 4096]]) {
     const w = gaussian(n * k, n, 0.02);
@@ -99,6 +101,15 @@ async function speed(): Promise<void> {
         { label: "ours q4 (wasm simd)", run: () => ours.linear(xt, held.q4).dispose() },
         { label: "ours f32 (wasm simd)", run: () => ours.linear(xt, held.f32).dispose() },
       ];
+      const other = n === k
+        ? f32Method.scope(() => {
+          const q = f32Method.quantize(f32Method.upload(w, [n, k]), "q8");
+          return { q: f32Method.keep(q), x: f32Method.keep(f32Method.upload(x, [m, k])) };
+        })
+        : null;
+      if (other) {
+        cases.push({ label: "ours q8, f32 method", run: () => f32Method.linear(other.x, other.q).dispose() });
+      }
       for (const [runtime, loaded] of [["web", web], ["node", node]] as const) {
         if (!loaded) continue;
         const { ort } = loaded;
@@ -144,6 +155,7 @@ async function speed(): Promise<void> {
         shape: `${n}x${k}`,
         m,
         gflops: Object.fromEntries(result.cases.map((c) => [c.label, Number(((c.throughput ?? 0) / 1e9).toFixed(2))])),
+        "int8 method vs f32 method": ratio("ours q8 (wasm simd)", "ours q8, f32 method"),
         "q8 vs web int8": ratio("ours q8 (wasm simd)", "onnxruntime-web int8 DynamicQuantizeMatMul"),
         "q4 vs web int4": ratio("ours q4 (wasm simd)", "onnxruntime-web int4 MatMulNBits"),
         "f32 vs web f32": ratio("ours f32 (wasm simd)", "onnxruntime-web f32 MatMul"),
@@ -153,6 +165,7 @@ async function speed(): Promise<void> {
       });
       for (const { s } of sessions.splice(0)) await s.release();
       xt.dispose();
+      if (other) other.q.dispose(), other.x.dispose();
     }
     for (const t of Object.values(held)) t.dispose();
   }
