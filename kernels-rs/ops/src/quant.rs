@@ -220,6 +220,8 @@ pub fn dequantize_rows(w: &QuantMatrix, rows: Option<&[i32]>, out: &mut [f32]) -
 /// SIMD dot needs no widening), padded with zeros, with one f32 scale per group.
 pub struct QuantRows {
     pub codes: Vec<i16>,
+    /// Σ of each group's codes: q4 decoding multiplies the stored codes (q + 8) and subtracts 8·Σ once per group.
+    pub sums: Vec<i32>,
     pub scales: Vec<f32>,
     pub padded: usize,
 }
@@ -228,7 +230,7 @@ pub struct QuantRows {
 pub fn quantize_activations(x: &[f32], m: usize, k: usize, rs: usize) -> Result<QuantRows, OpError> {
     let g = groups(k);
     let padded = g * GROUP;
-    let mut rows = QuantRows { codes: vec![0; m * padded], scales: vec![0.0; m * g], padded };
+    let mut rows = QuantRows { codes: vec![0; m * padded], sums: vec![0; m * g], scales: vec![0.0; m * g], padded };
     for i in 0..m {
         let row = &x[i * rs..i * rs + k];
         for gi in 0..g {
@@ -244,9 +246,12 @@ pub fn quantize_activations(x: &[f32], m: usize, k: usize, rs: usize) -> Result<
             let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
             rows.scales[i * g + gi] = d;
             let out = &mut rows.codes[i * padded + gi * GROUP..][..part.len()];
+            let mut sum = 0i32;
             for (o, &v) in out.iter_mut().zip(part.iter()) {
                 *o = (v * inv).round().max(-127.0).min(127.0) as i16;
+                sum += *o as i32;
             }
+            rows.sums[i * g + gi] = sum;
         }
     }
     Ok(rows)
@@ -260,7 +265,8 @@ pub trait QuantDot {
     fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32;
     /// `dot_int8` of one x row against four weight rows at once (the x loads are shared): codes of the four rows,
     /// and their scales transposed, dw4[g·4 + r] = scale of group g of row r.
-    fn dot4_int8(format: Format, qx: &[i16], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4];
+    /// `sx[g]` = Σ of group g of qx (used by q4, whose stored codes are q + 8).
+    fn dot4_int8(format: Format, qx: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4];
     /// As `dot4_int8` with the four rows' codes already widened to i16 (`widen_codes`), row r at w16[r·padded..]:
     /// the prefill path, which widens a block of rows once and reuses it for every x row.
     fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4];
@@ -300,7 +306,7 @@ impl QuantDot for ScalarQuant {
         sum
     }
 
-    fn dot4_int8(format: Format, qx: &[i16], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
+    fn dot4_int8(format: Format, qx: &[i16], _sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
         let mut out = [0.0f32; 4];
         let dw: Vec<f32> = (0..4 * dx.len()).map(|i| dw4[(i % dx.len()) * 4 + i / dx.len()]).collect();
         for r in 0..4 {
@@ -413,7 +419,7 @@ pub fn matmul<Q: QuantDot>(
                     let out = if wide {
                         Q::dot4_int8_wide(qx, dx, &w16, q.padded, &dw4)
                     } else {
-                        Q::dot4_int8(w.format, qx, dx, codes, &dw4)
+                        Q::dot4_int8(w.format, qx, &q.sums[i * g..(i + 1) * g], dx, codes, &dw4)
                     };
                     for (r, &v) in out.iter().enumerate() {
                         y[i * y_rs + j0 + r] = v + bias_of(j0 + r);
