@@ -5,6 +5,7 @@
  */
 import { BackendError } from "../src/backend/backend.ts";
 import { createWasmBackend } from "../src/backend/wasm/backend.ts";
+import { main as cli } from "../src/cli/main.ts";
 import { convertCheckpoint } from "../src/model/convert.ts";
 import { ModelError } from "../src/model/errors.ts";
 import { loadModel, type PPLLaVAModel } from "../src/model/model.ts";
@@ -167,4 +168,24 @@ Deno.test("a declared quantised tensor must have codes and scales of the shapes 
   fails({ dtype: "q4", shape: [3, 70] }, "U8 [3,48]");
   delete infos["w.scales"];
   fails({ dtype: "q4", shape: [3, 40] }, "w.scales is missing");
+});
+
+Deno.test("ppllava convert: usage errors exit 2; a run writes a loadable folder", async () => {
+  const dst = await Deno.makeTempDir({ prefix: "ppllava-quant-cli-" });
+  try {
+    assertEquals(await cli(["convert", `${root}/f16`, `${dst}/a`, "--quant", "q5"]), 2);
+    assertEquals(await cli(["convert", `${root}/f16`]), 2);
+    assertEquals(await cli(["convert", `${root}/f16`, `${dst}/a`, "--quant", "q8", "--quiet"]), 0);
+    const model = await loadModel(`${dst}/a`);
+    try {
+      assertEquals(model.llm.w.layers[0].gate.dtype, "q8");
+      assertEquals(model.llm.w.embedTokens.dtype, "f16");
+    } finally {
+      model.dispose();
+    }
+    // A second run into the same, now non-empty, folder is a typed error (exit 1), not an overwrite.
+    assertEquals(await cli(["convert", `${root}/f16`, `${dst}/a`, "--quant", "q8", "--quiet"]), 1);
+  } finally {
+    await Deno.remove(dst, { recursive: true });
+  }
 });
