@@ -124,6 +124,9 @@ export interface LoadModelOptions {
   /** Quantise the LLM's weights as they load (docs/quantization.md); a checkpoint converted ahead of time
    * (`ppllava convert --quant`) loads its quantised tensors as they are, with or without this. */
   quantize?: QuantDType;
+  /** Which tensors `quantize` applies to (default: `quantizationFor` of quant_checkpoint.ts, documented in
+   * docs/quantization.md); for experiments such as bench/quant.ts. */
+  quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
 }
 
 export class PPLLaVAModel {
@@ -357,7 +360,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
   }
   const weights = await openCheckpoint(dir);
   const backend = options.backend ?? await createWasmBackend();
-  const params = new Params(backend, weights, { quantize: options.quantize });
+  const params = new Params(backend, weights, { quantize: options.quantize, quantizePolicy: options.quantizePolicy });
   try {
     const config = weights.config;
     const model = new PPLLaVAModel(
