@@ -7,8 +7,7 @@
  * (b) speed — x (M, K) · Wᵀ for the LLaMA-7B shapes W (4096, 4096) and (11008, 4096), M = 1 (decode) and 64 (prefill):
  *     ours (WASM SIMD, one thread) in q8, q4 and f32, against onnxruntime-web (WASM, one thread: MatMul,
  *     DynamicQuantizeMatMul int8 per column, MatMulNBits int4 blocks of 32) and onnxruntime-node (native CPU, one
- *     intra-op thread) when it can be loaded (ORT_NODE_MODULE=path/to/onnxruntime-node/dist/index.js, or the
- *     package when installed).
+ *     intra-op thread; a devDependency installed with --ignore-scripts, or ORT_NODE_MODULE=…/dist/index.js).
  *
  * Writes bench/results/quant-accuracy.json, quant-<shape>.json per shape, and quant-summary.json (the ratios).
  *   deno run -A bench/quant.ts [accuracy|speed]
