@@ -17,6 +17,11 @@ pub trait Lanes {
     fn exp_shifted(x: &mut [f32], shift: f32);
     /// Σ a[i]·b[i] over the shorter slice, in f32 (eight interleaved partial sums; the matrix–vector product).
     fn dot_f32(a: &[f32], b: &[f32]) -> f32;
+    /// `dot_f32` of one vector against four (the matrix–vector product four weight rows at a time: the vector is
+    /// loaded once per step and the four rows give eight independent accumulators). Same bits as four `dot_f32`.
+    fn dot4_f32(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+        [Self::dot_f32(a, b[0]), Self::dot_f32(a, b[1]), Self::dot_f32(a, b[2]), Self::dot_f32(a, b[3])]
+    }
     /// `dot_f32` against bfloat16 bits, widened in registers (same sums and rounding as widening first).
     fn dot_bf16(a: &[f32], b: &[u16]) -> f32;
     /// y[i] += alpha · x[i] over the shorter of the two slices.

@@ -119,6 +119,40 @@ impl Lanes for Simd128 {
         sum
     }
 
+    fn dot4_f32(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+        use core::arch::wasm32::*;
+        let n = b.iter().fold(a.len(), |n, row| n.min(row.len()));
+        let n8 = n - n % 8;
+        let z = f32x4_splat(0.0);
+        let (mut s0, mut s1) = ([z; 4], [z; 4]);
+        let mut i = 0;
+        while i < n8 {
+            // SAFETY: i + 8 <= n8 <= len of every slice.
+            unsafe {
+                let pa = a.as_ptr().add(i);
+                let (x0, x1) = (v128_load(pa as *const v128), v128_load(pa.add(4) as *const v128));
+                for r in 0..4 {
+                    let pb = b[r].as_ptr().add(i);
+                    s0[r] = f32x4_add(s0[r], f32x4_mul(x0, v128_load(pb as *const v128)));
+                    s1[r] = f32x4_add(s1[r], f32x4_mul(x1, v128_load(pb.add(4) as *const v128)));
+                }
+            }
+            i += 8;
+        }
+        let mut out = [0.0f32; 4];
+        for r in 0..4 {
+            // The same reduction and tail as dot_f32, so each lane of the result has its bits.
+            let t = f32x4_add(s0[r], s1[r]);
+            let u = f32x4_add(t, i32x4_shuffle::<2, 3, 0, 1>(t, t));
+            let mut sum = f32x4_extract_lane::<0>(u) + f32x4_extract_lane::<1>(u);
+            for j in i..n {
+                sum += a[j] * b[r][j];
+            }
+            out[r] = sum;
+        }
+        out
+    }
+
     fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
         use core::arch::wasm32::*;
         let n = a.len().min(b.len());
