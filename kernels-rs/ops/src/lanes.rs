@@ -36,6 +36,15 @@ pub trait Lanes {
     /// The register tile of the matmul: acc[r·NR + c] = Σ_k a[k·MR + r] · b[k·NR + c] for k < kc, over packed
     /// panels (a: kc×MR, b: kc×NR). Sums in f32, in k order.
     fn gemm_tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]);
+    /// Packs NR rows of w (row r at w[r·rs..], kc values each) k-major: out[kk·NR + r] = w[r·rs + kk] (the B panel
+    /// of x·Wᵀ). A copy, so every implementation gives the same bits.
+    fn pack_rows(w: &[f32], rs: usize, kc: usize, out: &mut [f32]) {
+        for r in 0..NR {
+            for (kk, &v) in w[r * rs..][..kc].iter().enumerate() {
+                out[kk * NR + r] = v;
+            }
+        }
+    }
 
     /// (Σ a[i]·b[i], Σ a[i]²) in one pass over `a`, with `b` already widened to f64 (exactly as `dot_f64` would).
     fn dot_and_square_f64(a: &[f32], b: &[f64]) -> (f64, f64);

@@ -265,6 +265,41 @@ impl Lanes for Simd128 {
         binary(a, b, out, |x, y| core::arch::wasm32::f32x4_mul(x, y), |x, y| x * y)
     }
 
+    fn pack_rows(w: &[f32], rs: usize, kc: usize, out: &mut [f32]) {
+        use core::arch::wasm32::*;
+        assert!(kc == 0 || (w.len() >= (NR - 1) * rs + kc && out.len() >= kc * NR));
+        let k4 = kc - kc % 4;
+        // 4×4 transposes: four values of four rows in, four k-steps of those rows out.
+        for half in 0..NR / 4 {
+            let mut kk = 0;
+            while kk < k4 {
+                // SAFETY: rows half·4 + i < NR hold kc ≥ kk + 4 values; out holds kc·NR values (asserted above).
+                unsafe {
+                    let p = w.as_ptr().add(half * 4 * rs + kk);
+                    let r0 = v128_load(p as *const v128);
+                    let r1 = v128_load(p.add(rs) as *const v128);
+                    let r2 = v128_load(p.add(2 * rs) as *const v128);
+                    let r3 = v128_load(p.add(3 * rs) as *const v128);
+                    let t0 = i32x4_shuffle::<0, 4, 1, 5>(r0, r1); // r0k0 r1k0 r0k1 r1k1
+                    let t1 = i32x4_shuffle::<2, 6, 3, 7>(r0, r1); // r0k2 r1k2 r0k3 r1k3
+                    let t2 = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
+                    let t3 = i32x4_shuffle::<2, 6, 3, 7>(r2, r3);
+                    let o = out.as_mut_ptr().add(kk * NR + half * 4);
+                    v128_store(o as *mut v128, i64x2_shuffle::<0, 2>(t0, t2));
+                    v128_store(o.add(NR) as *mut v128, i64x2_shuffle::<1, 3>(t0, t2));
+                    v128_store(o.add(2 * NR) as *mut v128, i64x2_shuffle::<0, 2>(t1, t3));
+                    v128_store(o.add(3 * NR) as *mut v128, i64x2_shuffle::<1, 3>(t1, t3));
+                }
+                kk += 4;
+            }
+        }
+        for r in 0..NR {
+            for kk in k4..kc {
+                out[kk * NR + r] = w[r * rs + kk];
+            }
+        }
+    }
+
     fn gemm_tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
         use core::arch::wasm32::*;
         assert!(a.len() >= kc * MR && b.len() >= kc * NR);
