@@ -17,10 +17,27 @@ pub trait Lanes {
     fn exp_shifted(x: &mut [f32], shift: f32);
     /// Σ a[i]·b[i] over the shorter slice, in f32 (eight interleaved partial sums; the matrix–vector product).
     fn dot_f32(a: &[f32], b: &[f32]) -> f32;
-    /// `dot_f32` of one vector against four (the matrix–vector product four weight rows at a time: the vector is
-    /// loaded once per step and the four rows give eight independent accumulators). Same bits as four `dot_f32`.
-    fn dot4_f32(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
-        [Self::dot_f32(a, b[0]), Self::dot_f32(a, b[1]), Self::dot_f32(a, b[2]), Self::dot_f32(a, b[3])]
+    /// Σ a[i]·w[r·rs + i] for the eight rows r < 8 of w (row stride `rs`), i < a.len(): the matrix–vector product
+    /// eight weight rows at a time (eight memory streams in flight reach more of the memory bandwidth than four,
+    /// and a is loaded once per step for all of them). Per row: four interleaved partial sums (part[l] over
+    /// i ≡ l mod 4), reduced as (part[0] + part[2]) + (part[1] + part[3]), then the tail in order.
+    fn dot8_rows_f32(a: &[f32], w: &[f32], rs: usize) -> [f32; 8] {
+        let k = a.len();
+        let k4 = k - k % 4;
+        let mut out = [0.0f32; 8];
+        for (r, o) in out.iter_mut().enumerate() {
+            let row = &w[r * rs..r * rs + k];
+            let mut part = [0.0f32; 4];
+            for i in 0..k4 {
+                part[i % 4] += a[i] * row[i];
+            }
+            let mut sum = (part[0] + part[2]) + (part[1] + part[3]);
+            for i in k4..k {
+                sum += a[i] * row[i];
+            }
+            *o = sum;
+        }
+        out
     }
     /// `dot_f32` against bfloat16 bits, widened in registers (same sums and rounding as widening first).
     fn dot_bf16(a: &[f32], b: &[u16]) -> f32;

@@ -119,36 +119,34 @@ impl Lanes for Simd128 {
         sum
     }
 
-    fn dot4_f32(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    fn dot8_rows_f32(a: &[f32], w: &[f32], rs: usize) -> [f32; 8] {
         use core::arch::wasm32::*;
-        let n = b.iter().fold(a.len(), |n, row| n.min(row.len()));
-        let n8 = n - n % 8;
+        let k = a.len();
+        assert!(k == 0 || w.len() >= 7 * rs + k);
+        let k4 = k - k % 4;
         let z = f32x4_splat(0.0);
-        let (mut s0, mut s1) = ([z; 4], [z; 4]);
+        let mut s = [z; 8];
         let mut i = 0;
-        while i < n8 {
-            // SAFETY: i + 8 <= n8 <= len of every slice.
+        while i < k4 {
+            // SAFETY: i + 4 <= k4 <= k, and row r < 8 of w holds k values from r·rs (asserted above).
             unsafe {
-                let pa = a.as_ptr().add(i);
-                let (x0, x1) = (v128_load(pa as *const v128), v128_load(pa.add(4) as *const v128));
-                for r in 0..4 {
-                    let pb = b[r].as_ptr().add(i);
-                    s0[r] = f32x4_add(s0[r], f32x4_mul(x0, v128_load(pb as *const v128)));
-                    s1[r] = f32x4_add(s1[r], f32x4_mul(x1, v128_load(pb.add(4) as *const v128)));
+                let x = v128_load(a.as_ptr().add(i) as *const v128);
+                let p = w.as_ptr().add(i);
+                for (r, sr) in s.iter_mut().enumerate() {
+                    *sr = f32x4_add(*sr, f32x4_mul(x, v128_load(p.add(r * rs) as *const v128)));
                 }
             }
-            i += 8;
+            i += 4;
         }
-        let mut out = [0.0f32; 4];
-        for r in 0..4 {
-            // The same reduction and tail as dot_f32, so each lane of the result has its bits.
-            let t = f32x4_add(s0[r], s1[r]);
-            let u = f32x4_add(t, i32x4_shuffle::<2, 3, 0, 1>(t, t));
-            let mut sum = f32x4_extract_lane::<0>(u) + f32x4_extract_lane::<1>(u);
-            for j in i..n {
-                sum += a[j] * b[r][j];
+        let mut out = [0.0f32; 8];
+        for (r, o) in out.iter_mut().enumerate() {
+            // Lane l of s[r] is the scalar twin's part[l]; the same reduction and tail.
+            let t = s[r];
+            let mut sum = (f32x4_extract_lane::<0>(t) + f32x4_extract_lane::<2>(t)) + (f32x4_extract_lane::<1>(t) + f32x4_extract_lane::<3>(t));
+            for j in k4..k {
+                sum += a[j] * w[r * rs + j];
             }
-            out[r] = sum;
+            *o = sum;
         }
         out
     }
