@@ -19,6 +19,12 @@ const NC: usize = 512;
 /// Up to this many rows of A, x·Wᵀ reads each weight row once and dots it with every row of A (decoding is m = 1):
 /// packing would cost as much memory traffic as the product itself.
 const GEMV_ROWS: usize = 4;
+/// f32 x·Wᵀ with at least this K runs as dot tiles over W rows (`dot_tiles`) instead of packing: at 7B shapes the
+/// packing copy and the splat-per-k register tile cost more than the dot tiles' final horizontal sums.
+const DOT_MIN_K: usize = 64;
+/// Weight rows per block of `dot_tiles` (32 rows of K = 4096 f32 are 512 KB: they stay in L2 while every x row
+/// passes).
+const DOT_ROWS: usize = 32;
 
 /// A strided matrix view: element (i, j) is data[i·rs + j·cs].
 #[derive(Clone, Copy)]
@@ -88,6 +94,12 @@ pub fn gemm<L: Lanes, B: Element>(
         gemv::<L, B>(&a, &b, c, c_rs);
         return Ok(());
     }
+    if b.rs == 1 && a.cs == 1 && k >= DOT_MIN_K {
+        if let Some(w) = B::as_f32(b.data) {
+            dot_tiles::<L>(&a, w, b.cs, n, c, c_rs);
+            return Ok(());
+        }
+    }
     // Sized to this product, not to the block limits: attention runs thousands of small ones.
     let kc_max = KC.min(k);
     let mut packs = Packs { a: vec![0.0; round_up(MC.min(m), MR) * kc_max], b: vec![0.0; kc_max * round_up(NC.min(n), NR)] };
@@ -119,7 +131,7 @@ fn gemv<L: Lanes, B: Element>(a: &Matrix<f32>, b: &Matrix<B>, c: &mut [f32], c_r
     let mut j0 = 0;
     if let Some(w) = B::as_f32(b.data) {
         // f32 weights: eight rows at a time (measured 1.2–1.5× the four-row loop at 7B shapes: more streams in
-        // flight), x read once per step for all eight. The last n mod 8 rows go one at a time (dot_f32).
+        // flight), x read once per step for all eight.
         while j0 + 8 <= n {
             let rows = &w[j0 * b.cs..];
             for i in 0..m {
@@ -130,12 +142,70 @@ fn gemv<L: Lanes, B: Element>(a: &Matrix<f32>, b: &Matrix<B>, c: &mut [f32], c_r
             }
             j0 += 8;
         }
+        // The last n mod 8 rows in pairs, with the same sums (so every row has the bits of the dot tiles).
+        while j0 < n {
+            let two = j0 + 2 <= n;
+            for i in 0..m {
+                let out = L::dot8_rows_pair(&a.data[i * a.rs..][..k], &w[j0 * b.cs..], if two { b.cs } else { 0 });
+                c[i * c_rs + j0] += out[0];
+                if two {
+                    c[i * c_rs + j0 + 1] += out[1];
+                }
+            }
+            j0 += if two { 2 } else { 1 };
+        }
     }
     for j in j0..n {
         let row = &b.data[j * b.cs..][..k];
         for i in 0..m {
             c[i * c_rs + j] += B::dot::<L>(&a.data[i * a.rs..][..k], row, &mut scratch);
         }
+    }
+}
+
+/// C[i, j] += ⟨A[i, :], W[j, :]⟩ for f32 W (n rows of k, row stride w_rs) without packing: blocks of DOT_ROWS
+/// weight rows (kept in L2) against every quad of x rows, 4×2 dot tiles inside. Each element has the bits of the
+/// matrix–vector path (`dot8_rows_f32`), so a prefill row equals the decode step that computes the same row.
+fn dot_tiles<L: Lanes>(a: &Matrix<f32>, w: &[f32], w_rs: usize, n: usize, c: &mut [f32], c_rs: usize) {
+    let (m, k) = (a.rows, a.cols);
+    let mut jb = 0;
+    while jb < n {
+        let nb = DOT_ROWS.min(n - jb);
+        let mut i = 0;
+        while i < m {
+            if i + 4 <= m {
+                let x = &a.data[i * a.rs..];
+                let mut j = jb;
+                while j + 2 <= jb + nb {
+                    let out = L::dot_tile_4x2(x, a.rs, &w[j * w_rs..], w_rs, k);
+                    for (e, &v) in out.iter().enumerate() {
+                        c[(i + e / 2) * c_rs + j + e % 2] += v;
+                    }
+                    j += 2;
+                }
+                if j < jb + nb {
+                    for r in 0..4 {
+                        c[(i + r) * c_rs + j] += L::dot8_rows_pair(&a.data[(i + r) * a.rs..][..k], &w[j * w_rs..], 0)[0];
+                    }
+                }
+                i += 4;
+            } else {
+                // The last m mod 4 rows: pairs of weight rows, the same sums.
+                let x = &a.data[i * a.rs..][..k];
+                let mut j = jb;
+                while j < jb + nb {
+                    let two = j + 2 <= jb + nb;
+                    let out = L::dot8_rows_pair(x, &w[j * w_rs..], if two { w_rs } else { 0 });
+                    c[i * c_rs + j] += out[0];
+                    if two {
+                        c[i * c_rs + j + 1] += out[1];
+                    }
+                    j += 2;
+                }
+                i += 1;
+            }
+        }
+        jb += nb;
     }
 }
 
@@ -293,6 +363,24 @@ mod tests {
         let mut c16 = vec![0.0f32; 3 * n];
         gemm::<Scalar, Bf16>(am, Matrix { data: &bits, rows: k, cols: n, rs: 1, cs: k }, Some(&bias), &mut c16, n, false).unwrap();
         assert_eq!(c16, c);
+    }
+
+    #[test]
+    fn prefill_rows_have_the_bits_of_decode_rows() {
+        // Dot tiles (m > 4, f32 W) against the matrix–vector path one row at a time: quads and leftover x rows,
+        // pairs and an odd weight row, a k tail.
+        let (m, n, k) = (7, 11, 70);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 101) as f32 / 37.0 - 1.3).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 104729) % 97) as f32 / 41.0 - 1.1).collect();
+        let bm = Matrix { data: &w, rows: k, cols: n, rs: 1, cs: k };
+        let mut all = vec![0.0f32; m * n];
+        gemm::<Scalar, f32>(Matrix { data: &a, rows: m, cols: k, rs: k, cs: 1 }, bm, None, &mut all, n, false).unwrap();
+        for i in 0..m {
+            let mut row = vec![0.0f32; n];
+            let am = Matrix { data: &a[i * k..(i + 1) * k], rows: 1, cols: k, rs: k, cs: 1 };
+            gemm::<Scalar, f32>(am, bm, None, &mut row, n, false).unwrap();
+            assert_eq!(&all[i * n..(i + 1) * n], &row[..], "row {}", i);
+        }
     }
 
     #[test]

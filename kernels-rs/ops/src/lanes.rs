@@ -39,6 +39,38 @@ pub trait Lanes {
         }
         out
     }
+    /// The 4×2 dot tile of x·Wᵀ for f32 W: out[2·i + r] = Σ a[i·a_rs + t]·w[r·w_rs + t] over t < k, for x rows
+    /// i < 4 and W rows r < 2, each sum with exactly `dot8_rows_f32`'s partial sums and reduction (so a prefill row
+    /// equals the decode step's bits). Eight accumulators, and per step four x and two W vectors: no packing.
+    fn dot_tile_4x2(a: &[f32], a_rs: usize, w: &[f32], w_rs: usize, k: usize) -> [f32; 8] {
+        let mut out = [0.0f32; 8];
+        for i in 0..4 {
+            let x = &a[i * a_rs..i * a_rs + k];
+            let rows = Self::dot8_rows_pair(x, w, w_rs);
+            out[2 * i] = rows[0];
+            out[2 * i + 1] = rows[1];
+        }
+        out
+    }
+    /// The first two rows of `dot8_rows_f32` (the scalar twin's helper for `dot_tile_4x2`).
+    fn dot8_rows_pair(a: &[f32], w: &[f32], rs: usize) -> [f32; 2] {
+        let k = a.len();
+        let k4 = k - k % 4;
+        let mut out = [0.0f32; 2];
+        for (r, o) in out.iter_mut().enumerate() {
+            let row = &w[r * rs..r * rs + k];
+            let mut part = [0.0f32; 4];
+            for i in 0..k4 {
+                part[i % 4] += a[i] * row[i];
+            }
+            let mut sum = (part[0] + part[2]) + (part[1] + part[3]);
+            for i in k4..k {
+                sum += a[i] * row[i];
+            }
+            *o = sum;
+        }
+        out
+    }
     /// `dot_f32` against bfloat16 bits, widened in registers (same sums and rounding as widening first).
     fn dot_bf16(a: &[f32], b: &[u16]) -> f32;
     /// y[i] += alpha · x[i] over the shorter of the two slices.

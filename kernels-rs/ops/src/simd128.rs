@@ -151,6 +151,69 @@ impl Lanes for Simd128 {
         out
     }
 
+    fn dot8_rows_pair(a: &[f32], w: &[f32], rs: usize) -> [f32; 2] {
+        use core::arch::wasm32::*;
+        let k = a.len();
+        assert!(k == 0 || w.len() >= rs + k);
+        let k4 = k - k % 4;
+        let (mut s0, mut s1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut t = 0;
+        while t < k4 {
+            // SAFETY: t + 4 <= k4 <= k; rows 0 and 1 of w hold k values (asserted above).
+            unsafe {
+                let x = v128_load(a.as_ptr().add(t) as *const v128);
+                let pw = w.as_ptr().add(t);
+                s0 = f32x4_add(s0, f32x4_mul(x, v128_load(pw as *const v128)));
+                s1 = f32x4_add(s1, f32x4_mul(x, v128_load(pw.add(rs) as *const v128)));
+            }
+            t += 4;
+        }
+        let mut out = [0.0f32; 2];
+        for (r, (o, v)) in out.iter_mut().zip([s0, s1]).enumerate() {
+            let mut sum = (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v)) + (f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v));
+            for j in k4..k {
+                sum += a[j] * w[r * rs + j];
+            }
+            *o = sum;
+        }
+        out
+    }
+
+    fn dot_tile_4x2(a: &[f32], a_rs: usize, w: &[f32], w_rs: usize, k: usize) -> [f32; 8] {
+        use core::arch::wasm32::*;
+        assert!(k == 0 || (a.len() >= 3 * a_rs + k && w.len() >= w_rs + k));
+        let k4 = k - k % 4;
+        let z = f32x4_splat(0.0);
+        let mut s = [z; 8];
+        let mut t = 0;
+        while t < k4 {
+            // SAFETY: t + 4 <= k4 <= k; rows i < 4 of a and r < 2 of w hold k values (asserted above).
+            unsafe {
+                let pa = a.as_ptr().add(t);
+                let pw = w.as_ptr().add(t);
+                let w0 = v128_load(pw as *const v128);
+                let w1 = v128_load(pw.add(w_rs) as *const v128);
+                for i in 0..4 {
+                    let x = v128_load(pa.add(i * a_rs) as *const v128);
+                    s[2 * i] = f32x4_add(s[2 * i], f32x4_mul(x, w0));
+                    s[2 * i + 1] = f32x4_add(s[2 * i + 1], f32x4_mul(x, w1));
+                }
+            }
+            t += 4;
+        }
+        let mut out = [0.0f32; 8];
+        for (e, o) in out.iter_mut().enumerate() {
+            let (i, r) = (e / 2, e % 2);
+            let v = s[e];
+            let mut sum = (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v)) + (f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v));
+            for j in k4..k {
+                sum += a[i * a_rs + j] * w[r * w_rs + j];
+            }
+            *o = sum;
+        }
+        out
+    }
+
     fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
         use core::arch::wasm32::*;
         let n = a.len().min(b.len());
