@@ -6,8 +6,13 @@
 //! `Lanes::gemm_tile` register tile (MR×NR) runs over the packed panels. Strides make every transpose free:
 //! `x·Wᵀ` reads W (N×K, row-major) as B with row stride 1 and column stride K.
 //!
-//! Sums are in f32, in k order within a KC block; the error bound is the usual K·ε·Σ|a·b| (tests compare against
-//! a float64 reference relative to Σ|a·b|).
+//! `x·Wᵀ` with f32 W (the linear layers) skips packing: up to GEMV_ROWS rows of x dot eight weight rows at a time
+//! (`Lanes::dot8_rows_f32`, decoding), more rows run 4×2 dot tiles over blocks of weight rows (`dot_tiles`,
+//! prefill, K ≥ DOT_MIN_K). Both keep four interleaved partial sums per output and reduce them the same way, so a
+//! prefill row has the bits of the decode step that computes it.
+//!
+//! Sums are in f32 (in k order within a KC block, or in four interleaved partial sums on the x·Wᵀ paths); the error
+//! bound is the usual K·ε·Σ|a·b| (tests compare against a float64 reference relative to Σ|a·b|).
 
 use crate::convert::Element;
 use crate::lanes::{Lanes, MR, NR};

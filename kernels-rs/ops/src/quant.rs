@@ -270,7 +270,7 @@ pub trait QuantDot {
     /// As `dot4_int8` with the four rows' codes already widened to i16 (`widen_codes`), row r at w16[r·padded..]:
     /// the prefill path, which widens a block of rows once and reuses it for every x row.
     fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4];
-    /// `widen_codes` (the SIMD twin widens a group in registers; the scalar loop cost ~15% of a prefill product).
+    /// `widen_codes` (the SIMD twin widens a group in registers; same values).
     fn widen(format: Format, codes: &[u8], out: &mut [i16]) {
         widen_codes(format, codes, out)
     }
