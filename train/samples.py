@@ -115,10 +115,13 @@ def merge_batch(net, seqs, visuals, newline=False):
     rows, lengths, maps = [], [], []
     table = net.W["language_model.model.embed_tokens.weight"]
     nl = net.W["image_newline"] if newline else None
+    # One gather for the whole batch: a gather per sample made one dense 32064-row gradient per sample in backward.
+    all_text = [[i for i in ids if i != image_id] for ids in seqs]
+    flat = table[torch.tensor([i for t in all_text for i in t])]
+    offsets = np.cumsum([0] + [len(t) for t in all_text])
     for b, ids in enumerate(seqs):
         pieces, k, pos, where = [], 0, 0, []
-        text_ids = [i for i in ids if i != image_id]
-        text_emb = table[torch.tensor(text_ids)]
+        text_emb = flat[offsets[b]:offsets[b + 1]]
         ti = 0
         for i in ids:
             if i == image_id:
