@@ -167,21 +167,26 @@ Deno.test("pooling weights 'uniform' (the ablation baseline) is the plain mean o
       for (let j = 0; j < Math.floor(h / kh); j++) {
         for (let l = 0; l < Math.floor(w / kw); l++, cell++) {
           for (let c = 0; c < width; c++) {
-            let sum = 0;
+            let sum = 0, magnitude = 0;
             for (let dt = 0; dt < kt; dt++) {
               for (let dh = 0; dh < kh; dh++) {
                 for (let dw = 0; dw < kw; dw++) {
-                  sum += gelu[(((kt * i + dt) * h + kh * j + dh) * w + kw * l + dw) * width + c];
+                  const x = gelu[(((kt * i + dt) * h + kh * j + dh) * w + kw * l + dw) * width + c];
+                  sum += x;
+                  magnitude += Math.abs(x);
                 }
               }
             }
-            worst = Math.max(worst, Math.abs(pooled[cell * width + c] - sum / n));
+            // f32 rounding of an n-term mean scales with the terms (activations reach ~100 in these weights): the
+            // error is measured in units of 1e-6 of the mean magnitude (+1), a wrong window is off by O(1) of it.
+            const err = Math.abs(pooled[cell * width + c] - sum / n) / (magnitude / n + 1);
+            worst = Math.max(worst, err);
           }
         }
       }
     }
     assertEquals(cell * width, pooled.length);
-    assert(worst <= 1e-5, `uniform pooling differs from the window mean by ${worst}`);
+    assert(worst <= 1e-6, `uniform pooling differs from the window mean by ${worst} (relative to the terms)`);
   } finally {
     model.dispose();
   }
