@@ -28,8 +28,11 @@ class TextCache:
     def __call__(self, texts):
         missing = [t for t in dict.fromkeys(texts) if t not in self.table]
         if missing:
-            ids = torch.tensor([self.tok.clip_ids(t)[0] for t in missing])
-            mask = torch.tensor([self.tok.clip_ids(t)[1] for t in missing])
+            clip = [self.tok.clip_ids(t) for t in missing]
+            # Causal attention: the state at the first EOS does not see the EOS padding after it (exact, 248 → ~20).
+            length = min(len(clip[0][0]), max(sum(m) for _, m in clip) + 1)
+            ids = torch.tensor([c[0][:length] for c in clip])
+            mask = torch.tensor([c[1][:length] for c in clip])
             with torch.no_grad():
                 e = self.net.text(ids, mask)
             for t, row in zip(missing, e):
@@ -37,11 +40,17 @@ class TextCache:
         return torch.stack([self.table[t] for t in texts])
 
 
-def visual_tokens(net, kind, frames, e_t, mode="pgp"):
-    """frames uint8: video (B,T,S,S,3) / image (B,S,S,3) / multi (B,2,S,S,3) → (B, k, n, H) tokens per <image>."""
+def visual_tokens(net, kind, frames, e_t, mode="pgp", which=None):
+    """frames uint8: video (B,T,S,S,3) / image (B,S,S,3) / multi (B,2,S,S,3) → (B, k, n, H) tokens per <image>.
+    which (video only): sample i asks about video which[i] of frames (V videos, B ≥ V questions): the vision tower,
+    which does not see the question, then runs once per video and PGP once per question."""
     if kind == "video":
         b, t = frames.shape[:2]
         feature = net.vision(M.pixels_from_uint8(frames.reshape(b * t, *frames.shape[2:])), b)
+        if which is not None:
+            b = len(which)
+            feature = feature.view(-1, t, *feature.shape[1:])[torch.as_tensor(which)].reshape(b * t,
+                                                                                              *feature.shape[1:])
         pooled, _ = net.pgp(feature, e_t, b, video=True, mode=mode)
         return pooled[:, None]
     if kind == "image":  # one tile: T = 1 per image (§4), 4 tokens, + image_newline at merge
@@ -64,21 +73,42 @@ def answer_logprobs(net, kind, seqs, starts, visuals):
     return torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0], rows
 
 
+def per_sample_mean(values, rows, n):
+    """Mean over samples of each sample's mean over its answer tokens (a 30-token caption counts as one sample)."""
+    sums = torch.zeros(n).index_add(0, rows, values)
+    counts = torch.zeros(n).index_add(0, rows, torch.ones_like(values))
+    return (sums / counts.clamp(min=1)).mean()
+
+
 class Mix:
     """Seeded stream of SFT batches: video QA (MC + open + describe), single images, image pairs."""
 
-    def __init__(self, frames, records, seed, batch, shares=(0.7, 0.15, 0.15)):
+    def __init__(self, frames, records, seed, batch, shares=(0.7, 0.15, 0.15), per_video=1, items=None):
         self.frames, self.records = frames, records
-        self.items = S.video_items(records)
+        self.items = items if items is not None else S.video_items(records)
         self.rng = np.random.default_rng(seed)
-        self.batch, self.shares = batch, shares
+        self.batch, self.shares, self.per_video = batch, shares, per_video
 
     def next(self):
+        """→ kind, frames, texts, answers, which (video samples sharing frames: see visual_tokens; else None)."""
         kind = self.rng.choice(["video", "image", "multi"], p=self.shares)
+        if kind == "video" and self.per_video > 1:  # batch/per_video videos, per_video questions each
+            if not hasattr(self, "by_video"):
+                self.by_video = {}
+                for it in self.items:
+                    self.by_video.setdefault(it[0], []).append(it)
+            vids = self.rng.choice(len(self.records), size=self.batch // self.per_video, replace=False)
+            its, which = [], []
+            for n, v in enumerate(vids):
+                own = self.by_video[v]
+                for i in self.rng.choice(len(own), size=min(self.per_video, len(own)), replace=False):
+                    its.append(own[i])
+                    which.append(n)
+            return kind, self.frames[vids], [i[1] for i in its], [i[2] for i in its], which
         if kind == "video":
             pick = self.rng.integers(len(self.items), size=self.batch)
             its = [self.items[i] for i in pick]
-            return kind, self.frames[[i[0] for i in its]], [i[1] for i in its], [i[2] for i in its]
+            return kind, self.frames[[i[0] for i in its]], [i[1] for i in its], [i[2] for i in its], None
         vids = self.rng.integers(len(self.records), size=self.batch)
         texts, answers, frames = [], [], []
         for v in vids:
@@ -90,7 +120,7 @@ class Mix:
                 frames.append(self.frames[v][list(slots)])
             texts.append(text)
             answers.append(answer)
-        return kind, np.stack(frames), texts, answers
+        return kind, np.stack(frames), texts, answers, None
 
 
 def n_images(kind):
@@ -161,8 +191,9 @@ def evaluate(net, tok, frames, records, modes=("pgp",), batch=32, max_items=None
     net.eval()
     cache = TextCache(net, tok)
     items = [i for i in S.video_items(records, with_describe=False)]
-    if max_items:
-        items = items[:max_items]
+    if max_items and len(items) > max_items:  # every k-th video (all its questions): spread over the split
+        k = -(-len(items) // max_items)
+        items = [i for i in items if i[0] % k == 0]
     results = {}
     for mode in modes:
         table = {"mc": {}, "open": {}, "rejected": [0, 0], "examples": []}

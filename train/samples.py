@@ -115,13 +115,25 @@ def merge_batch(net, seqs, visuals, newline=False):
     rows, lengths, maps = [], [], []
     table = net.W["language_model.model.embed_tokens.weight"]
     nl = net.W["image_newline"] if newline else None
+    # One gather for the whole batch (a gather per sample made one dense 32064-row gradient per sample in backward),
+    # and text runs between <image> tokens as slices (one autograd node per run, not per token).
+    all_text = [[i for i in ids if i != image_id] for ids in seqs]
+    flat = table[torch.tensor([i for t in all_text for i in t])]
+    offsets = np.cumsum([0] + [len(t) for t in all_text])
     for b, ids in enumerate(seqs):
-        pieces, k, pos, where = [], 0, 0, []
-        text_ids = [i for i in ids if i != image_id]
-        text_emb = table[torch.tensor(text_ids)]
-        ti = 0
-        for i in ids:
-            if i == image_id:
+        text_emb = flat[offsets[b]:offsets[b + 1]]
+        pieces, k, pos, ti, where, run = [], 0, 0, 0, [], 0
+        for i in ids + [image_id]:  # a sentinel <image> closes the last text run
+            if i != image_id:
+                where.append(pos)
+                pos += 1
+                run += 1
+                continue
+            if run:
+                pieces.append(text_emb[ti:ti + run])
+                ti += run
+                run = 0
+            if k < visuals.shape[1] and len(where) < len(ids):
                 v = visuals[b, k]
                 if nl is not None:
                     v = torch.cat([v, nl[None]], dim=0)
@@ -129,11 +141,6 @@ def merge_batch(net, seqs, visuals, newline=False):
                 pos += v.shape[0]
                 where.append(-1)
                 k += 1
-            else:
-                pieces.append(text_emb[ti:ti + 1])
-                where.append(pos)
-                pos += 1
-                ti += 1
         rows.append(torch.cat(pieces))
         lengths.append(pos)
         maps.append(where)

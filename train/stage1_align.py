@@ -27,16 +27,34 @@ TEMPLATES = ["{p}", "a {p}", "What colour is the {p}?", "Which way does the {p} 
 
 
 def object_text(obj, rng):
-    parts = []
+    """→ (text, what it says: dict of the attributes it names) for one object."""
+    parts, says = [], {}
     if obj["size"] == "small" and rng.random() < 0.8:
         parts.append("small")
+        says["size"] = "small"
     keep_colour, keep_shape = rng.random() < 0.7, rng.random() < 0.7
     if not (keep_colour or keep_shape):
         keep_shape = True
     if keep_colour:
         parts.append(obj["colour"])
+        says["colour"] = obj["colour"]
     parts.append(obj["shape"] if keep_shape else "object")
-    return TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(p=" ".join(parts))
+    if keep_shape:
+        says["shape"] = obj["shape"]
+    return TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(p=" ".join(parts)), says
+
+
+def matches(records, vids, said):
+    """(N texts, B videos) bool: text i is true of video j (an object phrase matches any video holding such an object;
+    a caption only its own video). In-batch InfoNCE with only the diagonal as positive punished true matches."""
+    m = np.zeros((len(said), len(vids)), dtype=bool)
+    for i, says in enumerate(said):
+        for j, v in enumerate(vids):
+            if says is None:
+                m[i, j] = i == j
+            else:
+                m[i, j] = i == j or any(all(o[k] == val for k, val in says.items()) for o in records[v]["objects"])
+    return m
 
 
 def similarity(net, feature, e_t, b):
@@ -80,11 +98,16 @@ def main():
     while step < args.steps:
         rng = np.random.default_rng([args.seed, step])  # per-step seed: resuming replays the same batches
         vids = rng.choice(len(records), size=args.batch, replace=False)
-        texts = []
+        texts, said = [], []
         for v in vids:
             r = records[v]
-            texts.append(r["caption"] if rng.random() < 0.3 else
-                         object_text(r["objects"][int(rng.integers(len(r["objects"])))], rng))
+            if rng.random() < 0.3:
+                texts.append(r["caption"])
+                said.append(None)
+            else:
+                text, says = object_text(r["objects"][int(rng.integers(len(r["objects"])))], rng)
+                texts.append(text)
+                said.append(says)
         for g in opt.param_groups:
             g["lr"] = E.lr_at(step, args.steps, args.lr, 20)
         clip = [tok.clip_ids(t) for t in texts]
@@ -95,17 +118,20 @@ def main():
         b, t = len(vids), frames.shape[1]
         feature = net.vision(M.pixels_from_uint8(frames[vids].reshape(b * t, *frames.shape[2:])), b)
         sim = similarity(net, feature, e_t, b) * 20.0
-        # Texts can match several videos of the batch (same colour/shape): targets spread over all exact matches
-        # of the text string's object words would be better; the diagonal is the stated pair.
+        # Texts can match several videos of the batch (same colour/shape): the targets spread over every true pair.
+        truth = torch.from_numpy(matches(records, vids, said)).float().T  # (B videos, N texts)
         target = torch.arange(b)
-        loss = (torch.nn.functional.cross_entropy(sim, target) + torch.nn.functional.cross_entropy(sim.T, target)) / 2
+        logp_text = torch.log_softmax(sim, dim=1)  # video → texts
+        logp_video = torch.log_softmax(sim.T, dim=1)  # text → videos
+        loss = (-(truth / truth.sum(1, keepdim=True) * logp_text).sum(1).mean()
+                - (truth.T / truth.T.sum(1, keepdim=True) * logp_video).sum(1).mean()) / 2
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
         if step % 10 == 0 or step == args.steps:
-            acc = (sim.argmax(1) == target).float().mean().item()
+            acc = truth[target, sim.argmax(1)].mean().item()  # the best text of each video is true of it
             log.log(step=step, loss=round(loss.item(), 4), acc=round(acc, 3))
         if step % 50 == 0 or step == args.steps:
             E.save_state(path, net, opt, step)

@@ -32,6 +32,13 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log", default="stage2")
     ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--eval-items", type=int, default=440, help="val questions per evaluation (every k-th video)")
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--per-video", type=int, default=1,
+                    help="questions per video in a video batch (the vision tower runs once per video)")
+    ap.add_argument("--mix", default="0.7,0.15,0.15", help="shares of video QA, single images, image pairs")
+    ap.add_argument("--loss", choices=["token", "sample"], default="sample",
+                    help="token: mean over all answer tokens (long captions dominate); sample: mean of per-sample means")
     ap.add_argument("--stop-at", type=float, default=0, help="unix time: save and finish early once passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -52,17 +59,19 @@ def main():
         opt.load_state_dict(state["opt"])
         step = state["step"]
     cache = E.TextCache(net, tok)
+    items = S.video_items(records)
     log = E.Logger(args.log)
     while step < args.steps:
         net.train()
-        mix = E.Mix(frames, records, [args.seed, step], args.batch)  # per-step seed: resumes replay the stream
-        kind, fr, texts, answers = mix.next()
+        mix = E.Mix(frames, records, [args.seed, step], args.batch, shares=[float(x) for x in args.mix.split(",")],
+                    per_video=args.per_video, items=items)  # per-step seed: resumes replay the stream
+        kind, fr, texts, answers, which = mix.next()
         seqs, starts, _, _ = S.batch_tensors(tok, texts, answers, E.n_images(kind))
         for g in opt.param_groups:
-            g["lr"] = E.lr_at(step, args.steps, args.lr, 50)
-        visuals = E.visual_tokens(net, kind, fr, cache(texts))
+            g["lr"] = E.lr_at(step, args.steps, args.lr, args.warmup)
+        visuals = E.visual_tokens(net, kind, fr, cache(texts), which=which)
         logp, rows = E.answer_logprobs(net, kind, seqs, starts, visuals)
-        loss = -logp.mean()
+        loss = -(logp.mean() if args.loss == "token" else E.per_sample_mean(logp, rows, len(texts)))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -77,7 +86,7 @@ def main():
             log.log(step=step, stopped_early="wall-clock --stop-at reached", planned_steps=args.steps)
             break
         if args.eval_every and (step % args.eval_every == 0 or step == args.steps):
-            res = E.evaluate(net, tok, vframes, vrecords, max_items=160)
+            res = E.evaluate(net, tok, vframes, vrecords, max_items=args.eval_items)
             log.log(step=step, val=E.summarize(res["pgp"]))
     net.save(os.path.join(args.out, "sft"))
 
