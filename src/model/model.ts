@@ -37,6 +37,7 @@ import {
 } from "./generate.ts";
 import { Params, type Trace } from "./layers.ts";
 import { Llama, llamaConfig, LlamaSession } from "./llama.ts";
+import { ShardedLlama, type ShardedSession } from "./sharded_llama.ts";
 import { mergeImageTokens } from "./merge.ts";
 import { gridShape, packImageTokens } from "./anyres.ts";
 import { pgpConfig, PgpProjector } from "./pgp.ts";
@@ -116,6 +117,9 @@ export interface LoadModelOptions {
   tokenizers?: ModelTokenizers;
   /** Bound of the vision-features cache in bytes (default 256 MiB; 0 disables it). */
   featuresCacheBytes?: number;
+  /** Run the LLM tensor-parallel in this many workers, each with its own WASM instance (sharded_llama.ts); the
+   * vision tower, text tower, projector and token embedding stay on `backend`. Default 0: the LLM on `backend`. */
+  workers?: number;
 }
 
 export class PPLLaVAModel {
@@ -127,7 +131,8 @@ export class PPLLaVAModel {
     readonly vision: VisionTower,
     readonly text: ClipTextTower,
     readonly pgp: PgpProjector,
-    readonly llm: Llama,
+    /** In-process, or split over workers (`loadModel(dir, { workers })`). */
+    readonly llm: Llama | ShardedLlama,
     readonly params: Params,
     featuresCacheBytes: number,
     readonly tokenizers: ModelTokenizers = {},
@@ -251,9 +256,12 @@ export class PPLLaVAModel {
     const embeds = await this.embed(request, prompt);
     const b = this.backend;
     const length = embeds.shape[0];
-    let session: LlamaSession | undefined;
+    let session: LlamaSession | ShardedSession | undefined;
     try {
-      session = new LlamaSession(b, this.llm, length + (request.maxNewTokens ?? 200));
+      const capacity = length + (request.maxNewTokens ?? 200);
+      session = this.llm instanceof ShardedLlama
+        ? this.llm.session(b, capacity)
+        : new LlamaSession(b, this.llm, capacity);
       const s = session;
       const decoder: Decoder = {
         vocabSize: this.llm.config.vocabSize,
@@ -297,6 +305,7 @@ export class PPLLaVAModel {
 
   dispose(): void {
     this.featuresCache.clear();
+    if (this.llm instanceof ShardedLlama) this.llm.dispose();
     this.params.dispose();
   }
 
@@ -333,15 +342,22 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
   const weights = await openCheckpoint(dir);
   const backend = options.backend ?? await createWasmBackend();
   const params = new Params(backend, weights);
+  let sharded: ShardedLlama | undefined;
   try {
     const config = weights.config;
+    const llm = options.workers
+      ? sharded = await ShardedLlama.load(params, llamaConfig(config), {
+        workers: options.workers,
+        tiedEmbeddings: config.llm.tieWordEmbeddings,
+      })
+      : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
     const model = new PPLLaVAModel(
       config,
       backend,
       await VisionTower.load(params, visionConfig(config)),
       await ClipTextTower.load(params, clipTextConfig(config)),
       await PgpProjector.load(params, pgpConfig(config)),
-      await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings),
+      llm,
       params,
       options.featuresCacheBytes ?? 256 * 2 ** 20,
       {
@@ -352,6 +368,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     );
     return model;
   } catch (error) {
+    sharded?.dispose();
     params.dispose();
     throw error;
   } finally {

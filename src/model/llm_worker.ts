@@ -1,0 +1,120 @@
+/**
+ * The worker side of the sharded LLM: one WASM instance (its own ≤ 4 GiB memory) holding one `LlamaShard`, driven
+ * by `ShardedLlama` on the main thread through `serveRequests`. Activations travel as Float32Arrays (transferred
+ * back); weights arrive once, as raw safetensors bytes already cut to this shard's rows or columns.
+ */
+import type { Tensor } from "../backend/backend.ts";
+import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
+import { serveRequests, transferring } from "../util/workers.ts";
+import { decodeF32, type DType } from "./dtypes.ts";
+import { LlamaShard, type ShardRanges, ShardSession, shardWeights } from "./llama_shard.ts";
+import type { LlamaConfig } from "./llama.ts";
+
+let backend: WasmBackend | undefined;
+let config: LlamaConfig | undefined;
+let ranges: ShardRanges | undefined;
+let shard: LlamaShard | undefined;
+const tensors = new Map<string, Tensor>();
+const sessions = new Map<number, ShardSession>();
+
+function ready(): { b: WasmBackend; s: LlamaShard } {
+  if (!backend || !shard) throw new Error("the shard is not loaded yet");
+  return { b: backend, s: shard };
+}
+
+function session(id: number): ShardSession {
+  const s = sessions.get(id);
+  if (!s) throw new Error(`no session ${id} on this shard`);
+  return s;
+}
+
+/** Runs `op` on x (shape) and hands back the f32 result, transferring its buffer. */
+async function hostOp(x: Float32Array, shape: number[], op: (b: WasmBackend, t: Tensor) => Tensor) {
+  const { b } = ready();
+  const out = b.scope(() => op(b, b.upload(x, shape)));
+  try {
+    const data = await b.download(out);
+    return transferring({ data, shape: out.shape }, [data.buffer as ArrayBuffer]);
+  } finally {
+    out.dispose();
+  }
+}
+
+function stats() {
+  const b = backend;
+  return b ? { ...b.stats(), memoryBytes: b.memoryBytes } : { tensors: 0, bytes: 0, memoryBytes: 0 };
+}
+
+await serveRequests({
+  async init(args: { config: LlamaConfig; ranges: ShardRanges }) {
+    backend = await createWasmBackend();
+    config = args.config;
+    ranges = args.ranges;
+    return stats();
+  },
+  tensor(args: { key: string; dtype: DType; shape: number[]; bytes: ArrayBuffer; kind: "vector" | "matrix" }) {
+    const b = backend!;
+    const raw = new Uint8Array(args.bytes);
+    let t: Tensor;
+    if (args.kind === "matrix" && (args.dtype === "F16" || args.dtype === "BF16")) {
+      t = b.upload(new Uint16Array(args.bytes), args.shape, args.dtype === "F16" ? "f16" : "bf16");
+    } else {
+      t = b.upload(decodeF32(raw, args.dtype, args.key), args.shape.length === 0 ? [1] : args.shape);
+    }
+    tensors.get(args.key)?.dispose();
+    tensors.set(args.key, t);
+    return null;
+  },
+  assemble() {
+    shard = new LlamaShard(
+      config!,
+      ranges!,
+      shardWeights(config!, (key) => {
+        const t = tensors.get(key);
+        if (!t) throw new Error(`shard tensor ${key} was never sent`);
+        return t;
+      }),
+    );
+    return stats();
+  },
+  stats,
+  open(args: { id: number; capacity: number }) {
+    const { b, s } = ready();
+    sessions.set(args.id, new ShardSession(b, s, args.capacity));
+    return stats();
+  },
+  close(args: { id: number }) {
+    sessions.get(args.id)?.dispose();
+    sessions.delete(args.id);
+    return null;
+  },
+  reorder(args: { id: number; from: number[] }) {
+    session(args.id).reorder(args.from);
+    return null;
+  },
+  attention(args: { id: number; layer: number; x: Float32Array; shape: number[] }) {
+    const s = session(args.id);
+    return hostOp(args.x, args.shape, (b, x) => ready().s.attention(b, x, args.layer, s));
+  },
+  mlp(args: { layer: number; x: Float32Array; shape: number[] }) {
+    return hostOp(args.x, args.shape, (b, x) => ready().s.mlp(b, x, args.layer));
+  },
+  logits(args: { x: Float32Array; shape: number[] }) {
+    return hostOp(args.x, args.shape, (b, x) => ready().s.logits(b, x));
+  },
+  dispose() {
+    for (const s of sessions.values()) s.dispose();
+    sessions.clear();
+    for (const t of tensors.values()) t.dispose();
+    tensors.clear();
+    shard = undefined;
+    return stats();
+  },
+  /** Tests: an uncaught error outside any request, as a crash would be. */
+  crash() {
+    setTimeout(() => {
+      throw new Error("deliberate crash (test)");
+    }, 0);
+    return null;
+  },
+});

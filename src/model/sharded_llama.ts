@@ -1,0 +1,280 @@
+/**
+ * The LLaMA decoder split across W workers, each with its own WASM instance (so its own ≤ 4 GiB memory), tensor
+ * parallel in the Megatron way (llama_shard.ts says who holds what). Per layer the main thread sends the residual
+ * stream x to every shard, adds the W partial attention outputs and the residual, sends h, adds the W partial MLP
+ * outputs: two all-reduces per layer, summed here in JS. The embedding table stays on the main instance (prompt
+ * merging needs it synchronously, and a lookup reads only a few rows); lm_head is split by vocabulary rows and the
+ * partial logits are concatenated.
+ *
+ * Same numbers as `Llama` up to the f32 summation order of o_proj and down_proj (split in W sums here).
+ * A worker that crashes ends the whole model: every worker is terminated and every call fails with
+ * `WorkerError("crashed")`; `dispose()` terminates them too.
+ */
+import type { Backend, Tensor } from "../backend/backend.ts";
+import { RpcWorker, type WorkerError } from "../util/workers.ts";
+import { ModelError } from "./errors.ts";
+import type { Params, Trace } from "./layers.ts";
+import type { LlamaConfig } from "./llama.ts";
+import { type Range, type ShardRanges, shardRanges, type ShardTensorSpec, shardTensorSpecs } from "./llama_shard.ts";
+import { LLM } from "./weights.ts";
+
+export interface ShardStats {
+  tensors: number;
+  bytes: number;
+  /** The worker instance's linear memory (it only grows). */
+  memoryBytes: number;
+}
+
+export interface ShardedLlamaOptions {
+  workers: number;
+  tiedEmbeddings?: boolean;
+}
+
+const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./llm_worker.ts" : "./llm_worker.js", import.meta.url);
+
+export class ShardedLlama {
+  #failure: WorkerError | null = null;
+  #sessions = 0;
+
+  private constructor(
+    readonly config: LlamaConfig,
+    readonly ranges: readonly ShardRanges[],
+    readonly workers: readonly RpcWorker[],
+    readonly embedTokens: Tensor,
+  ) {
+    for (const w of workers) {
+      w.onCrash = (error) => {
+        this.#failure ??= error;
+        for (const other of workers) other.terminate();
+      };
+    }
+  }
+
+  /** Starts `workers` workers and streams each its slices of the checkpoint; the embedding goes to `params`. */
+  static async load(params: Params, config: LlamaConfig, options: ShardedLlamaOptions): Promise<ShardedLlama> {
+    const ranges = shardRanges(config, options.workers);
+    const workers: RpcWorker[] = [];
+    try {
+      for (let i = 0; i < ranges.length; i++) workers.push(await RpcWorker.spawn(WORKER_URL, `llm-shard-${i}`));
+      await Promise.all(workers.map((w, i) => w.call("init", { config, ranges: ranges[i] })));
+      await sendWeights(params, config, ranges, workers, options.tiedEmbeddings ?? false);
+      await Promise.all(workers.map((w) => w.call("assemble")));
+      const embed = await params.matrix(`${LLM}.model.embed_tokens.weight`);
+      return new ShardedLlama(config, ranges, workers, embed);
+    } catch (error) {
+      for (const w of workers) w.terminate();
+      throw error;
+    }
+  }
+
+  get failed(): WorkerError | null {
+    return this.#failure;
+  }
+
+  /** Token ids → embeddings (n, H), on the main backend. */
+  embed(b: Backend, ids: Int32Array): Tensor {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+        throw new ModelError("bad_input", `token id ${id} is outside the vocabulary 0..${this.config.vocabSize - 1}`);
+      }
+    }
+    return b.embedding(this.embedTokens, ids);
+  }
+
+  session(b: Backend, capacity: number): ShardedSession {
+    return new ShardedSession(b, this, ++this.#sessions, capacity);
+  }
+
+  /** Tensor bytes and instance memory of every shard. */
+  stats(): Promise<ShardStats[]> {
+    return this.all((w) => w.call<ShardStats>("stats"));
+  }
+
+  /** `op` on every worker at once; the first failure wins (a crash reports the crash, not a later symptom). */
+  async all<T>(op: (w: RpcWorker, i: number) => Promise<T>): Promise<T[]> {
+    if (this.#failure) throw this.#failure;
+    try {
+      return await Promise.all(this.workers.map(op));
+    } catch (error) {
+      throw this.#failure ?? error;
+    }
+  }
+
+  /** Terminates every worker (idempotent). The embedding table belongs to the model's Params. */
+  dispose(): void {
+    for (const w of this.workers) w.terminate();
+  }
+}
+
+/** One generation's KV caches, spread over the shards: the same moves as `LlamaSession`. */
+export class ShardedSession {
+  #length = 0;
+  #batch = 1;
+  /** Opening and reordering are posted without waiting (worker queues are FIFO); their outcome is awaited here. */
+  #pending: Promise<unknown>;
+
+  constructor(readonly b: Backend, readonly llm: ShardedLlama, readonly id: number, readonly capacity: number) {
+    const c = llm.config;
+    if (capacity > c.maxPositions) {
+      throw new ModelError(
+        "prompt_too_long",
+        `${capacity} positions (prompt + new tokens) exceed the LLM's max_position_embeddings ${c.maxPositions}`,
+      );
+    }
+    this.#pending = llm.all((w) => w.call("open", { id, capacity }));
+    this.#pending.catch(() => {}); // reported by the next run
+  }
+
+  get batch(): number {
+    return this.#batch;
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  /** embeds (B, L, H) on the main backend → logits of the last row per sequence, (B, V) on the host. */
+  async run(embeds: Tensor, options: { allLogits?: boolean; trace?: Trace } = {}): Promise<Float32Array> {
+    const [batch, length, hidden] = embeds.shape;
+    if (this.#length + length > this.capacity) {
+      throw new ModelError(
+        "prompt_too_long",
+        `the context would hold ${this.#length + length} positions; capacity ${this.capacity}`,
+      );
+    }
+    await this.#pending;
+    const llm = this.llm;
+    const shape = [batch, length, hidden];
+    let x = await this.b.download(embeds);
+    const reduce = async (op: "attention" | "mlp", layer: number, input: Float32Array) => {
+      const parts = await llm.all((w) => w.call<{ data: Float32Array }>(op, { id: this.id, layer, x: input, shape }));
+      const out = input.slice();
+      for (const { data } of parts) for (let i = 0; i < out.length; i++) out[i] += data[i];
+      return out;
+    };
+    for (let layer = 0; layer < llm.config.numLayers; layer++) {
+      const h = await reduce("attention", layer, x);
+      x = await reduce("mlp", layer, h);
+      if (options.trace) this.#trace(options.trace, `llm.layers.${layer}`, x, shape);
+    }
+    this.#length += length;
+    const last = lastRows(x, batch, length, hidden);
+    const parts = await llm.all((w) =>
+      w.call<{ data: Float32Array }>("logits", { x: last, shape: [batch, 1, hidden] })
+    );
+    return concatVocab(parts.map((p) => p.data), llm.ranges.map((r) => r.vocab), batch, llm.config.vocabSize);
+  }
+
+  /** One new token per sequence → logits (B, V). */
+  step(tokens: readonly number[]): Promise<Float32Array> {
+    const h = this.llm.config.hiddenSize;
+    const embeds = this.b.scope(() =>
+      this.b.reshape(this.llm.embed(this.b, Int32Array.from(tokens)), [tokens.length, 1, h])
+    );
+    return this.run(embeds).finally(() => embeds.dispose());
+  }
+
+  /** Row i of the new batch continues old row from[i] (beam search). */
+  reorder(from: readonly number[]): void {
+    if (from.length === this.#batch && from.every((row, i) => row === i)) return;
+    const previous = this.#pending;
+    this.#pending = previous.then(() => this.llm.all((w) => w.call("reorder", { id: this.id, from: [...from] })));
+    this.#pending.catch(() => {});
+    this.#batch = from.length;
+  }
+
+  dispose(): void {
+    if (this.llm.failed) return;
+    for (const w of this.llm.workers) w.call("close", { id: this.id }).catch(() => {});
+  }
+
+  #trace(trace: Trace, name: string, x: Float32Array, shape: number[]): void {
+    const b = this.b;
+    b.scope(() => trace(name, b.upload(x.slice(), shape)));
+  }
+}
+
+/** Rows (b, L−1) of x (B, L, H) → (B, 1, H). */
+function lastRows(x: Float32Array, batch: number, length: number, hidden: number): Float32Array {
+  if (length === 1) return x;
+  const out = new Float32Array(batch * hidden);
+  for (let b = 0; b < batch; b++) {
+    out.set(x.subarray(((b + 1) * length - 1) * hidden, (b + 1) * length * hidden), b * hidden);
+  }
+  return out;
+}
+
+/** Per-shard logits (B, |vocab_w|) → (B, V). */
+function concatVocab(parts: Float32Array[], vocab: Range[], batch: number, size: number): Float32Array {
+  const out = new Float32Array(batch * size);
+  parts.forEach((part, w) => {
+    const [start, end] = vocab[w];
+    const n = end - start;
+    for (let b = 0; b < batch; b++) out.set(part.subarray(b * n, (b + 1) * n), b * size + start);
+  });
+  return out;
+}
+
+/**
+ * Reads each LLM tensor once, cuts every shard's rows or columns out of it, and transfers the pieces. At most a
+ * few tensors are in flight, so the main thread holds about one tensor (≤ 250 MB at 7B, f16) at a time.
+ */
+async function sendWeights(
+  params: Params,
+  config: LlamaConfig,
+  ranges: readonly ShardRanges[],
+  workers: readonly RpcWorker[],
+  tied: boolean,
+): Promise<void> {
+  const bySource = new Map<string, { worker: number; spec: ShardTensorSpec }[]>();
+  ranges.forEach((r, worker) => {
+    for (const spec of shardTensorSpecs(config, r, LLM, tied)) {
+      const list = bySource.get(spec.source) ?? [];
+      list.push({ worker, spec });
+      bySource.set(spec.source, list);
+    }
+  });
+  const inFlight: Promise<unknown>[] = [];
+  const store = params.weights.store;
+  for (const [source, uses] of bySource) {
+    const info = params.weights.expectTensor(
+      source,
+      params.weights.layout.get(source)?.shape ?? store.info(source).shape,
+    );
+    const raw = await store.readRaw(source);
+    const element = info.dtype === "F32" ? 4 : 2;
+    for (const { worker, spec } of uses) {
+      const { bytes, shape } = cut(raw, info.shape, element, spec.take);
+      inFlight.push(
+        workers[worker].call("tensor", { key: spec.key, dtype: info.dtype, shape, bytes, kind: spec.kind }, [
+          bytes,
+        ]),
+      );
+    }
+    while (inFlight.length > 2 * workers.length) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+}
+
+/** The bytes of rows or columns `take` of a row-major (R, C) tensor (or all of it), as a fresh buffer. */
+export function cut(
+  raw: Uint8Array,
+  shape: readonly number[],
+  element: number,
+  take?: { axis: 0 | 1; range: Range },
+): { bytes: ArrayBuffer; shape: number[] } {
+  if (!take) return { bytes: raw.slice().buffer as ArrayBuffer, shape: [...shape] };
+  const [rows, cols] = shape;
+  const [start, end] = take.range;
+  if (take.axis === 0) {
+    const row = cols * element;
+    return { bytes: raw.slice(start * row, end * row).buffer as ArrayBuffer, shape: [end - start, cols] };
+  }
+  const width = (end - start) * element;
+  const out = new Uint8Array(rows * width);
+  for (let r = 0; r < rows; r++) {
+    const from = (r * cols + start) * element;
+    out.set(raw.subarray(from, from + width), r * width);
+  }
+  return { bytes: out.buffer, shape: [rows, end - start] };
+}

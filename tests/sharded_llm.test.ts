@@ -1,0 +1,177 @@
+/**
+ * The tensor-parallel LLM (src/model/sharded_llama.ts) against the single-instance `Llama` on the same weights:
+ * - parity: prefill and decode logits within 1e-4 of the largest logit (the only difference is the f32 summation
+ *   order of o_proj and down_proj, split in W partial sums), and the same greedy and beam tokens, on the small
+ *   checkpoints of tests/util/checkpoints.ts (f32, f16; 2 and 3 workers, 3 splitting 4 heads unevenly) and on the
+ *   embedded models/ppllava-tiny;
+ * - lifecycle: `model.dispose()` terminates every worker; a worker crash is `WorkerError("crashed")` for the
+ *   pending call and every later one (no hang), and takes the other workers down with it.
+ */
+import { assert, assertEquals, assertRejects } from "./util/assert.ts";
+import { smallCheckpoints } from "./util/checkpoints.ts";
+import { loadGolden } from "./util/golden.ts";
+import { loadModel, type ModelRequest, type PPLLaVAModel } from "../src/model/model.ts";
+import { LlamaSession } from "../src/model/llama.ts";
+import { ShardedLlama } from "../src/model/sharded_llama.ts";
+import { WorkerError } from "../src/util/workers.ts";
+import { shardRanges } from "../src/model/llama_shard.ts";
+
+const BAR = 1e-4;
+
+async function goldenRequest(dir: string): Promise<ModelRequest & { ids: number[] }> {
+  const g = await loadGolden(`${dir}/golden.safetensors`);
+  return {
+    visuals: [{ pixels: Float32Array.from(await g.f64("input.pixel_values")) }],
+    ids: await g.ints("input.ids"),
+    clipIds: await g.ints("input.clip_ids"),
+    clipMask: await g.ints("input.clip_mask"),
+  };
+}
+
+/** max |a − b| / max |a|. */
+function scaledError(ref: Float32Array, got: Float32Array): number {
+  assertEquals(got.length, ref.length);
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    err = Math.max(err, Math.abs(ref[i] - got[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return err / scale;
+}
+
+/** Prefill + 3 decode steps of both models on the same embeddings: the worst scaled error over the 4 logit rows. */
+async function logitsParity(single: PPLLaVAModel, sharded: PPLLaVAModel, request: ModelRequest): Promise<number> {
+  const b = single.backend;
+  const embeds = await single.embed(request);
+  const embedsS = await sharded.embed(request);
+  const [length, hidden] = embeds.shape;
+  const batched = b.reshape(embeds, [1, length, hidden]);
+  const batchedS = sharded.backend.reshape(embedsS, [1, length, hidden]);
+  assert(sharded.llm instanceof ShardedLlama && !(single.llm instanceof ShardedLlama));
+  const a = new LlamaSession(b, single.llm, length + 8);
+  const s = sharded.llm.session(sharded.backend, length + 8);
+  try {
+    let ra = await a.run(batched);
+    let rs = await s.run(batchedS);
+    let worst = scaledError(ra, rs);
+    for (let step = 0; step < 3; step++) {
+      const next = argmax(ra);
+      ra = await a.step([next]);
+      rs = await s.step([next]);
+      worst = Math.max(worst, scaledError(ra, rs));
+    }
+    assertEquals(s.length, a.length);
+    return worst;
+  } finally {
+    a.dispose();
+    s.dispose();
+    batched.dispose();
+    embeds.dispose();
+    batchedS.dispose();
+    embedsS.dispose();
+  }
+}
+
+function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+Deno.test("shard ranges: KV-head groups, MLP rows and vocabulary rows cover each axis once", () => {
+  const config = {
+    hiddenSize: 4096,
+    intermediateSize: 11008,
+    numLayers: 32,
+    heads: 32,
+    kvHeads: 8,
+    headDim: 128,
+    eps: 1e-5,
+    ropeTheta: 1e4,
+    vocabSize: 32064,
+    maxPositions: 4096,
+  };
+  const r = shardRanges(config, 3);
+  assertEquals(r.map((x) => x.kvHeads), [[0, 3], [3, 6], [6, 8]]);
+  assertEquals(r.map((x) => x.heads), [[0, 12], [12, 24], [24, 32]]);
+  assertEquals(r.map((x) => x.mlp), [[0, 3670], [3670, 7339], [7339, 11008]]);
+  assertEquals(r[2].vocab[1], 32064);
+});
+
+for (const [variant, workers] of [["f32", 2], ["f16-sharded", 3]] as const) {
+  Deno.test(`sharded LLM (${workers} workers, ${variant} checkpoint) = single-instance Llama: logits and greedy tokens`, async () => {
+    const dir = await smallCheckpoints();
+    const request = await goldenRequest(dir);
+    const single = await loadModel(`${dir}/${variant}`);
+    const sharded = await loadModel(`${dir}/${variant}`, { workers });
+    try {
+      const error = await logitsParity(single, sharded, request);
+      console.log(`  ${variant}, W=${workers}: logits scaled error ${error.toExponential(2)}`);
+      assert(error <= BAR, `logits differ by ${error} of their scale (bar ${BAR})`);
+      const greedy = { ...request, maxNewTokens: 6, stop: [] as number[] };
+      const want = await single.generateAll(greedy);
+      const got = await sharded.generateAll(greedy);
+      assertEquals(got.tokens, want.tokens);
+    } finally {
+      single.dispose();
+      sharded.dispose();
+    }
+  });
+}
+
+Deno.test("sharded LLM on models/ppllava-tiny: same greedy text and the same beam search (KV reorder on every shard)", async () => {
+  const single = await loadModel("models/ppllava-tiny");
+  const sharded = await loadModel("models/ppllava-tiny", { workers: 2 });
+  try {
+    const samples = JSON.parse(await Deno.readTextFile("models/ppllava-tiny/samples.json"));
+    const size = single.vision.config.imageSize;
+    const frames = 4;
+    const pixels = new Float32Array(frames * 3 * size * size);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = Math.sin(i * 0.001) * 0.5;
+    const question: string = samples[0].question;
+    const request: ModelRequest = { visuals: [{ pixels }], question };
+    const error = await logitsParity(single, sharded, request);
+    console.log(`  ppllava-tiny, W=2: logits scaled error ${error.toExponential(2)}`);
+    assert(error <= BAR, `logits differ by ${error} of their scale (bar ${BAR})`);
+    for (const options of [{ maxNewTokens: 8 }, { maxNewTokens: 5, numBeams: 3 }]) {
+      const want = await single.generateAll({ ...request, ...options });
+      const got = await sharded.generateAll({ ...request, ...options });
+      assertEquals(got.tokens, want.tokens, JSON.stringify(options));
+    }
+  } finally {
+    single.dispose();
+    sharded.dispose();
+  }
+});
+
+Deno.test("sharded LLM lifecycle: dispose terminates the workers; a crash is a typed error, not a hang", async () => {
+  const dir = await smallCheckpoints();
+  const request = await goldenRequest(dir);
+  const model = await loadModel(`${dir}/f32`, { workers: 2 });
+  const llm = model.llm as ShardedLlama;
+  const stats = await llm.stats();
+  assert(stats.every((s) => s.bytes > 0), "every shard holds weights");
+  // A crash while a generation waits on the workers.
+  const embeds = await model.embed(request);
+  const session = llm.session(model.backend, embeds.shape[0] + 4);
+  await llm.workers[1].call("crash");
+  const batched = model.backend.reshape(embeds, [1, ...embeds.shape]);
+  const crashed = await assertRejects(() => session.run(batched), WorkerError);
+  assertEquals(crashed.code, "crashed");
+  assertEquals(llm.workers[0].failed?.code, "terminated");
+  assertEquals(
+    (await assertRejects(() => model.generateAll({ ...request, maxNewTokens: 2 }), WorkerError)).code,
+    "crashed",
+  );
+  batched.dispose();
+  embeds.dispose();
+  session.dispose();
+  model.dispose();
+  // A clean model: dispose ends both workers.
+  const clean = await loadModel(`${dir}/f32`, { workers: 2 });
+  const cleanLlm = clean.llm as ShardedLlama;
+  clean.dispose();
+  assert(cleanLlm.workers.every((w) => w.failed?.code === "terminated"));
+  assertEquals((await assertRejects(() => cleanLlm.stats(), WorkerError)).code, "terminated");
+});
