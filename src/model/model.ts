@@ -38,6 +38,7 @@ import {
 import { Params, type Trace } from "./layers.ts";
 import { Llama, llamaConfig, LlamaSession } from "./llama.ts";
 import { ShardedLlama, type ShardedSession } from "./sharded_llama.ts";
+import { assertFits, type MemoryPlan, planMemory, type PlanOptions } from "./memory_plan.ts";
 import { mergeImageTokens } from "./merge.ts";
 import { gridShape, packImageTokens } from "./anyres.ts";
 import { pgpConfig, PgpProjector } from "./pgp.ts";
@@ -118,12 +119,17 @@ export interface LoadModelOptions {
   /** Bound of the vision-features cache in bytes (default 256 MiB; 0 disables it). */
   featuresCacheBytes?: number;
   /** Run the LLM tensor-parallel in this many workers, each with its own WASM instance (sharded_llama.ts); the
-   * vision tower, text tower, projector and token embedding stay on `backend`. Default 0: the LLM on `backend`. */
-  workers?: number;
+   * vision tower, text tower, projector and token embedding stay on `backend`. Default "auto": the memory plan's
+   * choice (0, the LLM on `backend`, when everything fits one instance). */
+  workers?: number | "auto";
+  /** Limits and the request shape the memory plan checks before loading (memory_plan.ts). */
+  memory?: Omit<PlanOptions, "workers" | "featuresCacheBytes">;
 }
 
 export class PPLLaVAModel {
   readonly featuresCache: FeaturesCache;
+  /** What `loadModel` planned: bytes per tensor group and instance, shards, limits (memory_plan.ts). */
+  plan?: MemoryPlan;
 
   constructor(
     readonly config: PPLLaVAConfig,
@@ -340,14 +346,29 @@ export class PPLLaVAModel {
 /** Opens a checkpoint folder (config.json + safetensors, single or sharded; f32/f16/bf16) and loads every part. */
 export async function loadModel(dir: string | FileSet, options: LoadModelOptions = {}): Promise<PPLLaVAModel> {
   const weights = await openCheckpoint(dir);
+  let plan: MemoryPlan;
+  try {
+    // Refuse before allocating anything: the plan reads only config.json and the safetensors headers.
+    const onWasm = !options.backend || options.backend.name.startsWith("wasm");
+    plan = planMemory(weights.config, weights.store, {
+      ...options.memory,
+      instanceBytes: onWasm ? options.memory?.instanceBytes : Infinity,
+      workers: options.workers ?? "auto",
+      featuresCacheBytes: options.featuresCacheBytes,
+    });
+    assertFits(plan);
+  } catch (error) {
+    await weights.close();
+    throw error;
+  }
   const backend = options.backend ?? await createWasmBackend();
   const params = new Params(backend, weights);
   let sharded: ShardedLlama | undefined;
   try {
     const config = weights.config;
-    const llm = options.workers
+    const llm = plan.workers > 0
       ? sharded = await ShardedLlama.load(params, llamaConfig(config), {
-        workers: options.workers,
+        workers: plan.workers,
         tiedEmbeddings: config.llm.tieWordEmbeddings,
       })
       : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
@@ -366,6 +387,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       },
       config.useImageNewline ? await params.vector("image_newline") : undefined,
     );
+    model.plan = plan;
     return model;
   } catch (error) {
     sharded?.dispose();

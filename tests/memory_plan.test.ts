@@ -1,0 +1,140 @@
+/**
+ * The memory plan (src/model/memory_plan.ts) against what loading and running actually allocate:
+ * - weights: the plan's bytes per instance = `backend.stats().bytes` after `loadModel` (main instance) and each
+ *   worker's own stats (shards), exactly: the loader keeps matrices in their stored dtype and widens the rest, and
+ *   the plan counts the same tensors;
+ * - KV cache: the plan's bytes = what opening a session adds, exactly;
+ * - vision activations: the plan's estimate is an upper bound of the measured peak of live tensor bytes while the
+ *   tower runs T frames, and within 4× of it (the stated tolerance of an estimate);
+ * - refusal: a model over `maxBytes` or over one instance (workers: 0) is `ModelError("too_large")` naming the
+ *   numbers, and nothing was allocated on the backend; "auto" shards when the LLM does not fit one instance.
+ */
+import { assert, assertEquals, assertRejects } from "./util/assert.ts";
+import { smallCheckpoints } from "./util/checkpoints.ts";
+import { loadModel } from "../src/model/model.ts";
+import { ModelError } from "../src/model/errors.ts";
+import { LlamaSession } from "../src/model/llama.ts";
+import type { ShardedLlama } from "../src/model/sharded_llama.ts";
+import { planMemory } from "../src/model/memory_plan.ts";
+import { openCheckpoint } from "../src/model/weights.ts";
+import { WasmBackend } from "../src/backend/wasm/backend.ts";
+import { loadKernels } from "../src/backend/wasm/loader.ts";
+
+/** Records the peak of live storage bytes. */
+class PeakBackend extends WasmBackend {
+  peak = 0;
+  protected override allocate(bytes: number, zero: boolean) {
+    const storage = super.allocate(bytes, zero);
+    this.peak = Math.max(this.peak, this.stats().bytes + bytes);
+    return storage;
+  }
+}
+
+const MiB = 2 ** 20;
+
+for (const variant of ["f32", "bf16-sharded", "tiny"]) {
+  Deno.test(`memory plan (${variant}): weight bytes and KV-cache bytes are what the backend holds`, async () => {
+    const dir = variant === "tiny" ? "models/ppllava-tiny" : `${await smallCheckpoints()}/${variant}`;
+    const backend = new PeakBackend(await loadKernels());
+    const model = await loadModel(dir, { backend, featuresCacheBytes: 0 });
+    try {
+      const plan = model.plan!;
+      assertEquals(plan.workers, 0);
+      const main = plan.instances[0];
+      assertEquals(main.weightBytes, backend.stats().bytes, "weights: plan vs backend");
+      const capacity = 300;
+      const contextPlan = planMemory(model.config, (await openCheckpoint(dir)).store, {
+        request: { contextPositions: capacity },
+        featuresCacheBytes: 0,
+      });
+      const before = backend.stats().bytes;
+      const session = new LlamaSession(backend, model.llm as never, capacity);
+      assertEquals(backend.stats().bytes - before, contextPlan.instances[0].kvCacheBytes, "KV cache: plan vs backend");
+      session.dispose();
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
+Deno.test("memory plan: every shard's weights and KV cache are what its worker holds", async () => {
+  const dir = `${await smallCheckpoints()}/f16`;
+  const model = await loadModel(dir, {
+    workers: 3,
+    featuresCacheBytes: 0,
+    memory: { request: { contextPositions: 64 } },
+  });
+  try {
+    const plan = model.plan!;
+    assertEquals(plan.workers, 3);
+    const llm = model.llm as ShardedLlama;
+    const stats = await llm.stats();
+    assertEquals(stats.map((s) => s.bytes), plan.instances.slice(1).map((i) => i.weightBytes));
+    assertEquals(plan.instances[0].weightBytes, model.backend.stats().bytes);
+    const opened = await llm.all((w) => w.call<{ bytes: number }>("open", { id: 99, capacity: 64 }));
+    assertEquals(
+      opened.map((s, i) => s.bytes - stats[i].bytes),
+      plan.instances.slice(1).map((i) => i.kvCacheBytes),
+    );
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("memory plan: the vision-activation estimate bounds the measured peak, within 4×", async () => {
+  const backend = new PeakBackend(await loadKernels());
+  const model = await loadModel("models/ppllava-tiny", { backend, featuresCacheBytes: 0 });
+  try {
+    const size = model.vision.config.imageSize;
+    for (const frames of [2, 8]) {
+      const base = backend.stats().bytes;
+      backend.peak = base;
+      const pixels = new Float32Array(frames * 3 * size * size).map((_, i) => Math.cos(i * 0.01));
+      const features = await model.features({ pixels });
+      features.dispose();
+      const measured = backend.peak - base;
+      const plan = planMemory(model.config, (await openCheckpoint("models/ppllava-tiny")).store, {
+        request: { frames },
+      });
+      const estimate = plan.request.visionActivationBytes;
+      console.log(`  T=${frames}: vision activations measured ${measured} B, estimated ${estimate} B`);
+      assert(estimate >= measured, `estimate ${estimate} below the measured peak ${measured}`);
+      assert(estimate <= 4 * measured, `estimate ${estimate} over 4× the measured peak ${measured}`);
+    }
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("memory plan: too large is refused before anything is allocated, naming the numbers", async () => {
+  const dir = `${await smallCheckpoints()}/f32`;
+  const backend = new PeakBackend(await loadKernels());
+  const host = await assertRejects(
+    () => loadModel(dir, { backend, memory: { maxBytes: 50 * MiB } }),
+    ModelError,
+    "maxBytes limit 50.0 MiB",
+  );
+  assertEquals(host.code, "too_large");
+  const instance = await assertRejects(
+    () =>
+      loadModel(dir, {
+        backend,
+        workers: 0,
+        featuresCacheBytes: 0,
+        memory: { instanceBytes: 8 * MiB, headroomBytes: 0 },
+      }),
+    ModelError,
+    "over one WASM instance's 8.0 MiB",
+  );
+  assertEquals(instance.code, "too_large");
+  assertEquals(backend.peak, 0, "nothing was allocated");
+  assertEquals(backend.stats(), { tensors: 0, bytes: 0 });
+  // "auto": the LLM moves to workers when it does not fit the main instance with everything else.
+  const store = (await openCheckpoint(dir)).store;
+  const config = (await openCheckpoint(dir)).config;
+  const one = planMemory(config, store, { featuresCacheBytes: 0 });
+  assertEquals(one.workers, 0);
+  const tight = one.instances[0].totalBytes - 1;
+  const auto = planMemory(config, store, { featuresCacheBytes: 0, instanceBytes: tight, headroomBytes: 0 });
+  assert(auto.workers >= 2 && auto.fits, `auto sharding: ${auto.workers} workers, ${auto.problems}`);
+});
