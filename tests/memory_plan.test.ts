@@ -32,11 +32,16 @@ class PeakBackend extends WasmBackend {
 
 const MiB = 2 ** 20;
 
-for (const variant of ["f32", "bf16-sharded", "tiny"]) {
-  Deno.test(`memory plan (${variant}): weight bytes and KV-cache bytes are what the backend holds`, async () => {
+for (
+  const [variant, quantize] of [["f32", undefined], ["bf16-sharded", undefined], ["tiny", undefined], ["f16", "q4"], [
+    "tiny",
+    "q8",
+  ]] as const
+) {
+  Deno.test(`memory plan (${variant}${quantize ? `, ${quantize}` : ""}): weight bytes and KV-cache bytes are what the backend holds`, async () => {
     const dir = variant === "tiny" ? "models/ppllava-tiny" : `${await smallCheckpoints()}/${variant}`;
     const backend = new PeakBackend(await loadKernels());
-    const model = await loadModel(dir, { backend, featuresCacheBytes: 0 });
+    const model = await loadModel(dir, { backend, featuresCacheBytes: 0, quantize });
     try {
       const plan = model.plan!;
       assertEquals(plan.workers, 0);
@@ -46,6 +51,7 @@ for (const variant of ["f32", "bf16-sharded", "tiny"]) {
       const contextPlan = planMemory(model.config, (await openCheckpoint(dir)).store, {
         request: { contextPositions: capacity },
         featuresCacheBytes: 0,
+        quantize,
       });
       const before = backend.stats().bytes;
       const session = new LlamaSession(backend, model.llm as never, capacity);
@@ -57,29 +63,32 @@ for (const variant of ["f32", "bf16-sharded", "tiny"]) {
   });
 }
 
-Deno.test("memory plan: every shard's weights and KV cache are what its worker holds", async () => {
-  const dir = `${await smallCheckpoints()}/f16`;
-  const model = await loadModel(dir, {
-    workers: 3,
-    featuresCacheBytes: 0,
-    memory: { request: { contextPositions: 64 } },
+for (const [workers, quantize] of [[3, undefined], [2, "q4"]] as const) {
+  Deno.test(`memory plan: every shard's weights and KV cache are what its worker holds (${workers} workers${quantize ? `, ${quantize}` : ""})`, async () => {
+    const dir = `${await smallCheckpoints()}/f16`;
+    const model = await loadModel(dir, {
+      workers,
+      quantize,
+      featuresCacheBytes: 0,
+      memory: { request: { contextPositions: 64 } },
+    });
+    try {
+      const plan = model.plan!;
+      assertEquals(plan.workers, workers);
+      const llm = model.llm as ShardedLlama;
+      const stats = await llm.stats();
+      assertEquals(stats.map((s) => s.bytes), plan.instances.slice(1).map((i) => i.weightBytes));
+      assertEquals(plan.instances[0].weightBytes, model.backend.stats().bytes);
+      const opened = await llm.all((w) => w.call<{ bytes: number }>("open", { id: 99, capacity: 64 }));
+      assertEquals(
+        opened.map((s, i) => s.bytes - stats[i].bytes),
+        plan.instances.slice(1).map((i) => i.kvCacheBytes),
+      );
+    } finally {
+      model.dispose();
+    }
   });
-  try {
-    const plan = model.plan!;
-    assertEquals(plan.workers, 3);
-    const llm = model.llm as ShardedLlama;
-    const stats = await llm.stats();
-    assertEquals(stats.map((s) => s.bytes), plan.instances.slice(1).map((i) => i.weightBytes));
-    assertEquals(plan.instances[0].weightBytes, model.backend.stats().bytes);
-    const opened = await llm.all((w) => w.call<{ bytes: number }>("open", { id: 99, capacity: 64 }));
-    assertEquals(
-      opened.map((s, i) => s.bytes - stats[i].bytes),
-      plan.instances.slice(1).map((i) => i.kvCacheBytes),
-    );
-  } finally {
-    model.dispose();
-  }
-});
+}
 
 Deno.test("memory plan: the vision-activation estimate bounds the measured peak, within 4×", async () => {
   const backend = new PeakBackend(await loadKernels());

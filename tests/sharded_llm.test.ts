@@ -15,6 +15,7 @@ import { LlamaSession } from "../src/model/llama.ts";
 import { ShardedLlama } from "../src/model/sharded_llama.ts";
 import { WorkerError } from "../src/util/workers.ts";
 import { shardRanges } from "../src/model/llama_shard.ts";
+import { convertCheckpoint } from "../src/model/convert.ts";
 
 const BAR = 1e-4;
 
@@ -95,7 +96,8 @@ Deno.test("shard ranges: KV-head groups, MLP rows and vocabulary rows cover each
   const r = shardRanges(config, 3);
   assertEquals(r.map((x) => x.kvHeads), [[0, 3], [3, 6], [6, 8]]);
   assertEquals(r.map((x) => x.heads), [[0, 12], [12, 24], [24, 32]]);
-  assertEquals(r.map((x) => x.mlp), [[0, 3670], [3670, 7339], [7339, 11008]]);
+  // MLP slices in whole quantisation groups of 32: 344 groups → 115, 115, 114.
+  assertEquals(r.map((x) => x.mlp), [[0, 3680], [3680, 7360], [7360, 11008]]);
   assertEquals(r[2].vocab[1], 32064);
 });
 
@@ -116,6 +118,39 @@ for (const [variant, workers] of [["f32", 2], ["f16-sharded", 3]] as const) {
     } finally {
       single.dispose();
       sharded.dispose();
+    }
+  });
+}
+
+for (const quantize of ["q8", "q4"] as const) {
+  Deno.test(`sharded LLM, ${quantize} at load time and from a converted checkpoint = one instance (2 workers)`, async () => {
+    const dir = await smallCheckpoints();
+    const request = await goldenRequest(dir);
+    const converted = await Deno.makeTempDir({ prefix: "ppllava-shard-quant-" });
+    await Deno.remove(converted);
+    await convertCheckpoint(`${dir}/f32`, converted, { quant: quantize });
+    const single = await loadModel(`${dir}/f32`, { quantize, workers: 0 });
+    try {
+      for (
+        const [label, load] of [
+          ["load-time", () => loadModel(`${dir}/f32`, { quantize, workers: 2 })],
+          ["converted", () => loadModel(converted, { workers: 2 })],
+        ] as const
+      ) {
+        const sharded = await load();
+        try {
+          const error = await logitsParity(single, sharded, request);
+          console.log(`  ${quantize} ${label}, W=2: logits scaled error ${error.toExponential(2)}`);
+          assert(error <= BAR, `${label}: logits differ by ${error} of their scale (bar ${BAR})`);
+          const greedy = { ...request, maxNewTokens: 6, stop: [] as number[] };
+          assertEquals((await sharded.generateAll(greedy)).tokens, (await single.generateAll(greedy)).tokens);
+        } finally {
+          sharded.dispose();
+        }
+      }
+    } finally {
+      single.dispose();
+      await Deno.remove(converted, { recursive: true });
     }
   });
 }

@@ -12,8 +12,9 @@
  *
  * Ops are synchronous (a GPU backend enqueues); only `download` is async. An op the backend lacks, or lacks for
  * these dtypes, is reported by `supports(op, dtypes)` and throws `BackendError("unsupported")` if called anyway.
- * Weights may be f16/bf16 where the op says so (matmul's B, linear's W, embedding tables, the patch-embed kernel);
- * every activation is f32. Conventions follow the spec (spec/ppllava.md §3.3–3.8) and HF/PyTorch.
+ * Weights may be f16/bf16 where the op says so (matmul's B, linear's W, embedding tables, the patch-embed kernel),
+ * and q8/q4 (group-wise quantised, docs/quantization.md) for linear's W and embedding tables where `supports` says
+ * so; every activation is f32. Conventions follow the spec (spec/ppllava.md §3.3–3.8) and HF/PyTorch.
  *
  * A pre-LN CLIP encoder layer (spec §3.3), weights as checkpoint tensors, x (S, D):
  *
@@ -30,11 +31,38 @@
  * Decoding keeps K/V in a `KvCache` (kv_cache.ts) and passes `rope({ theta, offset: cache.length })`.
  */
 
-export type DType = "f32" | "f16" | "bf16";
+/** Element types with a byte size per element (f16/bf16 are stored as their 16-bit patterns). */
+export type FloatDType = "f32" | "f16" | "bf16";
+/** Group-wise quantised weights (docs/quantization.md): 2-D (N, K) only, sized per group of 32 along K, never
+ * viewed (reshape/permute/slice refuse them); `linear`, `embedding`, `cast` and `download` read them. */
+export type QuantDType = "q8" | "q4";
+export type DType = FloatDType | QuantDType;
 export type Shape = readonly number[];
 
-/** Bytes per element of each dtype (f16/bf16 are stored as their 16-bit patterns). */
-export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, f16: 2, bf16: 2 };
+/** Bytes per element of each float dtype. Quantised dtypes have no per-element size: use `storageBytes`. */
+export const DTYPE_BYTES: Readonly<Record<FloatDType, number>> = { f32: 4, f16: 2, bf16: 2 };
+
+/** Values per quantisation group (one f32 scale each), along K. */
+export const QUANT_GROUP = 32;
+/** Bytes per group: codes (32 × 8 or 4 bits) + one f32 scale. */
+export const QUANT_GROUP_BYTES: Readonly<Record<QuantDType, number>> = { q8: 32 + 4, q4: 16 + 4 };
+
+export function isQuantized(dtype: DType): dtype is QuantDType {
+  return dtype === "q8" || dtype === "q4";
+}
+
+/** Bytes of a dense tensor: elements × DTYPE_BYTES, or for q8/q4 (N, K): N · ⌈K/32⌉ · QUANT_GROUP_BYTES. */
+export function storageBytes(dtype: DType, shape: Shape): number {
+  if (isQuantized(dtype)) {
+    if (shape.length !== 2) {
+      throw new BackendError("bad_shape", `${dtype}: quantised tensors are 2-D (N, K), got [${shape}]`);
+    }
+    return shape[0] * Math.ceil(shape[1] / QUANT_GROUP) * QUANT_GROUP_BYTES[dtype];
+  }
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n * DTYPE_BYTES[dtype];
+}
 
 export interface Tensor {
   /** Name of the backend that owns it; passing it to another backend is a `wrong_backend` error. */
@@ -92,6 +120,7 @@ export const OP_NAMES = [
   "copyInto",
   "concat",
   "cast",
+  "quantize",
 ] as const;
 export type OpName = typeof OP_NAMES[number];
 
@@ -132,10 +161,19 @@ export interface Backend {
 
   // ── memory ────────────────────────────────────────────────────────────────────────────────────────────
   /** A new dense tensor holding `data`: f32 values, or the 16-bit patterns of f16/bf16 values. */
-  upload(data: Float32Array | Uint16Array, shape: Shape, dtype?: DType): Tensor;
-  zeros(shape: Shape, dtype?: DType): Tensor;
-  /** The elements in row-major order of the shape, widened to f32 (views are read through their strides). */
+  upload(data: Float32Array | Uint16Array, shape: Shape, dtype?: FloatDType): Tensor;
+  /** A q8/q4 weight of logical shape (N, K) from its bytes as stored (docs/quantization.md: codes plane, then the
+   * f32 scales plane; `storageBytes(dtype, shape)` long). Ahead-of-time files load through this. */
+  uploadQuantized(bytes: Uint8Array, shape: Shape, dtype: QuantDType): Tensor;
+  /** Load-time quantisation of a dense 2-D f32/f16/bf16 weight (N, K) into q8/q4; `supports("quantize", [src])`.
+   * A NaN or ±∞ value is `bad_argument`. */
+  quantize(t: Tensor, dtype: QuantDType): Tensor;
+  zeros(shape: Shape, dtype?: FloatDType): Tensor;
+  /** The elements in row-major order of the shape, widened to f32 (views are read through their strides; q8/q4
+   * are dequantised). */
   download(t: Tensor): Promise<Float32Array>;
+  /** The stored bytes of a q8/q4 tensor (what `uploadQuantized` takes; `ppllava convert` writes them). */
+  downloadQuantized(t: Tensor): Promise<Uint8Array>;
   /** Runs `body`; disposes every tensor it created except those reachable from its result (a Tensor, or arrays and
    * plain objects of them, two levels deep). Kept tensors move to the enclosing scope. Synchronous bodies only. */
   scope<T>(body: () => T): T;
@@ -159,13 +197,14 @@ export interface Backend {
   /** Writes src into the view dst (same shape; dst f32 or dst.dtype = src.dtype). The only mutating op. */
   copyInto(dst: Tensor, src: Tensor): void;
   concat(ts: readonly Tensor[], axis: number): Tensor;
-  /** A dense f32 copy of an f16/bf16 (or f32) tensor. */
+  /** A dense f32 copy of an f16/bf16 (or f32) tensor, or the dequantised values of a q8/q4 one. */
   cast(t: Tensor, dtype: "f32"): Tensor;
 
   // ── ops: every output is a new dense f32 tensor unless stated ─────────────────────────────────────────
   /** a (…, M, K) f32 · b (…, K, N) (f32/f16/bf16, any strides; a 2-D b is shared by the batch) + bias (N). */
   matmul(a: Tensor, b: Tensor, bias?: Tensor): Tensor;
-  /** x (…, K) or (K) · Wᵀ + bias: weight (N, K) as stored in checkpoints (f32/f16/bf16), bias (N) f32 → (…, N). */
+  /** x (…, K) or (K) · Wᵀ + bias: weight (N, K) as stored in checkpoints (f32/f16/bf16, or q8/q4 where
+   * `supports("linear", ["f32", "q8"])`), bias (N) f32 → (…, N). */
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor;
   /** q (B, Hq, Sq, D), k and v (B, Hkv, Skv, D) with Hq a multiple of Hkv (GQA), last axes dense. Returns
    * (B, Hq, Sq, D) as a view of a dense (B, Sq, Hq, D) buffer, so `reshape(permute(out,[0,2,1,3]), [B,Sq,Hq·D])`
@@ -195,7 +234,8 @@ export interface Backend {
   scale(x: Tensor, factor: number): Tensor;
   /** Mean over `axis`, which is removed from the shape (CLS tokens averaged over frames). Sums in f64. */
   mean(x: Tensor, axis: number): Tensor;
-  /** Rows `ids` of table (V, D) (f32/f16/bf16) → (n, D) f32. An id outside [0, V) is `bad_argument`. */
+  /** Rows `ids` of table (V, D) (f32/f16/bf16, or q8/q4 where supported, dequantised) → (n, D) f32. An id
+   * outside [0, V) is `bad_argument`. */
   embedding(table: Tensor, ids: Int32Array): Tensor;
   /** Conv2d kernel = stride = P, no bias: pixels (N, C, H, W), weight (Dout, C, P, P) → (N, (H/P)·(W/P), Dout). */
   patchEmbed(pixels: Tensor, weight: Tensor): Tensor;

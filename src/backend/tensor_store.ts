@@ -3,7 +3,7 @@
  * the views (reshape/permute/slice), and the ops that are compositions of others (linear, concat). A backend
  * extends `TensorStore` with its storage type and implements the kernels.
  */
-import { BackendError, type BackendStats, type DType, DTYPE_BYTES, type Shape, type Tensor } from "./backend.ts";
+import { BackendError, type BackendStats, type DType, isQuantized, type Shape, storageBytes, type Tensor } from "./backend.ts";
 import {
   checkShape,
   denseStrides,
@@ -72,7 +72,7 @@ export abstract class TensorStore<S extends Storage> {
   /** A dense tensor over fresh storage; its contents are unspecified unless `zero`. */
   protected create(shape: Shape, dtype: DType = "f32", zero = false): Handle<S> {
     checkShape(shape, "tensor");
-    const storage = this.allocate(Math.max(size(shape), 1) * DTYPE_BYTES[dtype], zero);
+    const storage = this.allocate(Math.max(storageBytes(dtype, shape), 1), zero);
     this.#bytes += storage.bytes;
     return this.wrap({ storage, refs: 0 }, dtype, { shape: shape.slice(), strides: denseStrides(shape), offset: 0 });
   }
@@ -93,6 +93,15 @@ export abstract class TensorStore<S extends Storage> {
       this.#bytes -= handle.counted.storage.bytes;
       handle.counted.storage.release();
     }
+  }
+
+  /** The live handle behind `t` for a view op: quantised tensors have no per-element layout to view. */
+  #viewable(t: Tensor, what: string): Handle<S> {
+    const h = this.use(t, what);
+    if (isQuantized(h.dtype)) {
+      throw new BackendError("bad_dtype", `${what}: a ${h.dtype} tensor cannot be viewed (only linear, embedding, cast)`);
+    }
+    return h;
   }
 
   /** The live handle behind `t`, or a typed error naming `what`. */
@@ -132,7 +141,7 @@ export abstract class TensorStore<S extends Storage> {
   }
 
   reshape(t: Tensor, shape: Shape): Tensor {
-    const h = this.use(t, "reshape");
+    const h = this.#viewable(t, "reshape");
     checkShape(shape, "reshape");
     const strides = reshapeStrides(h, shape);
     if (!strides) {
@@ -145,18 +154,18 @@ export abstract class TensorStore<S extends Storage> {
   }
 
   permute(t: Tensor, axes: readonly number[]): Tensor {
-    const h = this.use(t, "permute");
+    const h = this.#viewable(t, "permute");
     return this.wrap(h.counted, h.dtype, permuteLayout(h, axes));
   }
 
   expand(t: Tensor, shape: Shape): Tensor {
-    const h = this.use(t, "expand");
+    const h = this.#viewable(t, "expand");
     checkShape(shape, "expand");
     return this.wrap(h.counted, h.dtype, expandLayout(h, shape));
   }
 
   slice(t: Tensor, axis: number, start: number, end: number): Tensor {
-    const h = this.use(t, "slice");
+    const h = this.#viewable(t, "slice");
     return this.wrap(h.counted, h.dtype, sliceLayout(h, axis, start, end));
   }
 

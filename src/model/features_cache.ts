@@ -3,8 +3,8 @@
  * pooling and the LLM): a memory-bounded LRU of backend tensors, keyed by the content hash of the pixels plus how
  * they were sampled. Evicted and replaced entries are disposed.
  */
-import type { DType, Tensor } from "../backend/backend.ts";
-import { DTYPE_BYTES } from "../backend/backend.ts";
+import type { Tensor } from "../backend/backend.ts";
+import { storageBytes } from "../backend/backend.ts";
 
 export class FeaturesCache {
   readonly #entries = new Map<string, { tensor: Tensor; bytes: number }>();
@@ -32,7 +32,7 @@ export class FeaturesCache {
 
   /** Stores `tensor` (the cache takes ownership); false (and nothing kept) when it alone exceeds the bound. */
   set(key: string, tensor: Tensor): boolean {
-    const bytes = tensor.shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[tensor.dtype as DType];
+    const bytes = storageBytes(tensor.dtype, tensor.shape);
     this.delete(key);
     if (bytes > this.maxBytes) return false;
     while (this.#bytes + bytes > this.maxBytes) {

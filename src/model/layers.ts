@@ -6,8 +6,15 @@
  * uploaded as their 16-bit patterns; the backend widens them in its kernels); vectors (biases, norm gains,
  * position tables) are widened to f32 once at load.
  */
-import type { Backend, Shape, Tensor } from "../backend/backend.ts";
+import { type Backend, BackendError, type DType, type QuantDType, type Shape, type Tensor } from "../backend/backend.ts";
+import { quantizationFor, readQuantized } from "./quant_checkpoint.ts";
 import type { ModelWeights } from "./weights.ts";
+
+export interface ParamsOptions {
+  /** Quantise the weights `quantizationFor` names to q8/q4 as they load (docs/quantization.md). Tensors the
+   * checkpoint already holds quantised load as they are, whatever this says. */
+  quantize?: QuantDType;
+}
 
 /** Called with every named intermediate (names as in tests/oracles/ppllava_reference.py). The tensor is only valid
  * during the call: start a `download` (or make a copy) there. */
@@ -27,17 +34,53 @@ export interface LayerNorm {
 /** Loads tensors of one checkpoint onto one backend; remembers them so `dispose` frees the whole model. */
 export class Params {
   readonly #loaded: Tensor[] = [];
-  constructor(readonly backend: Backend, readonly weights: ModelWeights) {}
+  /** The dtype each matrix was loaded in, by checkpoint key (the precision plan of the loaded model). */
+  readonly precision = new Map<string, DType>();
+  constructor(readonly backend: Backend, readonly weights: ModelWeights, readonly options: ParamsOptions = {}) {}
 
-  /** A matrix in its stored dtype (F16/BF16 stay 16-bit). */
+  /** A matrix in its stored dtype (F16/BF16 stay 16-bit, q8/q4 files load as they are), or quantised at load
+   * when `options.quantize` asks and the policy names it. */
   async matrix(name: string): Promise<Tensor> {
     const info = this.weights.expectTensor(name, this.#expected(name));
+    const stored = this.weights.quantized.get(name);
+    if (stored) {
+      this.#requireQuant(stored.dtype, name);
+      const t = this.backend.uploadQuantized(await readQuantized(this.weights.store, name), stored.shape, stored.dtype);
+      return this.#matrix(name, t);
+    }
+    let t: Tensor;
     if (info.dtype === "F16" || info.dtype === "BF16") {
       const raw = await this.weights.store.readRaw(name);
       const bits = new Uint16Array(raw.slice().buffer);
-      return this.#keep(this.backend.upload(bits, info.shape, info.dtype === "F16" ? "f16" : "bf16"));
+      t = this.backend.upload(bits, info.shape, info.dtype === "F16" ? "f16" : "bf16");
+    } else {
+      t = this.backend.upload(await this.weights.f32(name), info.shape);
     }
-    return this.vector(name);
+    const target = this.options.quantize ? quantizationFor(name, this.options.quantize) : null;
+    if (!target) return this.#matrix(name, t);
+    try {
+      this.#requireQuant(target, name, t.dtype);
+      return this.#matrix(name, this.backend.quantize(t, target));
+    } finally {
+      t.dispose();
+    }
+  }
+
+  #matrix(name: string, t: Tensor): Tensor {
+    this.precision.set(name, t.dtype);
+    return this.#keep(t);
+  }
+
+  #requireQuant(dtype: QuantDType, name: string, from?: DType): void {
+    const b = this.backend;
+    const ok = b.supports("linear", ["f32", dtype]) && b.supports("embedding", [dtype]) &&
+      (from === undefined || b.supports("quantize", [from]));
+    if (!ok) {
+      throw new BackendError(
+        "unsupported",
+        `backend ${b.name} cannot run ${dtype} weights (${name}); load without quantize or use the WASM backend`,
+      );
+    }
   }
 
   /** Any tensor widened to f32 (shape as stored; a scalar comes as shape [1]). */

@@ -11,7 +11,7 @@
  * The caller adds the W partials and the residual (sharded_llama.ts). The RMSNorms are recomputed by every shard
  * from the full residual stream (H values per row: cheaper than another round trip).
  */
-import type { Backend, DType, Tensor } from "../backend/backend.ts";
+import { type Backend, type DType, QUANT_GROUP, type Tensor } from "../backend/backend.ts";
 import { KvCache } from "../backend/kv_cache.ts";
 import type { LlamaConfig } from "./llama.ts";
 import { ModelError } from "./errors.ts";
@@ -53,7 +53,10 @@ export function shardRanges(c: LlamaConfig, shards: number): ShardRanges[] {
   }
   const group = c.heads / c.kvHeads;
   const kv = splitEvenly(c.kvHeads, shards);
-  const mlp = splitEvenly(c.intermediateSize, shards);
+  // MLP slices in whole groups of 32 columns where possible, so a shard's down_proj columns quantise into exactly
+  // the groups of the unsplit matrix (same q8/q4 values as one instance: docs/quantization.md).
+  const unit = c.intermediateSize % QUANT_GROUP === 0 && c.intermediateSize / QUANT_GROUP >= shards ? QUANT_GROUP : 1;
+  const mlp = splitEvenly(c.intermediateSize / unit, shards).map(([a, b]) => [a * unit, b * unit] as const);
   const vocab = splitEvenly(c.vocabSize, shards);
   return kv.map((k, w) => ({ kvHeads: k, heads: [k[0] * group, k[1] * group], mlp: mlp[w], vocab: vocab[w] }));
 }

@@ -3,7 +3,7 @@
  * by `ShardedLlama` on the main thread through `serveRequests`. Activations travel as Float32Arrays (transferred
  * back); weights arrive once, as raw safetensors bytes already cut to this shard's rows or columns.
  */
-import type { Tensor } from "../backend/backend.ts";
+import type { QuantDType, Tensor } from "../backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
 import { serveRequests, transferring } from "../util/workers.ts";
 import { decodeF32, type DType } from "./dtypes.ts";
@@ -52,14 +52,36 @@ await serveRequests({
     ranges = args.ranges;
     return stats();
   },
-  tensor(args: { key: string; dtype: DType; shape: number[]; bytes: ArrayBuffer; kind: "vector" | "matrix" }) {
+  tensor(
+    args: {
+      key: string;
+      dtype: DType;
+      shape: number[];
+      bytes: ArrayBuffer;
+      kind: "vector" | "matrix";
+      /** Quantise as it lands (load-time quantisation). */
+      quantize?: QuantDType;
+      /** The bytes are already a q8/q4 block (an ahead-of-time checkpoint). */
+      quantized?: QuantDType;
+    },
+  ) {
     const b = backend!;
     const raw = new Uint8Array(args.bytes);
     let t: Tensor;
-    if (args.kind === "matrix" && (args.dtype === "F16" || args.dtype === "BF16")) {
+    if (args.quantized) {
+      t = b.uploadQuantized(raw, args.shape, args.quantized);
+    } else if (args.kind === "matrix" && (args.dtype === "F16" || args.dtype === "BF16")) {
       t = b.upload(new Uint16Array(args.bytes), args.shape, args.dtype === "F16" ? "f16" : "bf16");
     } else {
       t = b.upload(decodeF32(raw, args.dtype, args.key), args.shape.length === 0 ? [1] : args.shape);
+    }
+    if (args.quantize && !args.quantized) {
+      const wide = t;
+      try {
+        t = b.quantize(wide, args.quantize);
+      } finally {
+        wide.dispose();
+      }
     }
     tensors.get(args.key)?.dispose();
     tensors.set(args.key, t);

@@ -20,19 +20,11 @@ import { ModelError } from "./errors.ts";
 import { type LlamaConfig, llamaConfig } from "./llama.ts";
 import { shardRanges, shardTensorSpecs } from "./llama_shard.ts";
 import type { TensorStore } from "./safetensors.ts";
+import { type QuantDType, storageBytes } from "../backend/backend.ts";
+import { quantizationFor, type QuantizedTensor } from "./quant_checkpoint.ts";
 import { LLM, weightLayout, type WeightPart } from "./weights.ts";
 
-export type WeightPrecision = "f32" | "f16" | "bf16" | "q8" | "q4";
-export type Quantization = "q8" | "q4";
-
-/** Bytes per element of each loaded precision. q8/q4: group-wise, one f16 scale per group of 32 (quant branch). */
-export const PRECISION_BYTES: Readonly<Record<WeightPrecision, number>> = {
-  f32: 4,
-  f16: 2,
-  bf16: 2,
-  q8: 1 + 2 / 32,
-  q4: 0.5 + 2 / 32,
-};
+export type WeightPrecision = "f32" | "f16" | "bf16" | QuantDType;
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -51,7 +43,10 @@ export interface RequestShape {
 }
 
 export interface PlanOptions {
-  quantize?: Quantization;
+  /** Load-time quantisation (the `quantizationFor` policy). */
+  quantize?: QuantDType;
+  /** Tensors the checkpoint already holds as q8/q4 (`ModelWeights.quantized`). */
+  quantized?: ReadonlyMap<string, QuantizedTensor>;
   /** LLM shards in workers: a count (0 = the LLM on the main instance), or "auto" (default): 0 when everything
    * fits one instance, else the fewest workers that fit (at least `minWorkers`). */
   workers?: number | "auto";
@@ -101,19 +96,22 @@ export interface MemoryPlan {
   problems: string[];
 }
 
-/** What a tensor becomes once loaded: matrices keep their dtype (or are quantised), the rest is widened to f32. */
-export function loadedPrecision(name: string, rank: number, stored: string, quantize?: Quantization): WeightPrecision {
+/** What a tensor becomes once loaded: q8/q4 as stored or as the quantisation policy says, other matrices in their
+ * stored dtype, everything else widened to f32 (layers.ts `Params.matrix` / `vector`). */
+export function loadedPrecision(
+  name: string,
+  rank: number,
+  stored: string,
+  quantize?: QuantDType,
+  quantized?: QuantizedTensor,
+): WeightPrecision {
+  if (quantized) return quantized.dtype;
   const matrix = name.endsWith(".weight") && rank >= 2 && !name.includes("position_embedding") &&
     !name.includes("time_embed");
   if (!matrix) return "f32";
-  if (quantize && isQuantized(name)) return quantize;
+  const target = quantize ? quantizationFor(name, quantize) : null;
+  if (target) return target;
   return stored === "F16" ? "f16" : stored === "BF16" ? "bf16" : "f32";
-}
-
-/** Which matrices load-time quantisation turns to q8/q4: the LLM's linear layers and lm_head (the bulk of the
- * bytes); the embedding table, the vision tower, the text tower and the projector keep their dtype. */
-export function isQuantized(name: string): boolean {
-  return name.startsWith(`${LLM}.model.layers.`) || name === `${LLM}.lm_head.weight`;
 }
 
 function groupOf(name: string, part: WeightPart): string {
@@ -147,25 +145,25 @@ export function planMemory(config: PPLLaVAConfig, store: TensorStore, options: P
   // Weights per group, as loaded.
   const groups = new Map<string, TensorGroup & { dtypes: Set<string> }>();
   let largestRaw = 0;
-  const bytesOf = (name: string) => {
-    const info = store.info(name);
-    const elements = info.shape.reduce((a, b) => a * b, 1);
-    return elements * PRECISION_BYTES[loadedPrecision(name, info.shape.length, info.dtype, q)];
-  };
+  const pre = options.quantized ?? new Map<string, QuantizedTensor>();
+  const precisionOf = (name: string, shape: readonly number[]) =>
+    loadedPrecision(name, shape.length, store.info(name).dtype, q, pre.get(name));
   for (const [name, expected] of layout) {
     // position_embedding_res is optional but loaded when present; logit_scale is read to the host, not uploaded.
     if (!store.has(name) || (!expected.needed && !name.endsWith("position_embedding_res"))) continue;
     if (name.endsWith("logit_scale")) continue;
     if (name === `${LLM}.lm_head.weight` && config.llm.tieWordEmbeddings) continue;
     const info = store.info(name);
-    const elements = info.shape.reduce((a, b) => a * b, 1);
+    const shape = expected.shape;
+    const elements = shape.reduce((a, b) => a * b, 1);
     largestRaw = Math.max(largestRaw, info.end - info.begin);
+    const precision = precisionOf(name, shape);
     const key = groupOf(name, expected.part);
     const g = groups.get(key) ?? { name: key, tensors: 0, elements: 0, precision: "", bytes: 0, dtypes: new Set() };
     g.tensors++;
     g.elements += elements;
-    g.bytes += bytesOf(name);
-    g.dtypes.add(`${info.dtype} → ${loadedPrecision(name, info.shape.length, info.dtype, q)}`);
+    g.bytes += storageBytes(precision, shape.length === 0 ? [1] : shape);
+    g.dtypes.add(`${pre.has(name) ? pre.get(name)!.dtype : info.dtype} → ${precision}`);
     groups.set(key, g);
   }
   // The extended CLIP position table is built from two loaded ones (clip_text.ts loadPositions).
@@ -196,12 +194,14 @@ export function planMemory(config: PPLLaVAConfig, store: TensorStore, options: P
     const main = instance("main", mainFixed, 0, visionActivationBytes, cache);
     const shards = shardRanges(llm, workers).map((r, i) => {
       const weights = shardTensorSpecs(llm, r, LLM, config.llm.tieWordEmbeddings).reduce((total, spec) => {
-        const info = store.info(spec.source);
-        const elements = spec.take
-          ? (spec.take.range[1] - spec.take.range[0]) * info.shape[1 - spec.take.axis]
-          : info.shape.reduce((a, b) => a * b, 1);
-        const precision = spec.kind === "vector" ? "f32" : loadedPrecision(spec.source, 2, info.dtype, q);
-        return total + elements * PRECISION_BYTES[precision];
+        const full = layout.get(spec.source)?.shape ?? store.info(spec.source).shape;
+        const shape = !spec.take
+          ? full
+          : spec.take.axis === 0
+          ? [spec.take.range[1] - spec.take.range[0], full[1]]
+          : [full[0], spec.take.range[1] - spec.take.range[0]];
+        const precision = spec.kind === "vector" ? "f32" : precisionOf(spec.source, full);
+        return total + storageBytes(precision, shape);
       }, 0);
       return instance(
         `shard ${i}`,

@@ -21,7 +21,7 @@
  *   The tiling itself (best pinpoint, resize, crop) belongs to preprocessing.
  * Pooling kernel/stride/output size can be overridden per request (`pooling`), "compress to any scale".
  */
-import type { Backend, Tensor } from "../backend/backend.ts";
+import type { Backend, QuantDType, Tensor } from "../backend/backend.ts";
 import { createWasmBackend } from "../backend/wasm/backend.ts";
 import { directoryFiles, type FileSet } from "../util/random_access.ts";
 import { clipTextConfig, ClipTextTower } from "./clip_text.ts";
@@ -123,7 +123,10 @@ export interface LoadModelOptions {
    * choice (0, the LLM on `backend`, when everything fits one instance). */
   workers?: number | "auto";
   /** Limits and the request shape the memory plan checks before loading (memory_plan.ts). */
-  memory?: Omit<PlanOptions, "workers" | "featuresCacheBytes">;
+  memory?: Omit<PlanOptions, "workers" | "featuresCacheBytes" | "quantize">;
+  /** Quantise the LLM's weights as they load (docs/quantization.md); a checkpoint converted ahead of time
+   * (`ppllava convert --quant`) loads its quantised tensors as they are, with or without this. */
+  quantize?: QuantDType;
 }
 
 export class PPLLaVAModel {
@@ -345,6 +348,9 @@ export class PPLLaVAModel {
 
 /** Opens a checkpoint folder (config.json + safetensors, single or sharded; f32/f16/bf16) and loads every part. */
 export async function loadModel(dir: string | FileSet, options: LoadModelOptions = {}): Promise<PPLLaVAModel> {
+  if (options.quantize !== undefined && options.quantize !== "q8" && options.quantize !== "q4") {
+    throw new ModelError("bad_input", `quantize: ${JSON.stringify(options.quantize)}; allowed: "q8", "q4" or none`);
+  }
   const weights = await openCheckpoint(dir);
   let plan: MemoryPlan;
   try {
@@ -355,6 +361,8 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       instanceBytes: onWasm ? options.memory?.instanceBytes : Infinity,
       workers: options.workers ?? "auto",
       featuresCacheBytes: options.featuresCacheBytes,
+      quantize: options.quantize,
+      quantized: weights.quantized,
     });
     assertFits(plan);
   } catch (error) {
@@ -362,7 +370,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     throw error;
   }
   const backend = options.backend ?? await createWasmBackend();
-  const params = new Params(backend, weights);
+  const params = new Params(backend, weights, { quantize: options.quantize });
   let sharded: ShardedLlama | undefined;
   try {
     const config = weights.config;
@@ -370,6 +378,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       ? sharded = await ShardedLlama.load(params, llamaConfig(config), {
         workers: plan.workers,
         tiedEmbeddings: config.llm.tieWordEmbeddings,
+        quantize: options.quantize,
       })
       : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
     const model = new PPLLaVAModel(

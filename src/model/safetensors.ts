@@ -12,6 +12,9 @@ import { decodeF32, decodeF64, decodeInts, type DType, ITEM_SIZE, WeightsError }
 export { decodeF32, decodeF64, decodeInts, type DType, WeightsError };
 export type { WeightsErrorCode } from "./dtypes.ts";
 
+/** The `__metadata__` key of quantised checkpoints (quant_checkpoint.ts; spelled here to avoid an import cycle). */
+const QUANT_METADATA_KEY = "ppllava.quantization";
+
 /** The safetensors reference implementation refuses headers above 100 MB; so do we (it bounds a bad length). */
 const MAX_HEADER_BYTES = 100_000_000;
 
@@ -33,6 +36,8 @@ export interface TensorStore {
   info(name: string): TensorInfo;
   readRaw(name: string): Promise<Uint8Array<ArrayBuffer>>;
   close(): Promise<void>;
+  /** `__metadata__` of the file (shards: every shard's entries; for the quantisation key, its tensor lists merged). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export class SafetensorsFile implements TensorStore {
@@ -254,6 +259,30 @@ export class ShardedSafetensors implements TensorStore {
 
   names(): string[] {
     return [...this.map.keys()];
+  }
+
+  get metadata(): Readonly<Record<string, string>> {
+    const merged: Record<string, string> = {};
+    let quant: { tensors?: Record<string, unknown> } | undefined;
+    for (const shard of this.shards.values()) {
+      for (const [key, value] of Object.entries(shard.metadata)) {
+        if (key !== QUANT_METADATA_KEY) {
+          merged[key] = value;
+          continue;
+        }
+        // Each shard lists the quantised tensors it holds: the checkpoint's list is their union.
+        let parsed: { tensors?: Record<string, unknown> };
+        try {
+          parsed = JSON.parse(value);
+        } catch {
+          merged[key] = value; // parseQuantMetadata reports it
+          return merged;
+        }
+        quant = quant ? { ...quant, tensors: { ...quant.tensors, ...parsed.tensors } } : parsed;
+        merged[key] = JSON.stringify(quant);
+      }
+    }
+    return merged;
   }
 
   has(name: string): boolean {

@@ -10,7 +10,8 @@
  * A worker that crashes ends the whole model: every worker is terminated and every call fails with
  * `WorkerError("crashed")`; `dispose()` terminates them too.
  */
-import type { Backend, Tensor } from "../backend/backend.ts";
+import { type Backend, QUANT_GROUP, QUANT_GROUP_BYTES, type QuantDType, type Tensor } from "../backend/backend.ts";
+import { quantizationFor, readQuantized } from "./quant_checkpoint.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
 import { ModelError } from "./errors.ts";
 import type { Params, Trace } from "./layers.ts";
@@ -28,6 +29,8 @@ export interface ShardStats {
 export interface ShardedLlamaOptions {
   workers: number;
   tiedEmbeddings?: boolean;
+  /** Load-time quantisation (the same policy as one instance: `quantizationFor`). */
+  quantize?: QuantDType;
 }
 
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./llm_worker.ts" : "./llm_worker.js", import.meta.url);
@@ -57,7 +60,7 @@ export class ShardedLlama {
     try {
       for (let i = 0; i < ranges.length; i++) workers.push(await RpcWorker.spawn(WORKER_URL, `llm-shard-${i}`));
       await Promise.all(workers.map((w, i) => w.call("init", { config, ranges: ranges[i] })));
-      await sendWeights(params, config, ranges, workers, options.tiedEmbeddings ?? false);
+      await sendWeights(params, config, ranges, workers, options.tiedEmbeddings ?? false, options.quantize);
       await Promise.all(workers.map((w) => w.call("assemble")));
       const embed = await params.matrix(`${LLM}.model.embed_tokens.weight`);
       return new ShardedLlama(config, ranges, workers, embed);
@@ -225,6 +228,7 @@ async function sendWeights(
   ranges: readonly ShardRanges[],
   workers: readonly RpcWorker[],
   tied: boolean,
+  quantize?: QuantDType,
 ): Promise<void> {
   const bySource = new Map<string, { worker: number; spec: ShardTensorSpec }[]>();
   ranges.forEach((r, worker) => {
@@ -235,33 +239,42 @@ async function sendWeights(
     }
   });
   const inFlight: Promise<unknown>[] = [];
-  const store = params.weights.store;
+  const weights = params.weights;
+  const store = weights.store;
   for (const [source, uses] of bySource) {
-    const info = params.weights.expectTensor(
-      source,
-      params.weights.layout.get(source)?.shape ?? store.info(source).shape,
-    );
-    const raw = await store.readRaw(source);
-    const element = info.dtype === "F32" ? 4 : 2;
+    const logical = weights.layout.get(source)?.shape ?? store.info(source).shape;
+    const info = weights.expectTensor(source, logical);
+    const stored = weights.quantized.get(source);
+    const raw = stored ? await readQuantized(store, source) : await store.readRaw(source);
     for (const { worker, spec } of uses) {
-      const { bytes, shape } = cut(raw, info.shape, element, spec.take);
-      inFlight.push(
-        workers[worker].call("tensor", { key: spec.key, dtype: info.dtype, shape, bytes, kind: spec.kind }, [
-          bytes,
-        ]),
-      );
+      const target = !stored && quantize && spec.kind === "matrix" ? quantizationFor(source, quantize) : null;
+      const piece = stored
+        ? cutQuantized(raw, stored.shape, stored.dtype, spec.take, source)
+        : cut(raw, info.shape, info.dtype === "F32" ? 4 : 2, spec.take, target ? source : undefined);
+      inFlight.push(workers[worker].call("tensor", {
+        key: spec.key,
+        dtype: info.dtype,
+        shape: piece.shape,
+        bytes: piece.bytes,
+        kind: spec.kind,
+        quantize: target ?? undefined,
+        quantized: stored?.dtype,
+      }, [piece.bytes]));
     }
     while (inFlight.length > 2 * workers.length) await inFlight.shift();
   }
   await Promise.all(inFlight);
 }
 
-/** The bytes of rows or columns `take` of a row-major (R, C) tensor (or all of it), as a fresh buffer. */
+/** The bytes of rows or columns `take` of a row-major (R, C) tensor (or all of it), as a fresh buffer. A column cut
+ * of a weight that will be quantised (`quantized` names it) must start and end on a group of 32, so the groups are
+ * those of the whole matrix. */
 export function cut(
   raw: Uint8Array,
   shape: readonly number[],
   element: number,
   take?: { axis: 0 | 1; range: Range },
+  quantized?: string,
 ): { bytes: ArrayBuffer; shape: number[] } {
   if (!take) return { bytes: raw.slice().buffer as ArrayBuffer, shape: [...shape] };
   const [rows, cols] = shape;
@@ -270,6 +283,7 @@ export function cut(
     const row = cols * element;
     return { bytes: raw.slice(start * row, end * row).buffer as ArrayBuffer, shape: [end - start, cols] };
   }
+  if (quantized) groupAligned(quantized, take.range, cols);
   const width = (end - start) * element;
   const out = new Uint8Array(rows * width);
   for (let r = 0; r < rows; r++) {
@@ -277,4 +291,45 @@ export function cut(
     out.set(raw.subarray(from, from + width), r * width);
   }
   return { bytes: out.buffer, shape: [rows, end - start] };
+}
+
+/** Rows or group-aligned columns of a q8/q4 block (codes plane, then f32 scales plane: docs/quantization.md). */
+export function cutQuantized(
+  block: Uint8Array,
+  shape: readonly number[],
+  dtype: QuantDType,
+  take: { axis: 0 | 1; range: Range } | undefined,
+  name: string,
+): { bytes: ArrayBuffer; shape: number[] } {
+  const [rows, cols] = shape;
+  const groups = Math.ceil(cols / QUANT_GROUP);
+  const codeBytes = QUANT_GROUP_BYTES[dtype] - 4;
+  const scales = block.subarray(rows * groups * codeBytes);
+  const [r0, r1, g0, g1] = !take
+    ? [0, rows, 0, groups]
+    : take.axis === 0
+    ? [take.range[0], take.range[1], 0, groups]
+    : (groupAligned(name, take.range, cols),
+      [0, rows, take.range[0] / QUANT_GROUP, Math.ceil(take.range[1] / QUANT_GROUP)]);
+  const n = r1 - r0;
+  const g = g1 - g0;
+  const out = new Uint8Array(n * g * QUANT_GROUP_BYTES[dtype]);
+  const outScales = n * g * codeBytes;
+  for (let r = 0; r < n; r++) {
+    const src = (r0 + r) * groups + g0;
+    out.set(block.subarray(src * codeBytes, (src + g) * codeBytes), r * g * codeBytes);
+    out.set(scales.subarray(src * 4, (src + g) * 4), outScales + r * g * 4);
+  }
+  const logical = take?.axis === 1 ? [rows, take.range[1] - take.range[0]] : [n, cols];
+  return { bytes: out.buffer, shape: logical };
+}
+
+function groupAligned(name: string, [start, end]: Range, cols: number): void {
+  if (start % QUANT_GROUP !== 0 || (end % QUANT_GROUP !== 0 && end !== cols)) {
+    throw new ModelError(
+      "bad_input",
+      `${name}: columns [${start}, ${end}) do not start and end on a quantisation group of ${QUANT_GROUP}; ` +
+        `use a worker count that splits the heads and the MLP into whole groups`,
+    );
+  }
 }

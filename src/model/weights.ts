@@ -10,6 +10,7 @@
  */
 import { directoryFiles, type FileSet } from "../util/random_access.ts";
 import { ConfigError, parseConfigText, type PPLLaVAConfig } from "./config.ts";
+import { checkQuantizedTensor, parseQuantMetadata, type QuantizedTensor, scalesName } from "./quant_checkpoint.ts";
 import { decodeF32, openCheckpointTensors, type TensorInfo, type TensorStore, WeightsError } from "./safetensors.ts";
 
 export const VISION = "vision_tower.vision_model";
@@ -132,9 +133,12 @@ const WEIGHT_DTYPES = new Set(["F32", "F16", "BF16"]);
 /** Checked access to a checkpoint's tensors under the §6 layout. */
 export class ModelWeights {
   readonly layout: Map<string, ExpectedTensor>;
+  /** Tensors the checkpoint holds quantised (ahead of time, `ppllava convert`), by name, with their logical shape. */
+  readonly quantized: ReadonlyMap<string, QuantizedTensor>;
 
   constructor(readonly store: TensorStore, readonly config: PPLLaVAConfig) {
     this.layout = weightLayout(config);
+    this.quantized = parseQuantMetadata(store.metadata, "checkpoint");
   }
 
   /** Checks every tensor the layout expects: the needed ones must exist; whatever exists must have its shape and a
@@ -154,6 +158,18 @@ export class ModelWeights {
         `the checkpoint has no tensor ${name} (expected shape [${shape}])`,
         name,
       );
+    }
+    const quantized = this.quantized.get(name);
+    if (quantized) {
+      if (quantized.shape.length !== shape.length || quantized.shape.some((dim, i) => dim !== shape[i])) {
+        throw new WeightsError(
+          "bad_shape",
+          `tensor ${name} is ${quantized.dtype} [${quantized.shape}], expected [${shape}] from config.json`,
+          name,
+        );
+      }
+      checkQuantizedTensor(this.store, name, quantized);
+      return this.store.info(name);
     }
     const info = this.store.info(name);
     if (info.shape.length !== shape.length || info.shape.some((dim, i) => dim !== shape[i])) {
@@ -175,7 +191,8 @@ export class ModelWeights {
 
   /** Tensors the checkpoint holds outside the layout (old `position_ids` buffers, say): ignored, listed for logs. */
   unexpectedTensors(): string[] {
-    return this.store.names().filter((name) => !this.layout.has(name));
+    const companions = new Set([...this.quantized.keys()].map(scalesName));
+    return this.store.names().filter((name) => !this.layout.has(name) && !companions.has(name));
   }
 
   /** Reads a tensor of the layout as f32, checking it against the layout first. */
@@ -183,6 +200,9 @@ export class ModelWeights {
     const expected = this.layout.get(name);
     if (!expected) throw new WeightsError("missing_tensor", `${name} is not a key of the PPLLaVA layout`, name);
     const info = this.expectTensor(name, expected.shape);
+    if (this.quantized.has(name)) {
+      throw new WeightsError("bad_dtype", `${name} is stored quantised; it loads as a matrix (Params.matrix)`, name);
+    }
     return decodeF32(await this.store.readRaw(name), info.dtype, name);
   }
 

@@ -1,5 +1,5 @@
 /** Op cases of RoPE, softmax, element-wise products, embedding, patch embedding, PGP and data movement. */
-import type { DType } from "../../src/backend/backend.ts";
+import type { FloatDType as DType } from "../../src/backend/backend.ts";
 import * as ref from "../reference/ops.ts";
 import { relevanceReference } from "../reference/relevance.ts";
 import { gaussian } from "../util/random.ts";

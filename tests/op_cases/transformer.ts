@@ -1,5 +1,5 @@
 /** Op cases of the transformer blocks: matmul/linear, attention (incl. the KV cache), norms, activations. */
-import type { DType } from "../../src/backend/backend.ts";
+import type { FloatDType as DType } from "../../src/backend/backend.ts";
 import { KvCache } from "../../src/backend/kv_cache.ts";
 import * as ref from "../reference/ops.ts";
 import { gaussian } from "../util/random.ts";

@@ -21,3 +21,4 @@ pub mod gemm;
 pub mod layout;
 pub mod norm;
 pub mod pooling;
+pub mod quant;

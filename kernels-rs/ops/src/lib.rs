@@ -9,6 +9,9 @@ pub mod lanes;
 pub mod layout;
 pub mod norm;
 pub mod pooling;
+pub mod quant;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod quant_simd;
 pub mod relevance;
 pub mod rope;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -8,7 +8,10 @@ import {
   type Backend,
   BackendError,
   type DType,
+  type FloatDType,
+  isQuantized,
   type OpName,
+  type QuantDType,
   type RopeOptions,
   type Shape,
   type Tensor,
@@ -24,14 +27,17 @@ import { binary, copyAs, copyInto, embedding, mean, patchEmbed, scale } from "./
 import { loadKernels, type WasmKernels } from "./loader.ts";
 import { layerNorm, rmsNorm } from "./norm.ts";
 import { relevance, windowPool } from "./pooling.ts";
+import { dequantizeRows, downloadQuantized, quantize, quantLinear, type QuantMethod, uploadQuantized } from "./quant.ts";
 
 const ANY: readonly DType[] = ["f32", "f16", "bf16"];
 const F32: readonly DType[] = ["f32"];
+/** Weights: the float dtypes and the group-wise quantised ones. */
+const WEIGHT: readonly DType[] = [...ANY, "q8", "q4"];
 
 /** Allowed dtypes per argument position; ops absent here are not supported. */
 const SUPPORT: Partial<Record<OpName, readonly (readonly DType[])[]>> = {
   matmul: [F32, ANY, F32],
-  linear: [F32, ANY, F32],
+  linear: [F32, WEIGHT, F32],
   attention: [F32, F32, F32],
   layerNorm: [F32, F32, F32],
   rmsNorm: [F32, F32],
@@ -46,25 +52,29 @@ const SUPPORT: Partial<Record<OpName, readonly (readonly DType[])[]>> = {
   mul: [F32, F32],
   scale: [F32],
   mean: [F32],
-  embedding: [ANY],
+  embedding: [WEIGHT],
   patchEmbed: [F32, ANY],
   relevance: [F32, F32],
   windowPool: [F32, F32],
   contiguous: [ANY],
   copyInto: [ANY, ANY],
   concat: [ANY],
-  cast: [ANY],
+  cast: [WEIGHT],
+  quantize: [ANY],
 };
 
 export interface WasmBackendOptions {
   /** false runs the scalar twins (default true). */
   simd?: boolean;
+  /** How linear treats activations against q8/q4 weights (default "int8"; see ./quant.ts). */
+  quantMethod?: QuantMethod;
 }
 
 export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   readonly name: string;
   readonly #kernels: WasmKernels;
   readonly #context: WasmContext;
+  readonly #quantMethod: QuantMethod;
 
   constructor(kernels: WasmKernels, options: WasmBackendOptions = {}) {
     super();
@@ -74,6 +84,7 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
     }
     this.name = simd ? "wasm-simd" : "wasm-scalar";
     this.#kernels = kernels;
+    this.#quantMethod = options.quantMethod ?? "int8";
     this.#context = {
       kernels,
       simd: simd ? 1 : 0,
@@ -107,13 +118,16 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
     return new WasmStorage(this.#kernels, ptr, bytes);
   }
 
-  upload(data: Float32Array | Uint16Array, shape: Shape, dtype: DType = "f32"): Tensor {
+  upload(data: Float32Array | Uint16Array, shape: Shape, dtype: FloatDType = "f32"): Tensor {
     const wanted = dtype === "f32" ? Float32Array : Uint16Array;
     if (!(data instanceof wanted)) {
       throw new BackendError(
         "bad_dtype",
         `upload: ${dtype} data comes as a ${wanted.name}, got ${data.constructor.name}`,
       );
+    }
+    if (isQuantized(dtype)) {
+      throw new BackendError("bad_dtype", `upload: ${dtype} bytes go through uploadQuantized`);
     }
     if (data.length !== size(shape)) {
       throw new BackendError("bad_shape", `upload: ${data.length} values for shape [${shape}] (${size(shape)})`);
@@ -123,12 +137,35 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
     return out;
   }
 
-  zeros(shape: Shape, dtype: DType = "f32"): Tensor {
+  uploadQuantized(bytes: Uint8Array, shape: Shape, dtype: QuantDType): Tensor {
+    return uploadQuantized(this.#context, bytes, shape, dtype);
+  }
+
+  quantize(t: Tensor, dtype: QuantDType): Tensor {
+    this.#require("quantize", [t]);
+    if (!isQuantized(dtype)) throw new BackendError("bad_dtype", `quantize: to q8 or q4, not ${dtype}`);
+    return quantize(this.#context, t, dtype);
+  }
+
+  downloadQuantized(t: Tensor): Promise<Uint8Array> {
+    return Promise.resolve(downloadQuantized(this.#context, t));
+  }
+
+  zeros(shape: Shape, dtype: FloatDType = "f32"): Tensor {
+    if (isQuantized(dtype)) throw new BackendError("bad_dtype", `zeros: not for ${dtype} (use quantize)`);
     return this.create(shape, dtype, true);
   }
 
   download(t: Tensor): Promise<Float32Array> {
     const h = this.use(t, "download");
+    if (isQuantized(h.dtype)) {
+      const values = dequantizeRows(this.#context, h, null);
+      try {
+        return Promise.resolve(memoryView(this.#kernels, Float32Array, address(values), size(h.shape)).slice());
+      } finally {
+        values.dispose();
+      }
+    }
     const dense = h.dtype === "f32" && isDense(h) ? h : copyAs(this.#context, h, "f32");
     try {
       return Promise.resolve(memoryView(this.#kernels, Float32Array, address(dense), size(h.shape)).slice());
@@ -150,12 +187,19 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   cast(t: Tensor, dtype: "f32"): Tensor {
     this.#require("cast", [t]);
     if (dtype !== "f32") throw new BackendError("unsupported", `cast: only to f32, not ${dtype}`);
+    if (isQuantized(t.dtype)) return dequantizeRows(this.#context, t, null);
     return copyAs(this.#context, t, "f32");
   }
 
   matmul(a: Tensor, b: Tensor, bias?: Tensor): Tensor {
     this.#require("matmul", [a, b, bias]);
     return matmul(this.#context, a, b, bias);
+  }
+
+  override linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+    this.#require("linear", [x, weight, bias]);
+    if (isQuantized(weight.dtype)) return quantLinear(this.#context, x, weight, bias, this.#quantMethod);
+    return super.linear(x, weight, bias);
   }
 
   attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): Tensor {
@@ -230,6 +274,7 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
 
   embedding(table: Tensor, ids: Int32Array): Tensor {
     this.#require("embedding", [table]);
+    if (isQuantized(table.dtype)) return dequantizeRows(this.#context, table, ids);
     return embedding(this.#context, table, ids);
   }
 

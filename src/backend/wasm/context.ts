@@ -2,13 +2,13 @@
  * What the WASM op wrappers share: storage blocks in the kernels module's memory, element addresses of views,
  * dense temporaries that are always disposed, and kernel calls that turn statuses into `BackendError`s.
  */
-import { BackendError, type DType, DTYPE_BYTES, type Shape, type Tensor } from "../backend.ts";
+import { BackendError, type DType, DTYPE_BYTES, isQuantized, type Shape, type Tensor } from "../backend.ts";
 import type { Handle, Storage } from "../tensor_store.ts";
 import { isDense } from "../views.ts";
 import { KernelError, type WasmKernels } from "./loader.ts";
 
-/** Element codes of the C ABI (kernels-rs/kernels/src/dispatch.rs). */
-export const DTYPE_CODES: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2 };
+/** Element codes of the C ABI (kernels-rs/kernels/src/dispatch.rs; q8/q4 are the format codes of quant.rs). */
+export const DTYPE_CODES: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2, q8: 3, q4: 4 };
 
 export class WasmStorage implements Storage {
   #freed = false;
@@ -39,9 +39,9 @@ export interface WasmContext {
   permute(t: Tensor, axes: readonly number[]): Tensor;
 }
 
-/** Byte address of element [0, …] of a view. */
+/** Byte address of element [0, …] of a view (a quantised tensor is never a view: its block's start). */
 export function address(h: WasmHandle): number {
-  return h.storage.ptr + h.offset * DTYPE_BYTES[h.dtype];
+  return h.storage.ptr + (isQuantized(h.dtype) ? 0 : h.offset * DTYPE_BYTES[h.dtype]);
 }
 
 export function requireDtype(h: WasmHandle, what: string, ...allowed: DType[]): void {

@@ -1,0 +1,359 @@
+//! Group-wise symmetric int8 ("q8") and int4 ("q4") weights and the matrix products over them
+//! (format: docs/quantization.md).
+//!
+//! A weight W (N, K) is cut along K into groups of [`GROUP`] values (the last one zero-padded when K is not a
+//! multiple); each group stores one f32 scale d and 32 integer codes q, and stands for the values d·q. The buffer is
+//! two planes: first the codes of every row (row-major, `row_code_bytes` per row), then the scales (N × groups,
+//! row-major, f32). q8 codes are i8 in [−127, 127] with d = absmax/127; q4 codes are 4-bit in [−8, 7] with
+//! d = m/−8 where m is the value of largest magnitude (ggml's q4_0 trick, which gives the extreme value the code −8
+//! exactly), stored offset by 8 as nibbles: byte j of a group holds element j in its low nibble and element j + 16
+//! in its high nibble, so one 16-byte load yields the whole group with an AND and a shift.
+//!
+//! Products: `matmul` computes y (M, N) = x (M, K) · Ŵᵀ (+ bias), with Ŵ the dequantised weights, by one of two
+//! methods (`Method`): `Int8` quantises each 32-value group of x to int8 as well (d_x = absmax/127, the activation
+//! half of ggml's q8_0 · q8_0) and sums integer products exactly in i32 before scaling by d_x·d_w; `F32` widens the
+//! codes to f32 in registers and multiplies them with x as is. Int8 is the faster one and adds the activation
+//! rounding error |x − d_x·q_x| ≤ d_x/2 per element; F32 is exact up to f32 summation.
+//!
+//! Non-finite inputs are refused with `BadArgument` (a NaN or ±∞ weight has no scale; a NaN activation would make
+//! every group scale NaN): quantisation checks the weights, the Int8 method checks x while quantising it.
+
+use crate::convert::Element;
+use crate::OpError;
+
+/// Values per group (one scale each).
+pub const GROUP: usize = 32;
+
+/// The two code widths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Q8,
+    Q4,
+}
+
+/// How `matmul` treats the activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Quantise x per group to int8, integer dot products (i32x4.dot_i16x8 on SIMD).
+    Int8,
+    /// Dequantise weights in registers, f32 products with x as given.
+    F32,
+}
+
+impl Format {
+    /// Bytes of codes per group.
+    pub fn group_code_bytes(self) -> usize {
+        match self {
+            Format::Q8 => GROUP,
+            Format::Q4 => GROUP / 2,
+        }
+    }
+}
+
+/// Groups per row of length k (the last one padded).
+pub fn groups(k: usize) -> usize {
+    (k + GROUP - 1) / GROUP
+}
+
+/// Bytes of one row's codes.
+pub fn row_code_bytes(format: Format, k: usize) -> usize {
+    groups(k) * format.group_code_bytes()
+}
+
+/// Total bytes of a quantised (n, k) weight: codes plane then scales plane; None on overflow.
+pub fn quant_bytes(format: Format, n: usize, k: usize) -> Option<usize> {
+    let g = groups(k);
+    n.checked_mul(g)?.checked_mul(format.group_code_bytes() + 4)
+}
+
+/// A quantised weight (n rows of k logical values) over its buffer.
+#[derive(Clone, Copy)]
+pub struct QuantMatrix<'a> {
+    pub format: Format,
+    pub rows: usize,
+    pub cols: usize,
+    pub codes: &'a [u8],
+    pub scales: &'a [f32],
+}
+
+impl<'a> QuantMatrix<'a> {
+    /// Splits a buffer of `quant_bytes(format, rows, cols)` bytes (4-byte aligned) into its two planes.
+    pub fn from_bytes(format: Format, rows: usize, cols: usize, bytes: &'a [u8]) -> Result<Self, OpError> {
+        let total = quant_bytes(format, rows, cols).ok_or(OpError::BadShape)?;
+        if bytes.len() < total || (bytes.as_ptr() as usize) % 4 != 0 {
+            return Err(OpError::BadShape);
+        }
+        let code_bytes = rows * row_code_bytes(format, cols);
+        let (codes, rest) = bytes.split_at(code_bytes);
+        let count = rows * groups(cols);
+        // SAFETY: rest starts 4-byte aligned (code bytes are a multiple of 16 and the buffer is aligned) and holds
+        // at least `count` f32 (total − code_bytes = 4·count).
+        let scales = unsafe { core::slice::from_raw_parts(rest.as_ptr() as *const f32, count) };
+        Ok(QuantMatrix { format, rows, cols, codes, scales })
+    }
+
+    fn row_codes(&self, r: usize) -> &'a [u8] {
+        let len = row_code_bytes(self.format, self.cols);
+        &self.codes[r * len..(r + 1) * len]
+    }
+
+    fn row_scales(&self, r: usize) -> &'a [f32] {
+        let g = groups(self.cols);
+        &self.scales[r * g..(r + 1) * g]
+    }
+}
+
+/// Code and scale of one group of ≤ 32 values (missing ones count as 0). Err on a non-finite value.
+fn quantize_group(format: Format, values: &[f32], codes: &mut [u8]) -> Result<f32, OpError> {
+    let mut m = 0.0f32;
+    for &v in values {
+        if !v.is_finite() {
+            return Err(OpError::BadArgument);
+        }
+        if v.abs() > m.abs() {
+            m = v;
+        }
+    }
+    match format {
+        Format::Q8 => {
+            let d = m.abs() / 127.0;
+            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+            for (j, c) in codes[..GROUP].iter_mut().enumerate() {
+                let v = values.get(j).copied().unwrap_or(0.0);
+                *c = ((v * inv).round().max(-127.0).min(127.0) as i8) as u8;
+            }
+            Ok(d)
+        }
+        Format::Q4 => {
+            let d = m / -8.0;
+            let inv = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let code = |j: usize| -> u8 {
+                let v = values.get(j).copied().unwrap_or(0.0);
+                ((v * inv).round().max(-8.0).min(7.0) as i32 + 8) as u8
+            };
+            for j in 0..GROUP / 2 {
+                codes[j] = code(j) | (code(j + GROUP / 2) << 4);
+            }
+            Ok(d)
+        }
+    }
+}
+
+/// Quantises w (n, k), row-major in any weight element type, into `out` (quant_bytes long, 4-byte aligned).
+pub fn quantize<E: Element>(format: Format, w: &[E], n: usize, k: usize, out: &mut [u8]) -> Result<(), OpError> {
+    let total = quant_bytes(format, n, k).ok_or(OpError::BadShape)?;
+    if k == 0 || n.checked_mul(k).map_or(true, |len| len > w.len()) || out.len() < total || (out.as_ptr() as usize) % 4 != 0 {
+        return Err(OpError::BadShape);
+    }
+    let (g, rcb) = (groups(k), row_code_bytes(format, k));
+    let (codes, scales) = out[..total].split_at_mut(n * rcb);
+    let mut values = [0.0f32; GROUP];
+    for r in 0..n {
+        for gi in 0..g {
+            let start = gi * GROUP;
+            let len = GROUP.min(k - start);
+            for j in 0..len {
+                values[j] = w[r * k + start + j].to_f32();
+            }
+            let cb = format.group_code_bytes();
+            let d = quantize_group(format, &values[..len], &mut codes[r * rcb + gi * cb..][..cb])?;
+            scales[(r * g + gi) * 4..][..4].copy_from_slice(&d.to_le_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// The 32 values of group `gi` of row codes `codes`, as integers (before scaling).
+#[inline(always)]
+fn group_ints(format: Format, codes: &[u8], gi: usize, out: &mut [i32; GROUP]) {
+    match format {
+        Format::Q8 => {
+            for (o, &c) in out.iter_mut().zip(codes[gi * GROUP..][..GROUP].iter()) {
+                *o = c as i8 as i32;
+            }
+        }
+        Format::Q4 => {
+            let b = &codes[gi * GROUP / 2..][..GROUP / 2];
+            for j in 0..GROUP / 2 {
+                out[j] = (b[j] & 15) as i32 - 8;
+                out[j + GROUP / 2] = (b[j] >> 4) as i32 - 8;
+            }
+        }
+    }
+}
+
+/// out (rows.len(), k) = dequantised rows `rows` of w (every row when `rows` is None). Err(BadArgument) on an id
+/// outside [0, n).
+pub fn dequantize_rows(w: &QuantMatrix, rows: Option<&[i32]>, out: &mut [f32]) -> Result<(), OpError> {
+    let k = w.cols;
+    let count = rows.map_or(w.rows, |r| r.len());
+    if out.len() < count.checked_mul(k).ok_or(OpError::BadShape)? {
+        return Err(OpError::BadShape);
+    }
+    let mut ints = [0i32; GROUP];
+    for i in 0..count {
+        let r = match rows {
+            Some(ids) => {
+                let id = ids[i];
+                if id < 0 || id as usize >= w.rows {
+                    return Err(OpError::BadArgument);
+                }
+                id as usize
+            }
+            None => i,
+        };
+        let (codes, scales) = (w.row_codes(r), w.row_scales(r));
+        for (gi, &d) in scales.iter().enumerate() {
+            group_ints(w.format, codes, gi, &mut ints);
+            let start = gi * GROUP;
+            for j in 0..GROUP.min(k - start) {
+                out[i * k + start + j] = ints[j] as f32 * d;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The activations of `Method::Int8`: each row of x (m, k) cut into groups, quantised to int8 (kept as i16 so the
+/// SIMD dot needs no widening), padded with zeros, with one f32 scale per group.
+pub struct QuantRows {
+    pub codes: Vec<i16>,
+    pub scales: Vec<f32>,
+    pub padded: usize,
+}
+
+/// Quantises x (m rows, row stride `rs`, k values) for the Int8 method. Err(BadArgument) on a non-finite value.
+pub fn quantize_activations(x: &[f32], m: usize, k: usize, rs: usize) -> Result<QuantRows, OpError> {
+    let g = groups(k);
+    let padded = g * GROUP;
+    let mut rows = QuantRows { codes: vec![0; m * padded], scales: vec![0.0; m * g], padded };
+    for i in 0..m {
+        let row = &x[i * rs..i * rs + k];
+        for gi in 0..g {
+            let part = &row[gi * GROUP..(gi * GROUP + GROUP).min(k)];
+            let mut absmax = 0.0f32;
+            for &v in part {
+                if !v.is_finite() {
+                    return Err(OpError::BadArgument);
+                }
+                absmax = absmax.max(v.abs());
+            }
+            let d = absmax / 127.0;
+            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+            rows.scales[i * g + gi] = d;
+            let out = &mut rows.codes[i * padded + gi * GROUP..][..part.len()];
+            for (o, &v) in out.iter_mut().zip(part.iter()) {
+                *o = (v * inv).round().max(-127.0).min(127.0) as i16;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The inner products over quantised weight rows, with a scalar twin (`ScalarQuant`) and SIMD (`Simd128Quant`).
+pub trait QuantDot {
+    /// Σ_g dx[g]·dw[g]·Σ_j qx[g·32 + j]·qw[g, j] over every group of one weight row.
+    fn dot_int8(format: Format, qx: &[i16], dx: &[f32], codes: &[u8], dw: &[f32]) -> f32;
+    /// Σ_g dw[g]·Σ_j x[g·32 + j]·qw[g, j]; x has groups·32 values (zero-padded).
+    fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32;
+}
+
+/// Plain loops: integer sums per group, then one f32 multiply-add per group.
+pub struct ScalarQuant;
+
+impl QuantDot for ScalarQuant {
+    fn dot_int8(format: Format, qx: &[i16], dx: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
+        let mut ints = [0i32; GROUP];
+        let mut sum = 0.0f32;
+        for (gi, &d) in dw.iter().enumerate() {
+            group_ints(format, codes, gi, &mut ints);
+            let xs = &qx[gi * GROUP..][..GROUP];
+            let mut isum = 0i32;
+            for j in 0..GROUP {
+                isum += xs[j] as i32 * ints[j];
+            }
+            sum += isum as f32 * (dx[gi] * d);
+        }
+        sum
+    }
+
+    fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
+        let mut ints = [0i32; GROUP];
+        let mut sum = 0.0f32;
+        for (gi, &d) in dw.iter().enumerate() {
+            group_ints(format, codes, gi, &mut ints);
+            let xs = &x[gi * GROUP..][..GROUP];
+            let mut part = 0.0f32;
+            for j in 0..GROUP {
+                part += xs[j] * ints[j] as f32;
+            }
+            sum += part * d;
+        }
+        sum
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use crate::quant_simd::Simd128Quant;
+
+/// y (m, n; row stride y_rs) = x (m, k; row stride x_rs) · Ŵᵀ + bias (n, optional).
+pub fn matmul<Q: QuantDot>(
+    method: Method,
+    x: &[f32],
+    m: usize,
+    x_rs: usize,
+    w: &QuantMatrix,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    y_rs: usize,
+) -> Result<(), OpError> {
+    let (n, k) = (w.rows, w.cols);
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let x_needed = (m - 1).checked_mul(x_rs).and_then(|v| v.checked_add(k));
+    let y_needed = (m - 1).checked_mul(y_rs).and_then(|v| v.checked_add(n));
+    if k == 0
+        || x_rs < k
+        || y_rs < n
+        || !matches!(x_needed, Some(len) if len <= x.len())
+        || !matches!(y_needed, Some(len) if len <= y.len())
+        || bias.map_or(false, |b| b.len() < n)
+    {
+        return Err(OpError::BadShape);
+    }
+    let bias_of = |j: usize| bias.map_or(0.0, |b| b[j]);
+    // Weight rows outermost: a row's codes (≤ 11 KB at K = 11008, q8) stay in cache while every x row reads them,
+    // and at m = 1 (decoding) the weights stream through once.
+    match method {
+        Method::Int8 => {
+            let q = quantize_activations(x, m, k, x_rs)?;
+            let g = groups(k);
+            for j in 0..n {
+                let (codes, dw) = (w.row_codes(j), w.row_scales(j));
+                for i in 0..m {
+                    let qx = &q.codes[i * q.padded..(i + 1) * q.padded];
+                    y[i * y_rs + j] = Q::dot_int8(w.format, qx, &q.scales[i * g..(i + 1) * g], codes, dw) + bias_of(j);
+                }
+            }
+        }
+        Method::F32 => {
+            let padded = groups(k) * GROUP;
+            let mut xp = vec![0.0f32; m * padded];
+            for i in 0..m {
+                xp[i * padded..i * padded + k].copy_from_slice(&x[i * x_rs..i * x_rs + k]);
+            }
+            for j in 0..n {
+                let (codes, dw) = (w.row_codes(j), w.row_scales(j));
+                for i in 0..m {
+                    y[i * y_rs + j] = Q::dot_f32(w.format, &xp[i * padded..(i + 1) * padded], codes, dw) + bias_of(j);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "quant_tests.rs"]
+mod tests;

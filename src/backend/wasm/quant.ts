@@ -1,0 +1,119 @@
+/**
+ * Group-wise quantised weights on the WASM kernels (`ppl_quant_*`, kernels-rs/ops/src/quant.rs; the format is in
+ * docs/quantization.md): load-time quantisation, upload of ahead-of-time bytes, dequantisation (cast, download,
+ * embedding rows) and the quantised linear x · Ŵᵀ + bias.
+ */
+import { BackendError, type QuantDType, type Shape, storageBytes, type Tensor } from "../backend.ts";
+import { size } from "../views.ts";
+import {
+  address,
+  callKernel,
+  DTYPE_CODES,
+  filled,
+  memoryView,
+  requireDtype,
+  type WasmContext,
+  type WasmHandle,
+  withArrays,
+  withDense,
+} from "./context.ts";
+
+/** How the quantised linear treats activations: quantise them per group to int8 and use integer dot products
+ * (ggml's q8_0 · q8_0, i32x4.dot_i16x8), or widen the codes to f32 and multiply. bench/quant.ts compares them;
+ * "int8" is the default because it is the faster one there (activation rounding error ≤ absmax/254 per value). */
+export type QuantMethod = "int8" | "f32";
+const METHOD_CODES: Record<QuantMethod, number> = { int8: 0, f32: 1 };
+
+function requireQuantShape(shape: Shape, what: string): [number, number] {
+  if (shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new BackendError("bad_shape", `${what}: quantised weights are 2-D (N, K) with N, K > 0, got [${shape}]`);
+  }
+  return [shape[0], shape[1]];
+}
+
+export function quantize(ctx: WasmContext, t: Tensor, dtype: QuantDType): Tensor {
+  return withDense(ctx, "quantize", [t], ([h]) => {
+    requireDtype(h, "quantize", "f32", "f16", "bf16");
+    const [n, k] = requireQuantShape(h.shape, "quantize");
+    return filled(ctx, (out) => {
+      callKernel(ctx, "quantize", "ppl_quant_quantize", address(h), DTYPE_CODES[h.dtype], n, k, DTYPE_CODES[dtype], address(out));
+    }, [n, k], dtype);
+  });
+}
+
+export function uploadQuantized(ctx: WasmContext, bytes: Uint8Array, shape: Shape, dtype: QuantDType): Tensor {
+  requireQuantShape(shape, "uploadQuantized");
+  const expected = storageBytes(dtype, shape);
+  if (bytes.length !== expected) {
+    throw new BackendError(
+      "bad_shape",
+      `uploadQuantized: ${bytes.length} bytes for ${dtype} [${shape}], which takes ${expected} (docs/quantization.md)`,
+    );
+  }
+  const out = ctx.output(shape, dtype);
+  memoryView(ctx.kernels, Uint8Array, out.storage.ptr, expected).set(bytes);
+  return out;
+}
+
+export function downloadQuantized(ctx: WasmContext, t: Tensor): Uint8Array {
+  const h = ctx.use(t, "downloadQuantized");
+  requireDtype(h, "downloadQuantized", "q8", "q4");
+  return memoryView(ctx.kernels, Uint8Array, address(h), storageBytes(h.dtype, h.shape)).slice();
+}
+
+/** Rows `ids` (every row when null) of a quantised (N, K) weight, dequantised to f32. */
+export function dequantizeRows(ctx: WasmContext, t: Tensor, ids: Int32Array | null): WasmHandle {
+  const h = ctx.use(t, "dequantize");
+  requireDtype(h, "dequantize", "q8", "q4");
+  const [n, k] = h.shape;
+  const count = ids ? ids.length : n;
+  return filled(ctx, (out) => {
+    if (count === 0) return;
+    const run = (pids: number) =>
+      callKernel(ctx, "embedding", "ppl_quant_dequantize", address(h), DTYPE_CODES[h.dtype], n, k, pids, count, address(out));
+    if (ids) withArrays(ctx.kernels, [ids], ([pids]) => run(pids));
+    else run(0);
+  }, [count, k]);
+}
+
+/** x (…, K) or (K) f32 · Ŵᵀ + bias (N) for a quantised weight (N, K) → (…, N). */
+export function quantLinear(ctx: WasmContext, x: Tensor, weight: Tensor, bias: Tensor | undefined, method: QuantMethod): Tensor {
+  const hw = ctx.use(weight, "linear");
+  requireDtype(hw, "linear (weight)", "q8", "q4");
+  const [n, k] = hw.shape;
+  const hx = ctx.use(x, "linear");
+  requireDtype(hx, "linear (x)", "f32");
+  if (hx.shape.length === 0 || hx.shape[hx.shape.length - 1] !== k) {
+    throw new BackendError("bad_shape", `linear: x [${hx.shape}] · W [${hw.shape}]ᵀ: the last axis of x must be ${k}`);
+  }
+  const lead = hx.shape.slice(0, -1);
+  const m = size(lead);
+  return withDense(ctx, "linear", bias ? [x, bias] : [x], ([dx, hb]) => {
+    if (hb) {
+      requireDtype(hb, "linear (bias)", "f32");
+      if (hb.shape.length !== 1 || hb.shape[0] !== n) {
+        throw new BackendError("bad_shape", `linear: bias [${hb.shape}] should be [${n}]`);
+      }
+    }
+    return filled(ctx, (out) => {
+      if (m === 0) return;
+      callKernel(
+        ctx,
+        "linear",
+        "ppl_quant_matmul",
+        address(dx),
+        m,
+        k,
+        k,
+        address(hw),
+        DTYPE_CODES[hw.dtype],
+        n,
+        hb ? address(hb) : 0,
+        address(out),
+        n,
+        METHOD_CODES[method],
+        ctx.simd,
+      );
+    }, [...lead, n]);
+  });
+}

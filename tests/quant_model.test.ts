@@ -1,0 +1,113 @@
+/**
+ * Quantised checkpoints end to end: `convertCheckpoint` (ppllava convert) on the small random checkpoints, single
+ * and sharded, writes files that say on their own which tensors are quantised and what they stand for; they load
+ * and generate; and convert → load gives bit for bit the tensors (and tokens) of load-time quantisation.
+ */
+import { BackendError } from "../src/backend/backend.ts";
+import { createWasmBackend } from "../src/backend/wasm/backend.ts";
+import { convertCheckpoint } from "../src/model/convert.ts";
+import { ModelError } from "../src/model/errors.ts";
+import { loadModel, type PPLLaVAModel } from "../src/model/model.ts";
+import { parseQuantMetadata, QUANT_METADATA_KEY, quantizationFor } from "../src/model/quant_checkpoint.ts";
+import { SafetensorsFile, WeightsError } from "../src/model/safetensors.ts";
+import { assert, assertEquals, assertRejects } from "./util/assert.ts";
+import { smallCheckpoints } from "./util/checkpoints.ts";
+
+const root = await smallCheckpoints();
+const PROMPT = { visuals: [], ids: [1, 3148, 1001, 29901, 1724, 338, 278], clipIds: [49406, 320, 49407], maxNewTokens: 6 };
+
+async function quantizedBytes(model: PPLLaVAModel): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  const params = (model as unknown as { params: { precision: Map<string, string> } }).params;
+  const llm = model.llm.w;
+  const byName = new Map<string, unknown>();
+  llm.layers.forEach((l, i) => {
+    const p = `language_model.model.layers.${i}`;
+    byName.set(`${p}.self_attn.q_proj.weight`, l.q).set(`${p}.self_attn.k_proj.weight`, l.k);
+    byName.set(`${p}.self_attn.v_proj.weight`, l.v).set(`${p}.self_attn.o_proj.weight`, l.o);
+    byName.set(`${p}.mlp.gate_proj.weight`, l.gate).set(`${p}.mlp.up_proj.weight`, l.up).set(`${p}.mlp.down_proj.weight`, l.down);
+  });
+  byName.set("language_model.model.embed_tokens.weight", llm.embedTokens).set("language_model.lm_head.weight", llm.lmHead);
+  for (const [name, dtype] of params.precision) {
+    if (dtype !== "q8" && dtype !== "q4") continue;
+    out.set(name, await model.backend.downloadQuantized(byName.get(name) as never));
+  }
+  return out;
+}
+
+for (const [variant, quant] of [["f16", "q4"], ["bf16-sharded", "q8"], ["f32", "q4"]] as const) {
+  Deno.test(`convert ${variant} --quant ${quant}: the file describes itself, loads, and equals load-time quantisation`, async () => {
+    const src = `${root}/${variant}`;
+    const dst = await Deno.makeTempDir({ prefix: "ppllava-quant-" });
+    try {
+      const report = await convertCheckpoint(src, `${dst}/out`, { quant });
+      // 2 layers × 7 weights + embed_tokens + lm_head.
+      assertEquals(report.quantized, 16);
+      for (const name of ["config.json", "generation_config.json"]) assert(await Deno.stat(`${dst}/out/${name}`));
+      // The files alone say what is quantised, its dtype and logical shape.
+      const declared = new Map<string, { dtype: string; shape: readonly number[] }>();
+      for (const file of report.files) {
+        const st = await SafetensorsFile.fromBytes(await Deno.readFile(`${dst}/out/${file}`));
+        for (const [name, q] of parseQuantMetadata(st.metadata, file)) {
+          declared.set(name, q);
+          const codes = st.info(name), scales = st.info(`${name}.scales`);
+          const g = Math.ceil(q.shape[1] / 32);
+          assertEquals([codes.dtype, ...codes.shape], q.dtype === "q8" ? ["I8", q.shape[0], g * 32] : ["U8", q.shape[0], g * 16]);
+          assertEquals([scales.dtype, ...scales.shape], ["F32", q.shape[0], g]);
+        }
+      }
+      assertEquals(declared.size, 16);
+      for (const [name, q] of declared) assertEquals(q.dtype, quantizationFor(name, quant));
+      assertEquals(declared.get("language_model.model.layers.0.mlp.down_proj.weight")?.shape, [64, 128]);
+
+      const converted = await loadModel(`${dst}/out`);
+      const atLoad = await loadModel(src, { quantize: quant });
+      try {
+        const [a, b] = [await quantizedBytes(converted), await quantizedBytes(atLoad)];
+        assertEquals(a.size, 16);
+        assertEquals([...a.keys()].sort(), [...b.keys()].sort());
+        for (const [name, bytes] of a) assert(bytes.every((v, i) => v === b.get(name)![i]), `${name} differs`);
+        const [ra, rb] = [await converted.generateAll(PROMPT), await atLoad.generateAll(PROMPT)];
+        assertEquals(ra.tokens, rb.tokens);
+        assert(ra.tokens.length > 0, "it generates");
+      } finally {
+        converted.dispose();
+        atLoad.dispose();
+      }
+    } finally {
+      await Deno.remove(dst, { recursive: true });
+    }
+  });
+}
+
+Deno.test("quantised loading: bad options, bad metadata and a backend without q8/q4 are typed errors", async () => {
+  await assertRejects(() => loadModel(`${root}/f32`, { quantize: "q3" as never }), ModelError, "quantize");
+  const dst = await Deno.makeTempDir({ prefix: "ppllava-quant-" });
+  try {
+    await Deno.writeTextFile(`${dst}/x`, "");
+    await assertRejects(() => convertCheckpoint(`${root}/f32`, dst, { quant: "q8" }), WeightsError, "not empty");
+  } finally {
+    await Deno.remove(dst, { recursive: true });
+  }
+  const bad = (meta: unknown) => parseQuantMetadata({ [QUANT_METADATA_KEY]: JSON.stringify(meta) }, "f");
+  const ok = { format: "ppllava-groupwise", version: 1, group_size: 32, scale_dtype: "F32", tensors: {} };
+  assertEquals(bad(ok).size, 0);
+  for (const meta of [{ ...ok, group_size: 64 }, { ...ok, version: 2 }, { ...ok, tensors: { a: { dtype: "q5", shape: [1, 2] } } }]) {
+    try {
+      bad(meta);
+      throw new Error("accepted");
+    } catch (error) {
+      assert(error instanceof WeightsError && error.code === "bad_header", String(error));
+    }
+  }
+  // A backend that says it lacks q8 linear makes load-time quantisation refuse with a reason.
+  const wasm = await createWasmBackend();
+  const limited = new Proxy(wasm, {
+    get(t, p) {
+      if (p === "supports") return (op: string, d?: string[]) => !(d ?? []).includes("q4") && t.supports(op as never, d as never);
+      const v = Reflect.get(t, p, t);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+  await assertRejects(() => loadModel(`${root}/f32`, { quantize: "q4", backend: limited }), BackendError, "cannot run q4");
+});
