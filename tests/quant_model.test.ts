@@ -8,6 +8,7 @@ import { createWasmBackend } from "../src/backend/wasm/backend.ts";
 import { convertCheckpoint } from "../src/model/convert.ts";
 import { ModelError } from "../src/model/errors.ts";
 import { loadModel, type PPLLaVAModel } from "../src/model/model.ts";
+import type { Llama } from "../src/model/llama.ts";
 import { parseQuantMetadata, QUANT_METADATA_KEY, quantizationFor } from "../src/model/quant_checkpoint.ts";
 import { SafetensorsFile, WeightsError } from "../src/model/safetensors.ts";
 import { assert, assertEquals, assertRejects } from "./util/assert.ts";
@@ -19,7 +20,7 @@ const PROMPT = { visuals: [], ids: [1, 3148, 1001, 29901, 1724, 338, 278], clipI
 async function quantizedBytes(model: PPLLaVAModel): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
   const params = (model as unknown as { params: { precision: Map<string, string> } }).params;
-  const llm = model.llm.w;
+  const llm = (model.llm as Llama).w; // in-process (workers: 0 is the default for these small models)
   const byName = new Map<string, unknown>();
   llm.layers.forEach((l, i) => {
     const p = `language_model.model.layers.${i}`;
