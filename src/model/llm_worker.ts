@@ -5,6 +5,8 @@
  */
 import type { QuantDType, Tensor } from "../backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
+import { readBandwidth } from "../backend/wasm/bandwidth.ts";
+import { loadKernels } from "../backend/wasm/loader.ts";
 import { serveRequests, transferring } from "../util/workers.ts";
 import { decodeF32, type DType } from "./dtypes.ts";
 import { LlamaShard, type ShardRanges, ShardSession, shardWeights } from "./llama_shard.ts";
@@ -131,6 +133,10 @@ await serveRequests({
     tensors.clear();
     shard = undefined;
     return stats();
+  },
+  /** bench/big_model.ts: this instance's read bandwidth over a fresh buffer of `bytes`. */
+  async bandwidth(args: { bytes: number; passes: number }) {
+    return readBandwidth(await loadKernels(), args.bytes, args.passes);
   },
   /** Tests: an uncaught error outside any request, as a crash would be. */
   crash() {
