@@ -33,7 +33,12 @@ export interface ShardedLlamaOptions {
   quantize?: QuantDType;
 }
 
-const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./llm_worker.ts" : "./llm_worker.js", import.meta.url);
+/** The worker module (llm_worker.ts, or .js once built). */
+/** The worker module (llm_worker.ts, or llm_worker.js once built to dist/). */
+export const WORKER_URL = new URL(
+  import.meta.url.endsWith(".ts") ? "./llm_worker.ts" : "./llm_worker.js",
+  import.meta.url,
+);
 
 export class ShardedLlama {
   #failure: WorkerError | null = null;
