@@ -210,3 +210,17 @@ Deno.test("sharded LLM lifecycle: dispose terminates the workers; a crash is a t
   assert(cleanLlm.workers.every((w) => w.failed?.code === "terminated"));
   assertEquals((await assertRejects(() => cleanLlm.stats(), WorkerError)).code, "terminated");
 });
+
+Deno.test("sharded LLM under Bun (Web Worker): same tokens as in-process, and the process ends after dispose", async () => {
+  const bun = new URL("../node_modules/.bin/bun", import.meta.url).pathname;
+  const out = await new Deno.Command(bun, {
+    args: ["run", "tests/smoke/sharded_llm.ts"],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  assert(out.success, `bun failed: ${new TextDecoder().decode(out.stderr)}`);
+  const { sharded, single } = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+  assert(single.length > 0);
+  assertEquals(sharded, single);
+});

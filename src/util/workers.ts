@@ -85,7 +85,8 @@ export class RpcWorker {
         w.on("message", (reply: Reply) => onMessage(reply));
         w.on("error", (error: Error) => onFailure(`uncaught error: ${error.message}`));
         w.on("exit", (code: number) => onFailure(`exited with code ${code}`));
-        w.unref();
+        // Not unref'd: a pending call must keep Node's event loop alive (else it exits with 13, "unsettled
+        // top-level await"); `terminate()` (model.dispose()) lets the process end.
         worker.#channel = {
           post: (m, t) => w.postMessage(m, t ?? []),
           terminate: () => void w.terminate(),
