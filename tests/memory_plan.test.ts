@@ -147,3 +147,20 @@ Deno.test("memory plan: too large is refused before anything is allocated, namin
   const auto = planMemory(config, store, { featuresCacheBytes: 0, instanceBytes: tight, headroomBytes: 0 });
   assert(auto.workers >= 2 && auto.fits, `auto sharding: ${auto.workers} workers, ${auto.problems}`);
 });
+
+Deno.test("memory plan of the Vicuna-7B shapes (headers only): q4 in 2 workers, q8 in 3, f16 needs 5 and ~20 GiB", async () => {
+  const { syntheticCheckpoint, VICUNA_7B_CONFIG } = await import("../src/model/synthetic_checkpoint.ts");
+  const weights = await openCheckpoint(syntheticCheckpoint(VICUNA_7B_CONFIG));
+  const plan = (quantize?: "q8" | "q4") =>
+    planMemory(weights.config, weights.store, { quantize, hostBytes: 24 * 2 ** 30 });
+  const q4 = plan("q4");
+  const q8 = plan("q8");
+  const f16 = plan();
+  assertEquals([q4.workers, q8.workers, f16.workers], [2, 3, 5]);
+  assert(q4.fits && q8.fits, `${q4.problems} ${q8.problems}`);
+  // q4 LLM layers: 32 · (4·4096² + 3·4096·11008) weights at 20 bytes per 32, + f32 norms.
+  const layers = q4.groups.find((g) => g.name === "llm.layers")!;
+  assertEquals(layers.bytes, 32 * ((4 * 4096 * 4096 + 3 * 4096 * 11008) / 32 * 20 + 2 * 4096 * 4));
+  assert(f16.hostTotalBytes > 20 * 2 ** 30 && f16.hostTotalBytes < 21 * 2 ** 30, `f16 host ${f16.hostTotalBytes}`);
+  await weights.close();
+});

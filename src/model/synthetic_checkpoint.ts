@@ -6,8 +6,9 @@
  * the way to test and benchmark the real 7B shapes on a small disk.
  *
  * Values: matrices uniform in ±0.02·√3 (std 0.02, the HF init), norm gains 1 ± that, biases ±that, logit_scale
- * ln 100. Element i of tensor k is a hash of (seed, k, i) picking one of 4096 precomputed 16-bit patterns, so any
- * byte range reads the same at any time and generation runs at memory speed.
+ * ln 100. Block b (4096 elements) of tensor k is a window of a fixed 64 Ki-element noise table at an offset hashed
+ * from (seed, k, b): any byte range reads the same at any time, and generation runs at copy speed (the values are
+ * not independent across blocks; for shapes, memory and speed that does not matter).
  */
 import type { ByteSource, FileSet } from "../util/random_access.ts";
 import { FileAccessError } from "../util/random_access.ts";
@@ -102,6 +103,9 @@ interface Entry {
 
 const PATTERNS = 4096;
 const STD = 0.02;
+/** Elements per generated block, and the noise table's length (a power of two). */
+const BLOCK = 4096;
+const SPAN = 65536;
 
 export function syntheticCheckpoint(config: object, options: SyntheticOptions = {}): FileSet {
   const configText = JSON.stringify(config, null, 2);
@@ -176,8 +180,16 @@ function kindOf(name: string, rank: number): Entry["kind"] {
   return "matrix";
 }
 
-/** 16-bit (or 32-bit) patterns of PATTERNS values evenly spread over ±STD·√3, and of 1 + those (gains). */
-function patternTables(dtype: "F16" | "BF16" | "F32"): { centred: Uint8Array; gains: Uint8Array; scale: Uint8Array } {
+interface Tables {
+  /** SPAN + BLOCK elements of noise (encoded in the stored dtype): centred values, and 1 + those (gains). */
+  centred: Uint8Array;
+  gains: Uint8Array;
+  /** One element: ln 100. */
+  scale: Uint8Array;
+}
+
+/** Noise tables: element j is one of PATTERNS values evenly spread over ±STD·√3, picked by a hash of j. */
+function patternTables(dtype: "F16" | "BF16" | "F32"): Tables {
   const element = dtype === "F32" ? 4 : 2;
   const encode = (values: number[]) => {
     const out = new Uint8Array(values.length * element);
@@ -194,8 +206,11 @@ function patternTables(dtype: "F16" | "BF16" | "F32"): { centred: Uint8Array; ga
     return out;
   };
   const a = STD * Math.sqrt(3);
-  const centred = Array.from({ length: PATTERNS }, (_, k) => ((k + 0.5) / PATTERNS * 2 - 1) * a);
-  return { centred: encode(centred), gains: encode(centred.map((v) => 1 + v)), scale: encode([Math.log(100)]) };
+  const noise = Array.from(
+    { length: SPAN + BLOCK },
+    (_, j) => (((hash(0x5eed, j) & (PATTERNS - 1)) + 0.5) / PATTERNS * 2 - 1) * a,
+  );
+  return { centred: encode(noise), gains: encode(noise.map((v) => 1 + v)), scale: encode([Math.log(100)]) };
 }
 
 function toF16(value: number): number {
@@ -223,36 +238,25 @@ function overlapping(entries: Entry[], from: number, to: number): Entry[] {
   return out;
 }
 
-/** Writes the bytes of entry e that fall in [at, at + out.length). */
-function fill(
-  out: Uint8Array,
-  at: number,
-  e: Entry,
-  element: number,
-  tables: { centred: Uint8Array; gains: Uint8Array; scale: Uint8Array },
-): void {
+/** Writes the bytes of entry e that fall in [at, at + out.length): block k of BLOCK elements is a window of the
+ * noise table at a hashed offset, so any range reads the same bytes and generation runs at copy speed. */
+function fill(out: Uint8Array, at: number, e: Entry, element: number, tables: Tables): void {
   const from = Math.max(at, e.begin);
   const to = Math.min(at + out.length, e.end);
-  const first = Math.floor((from - e.begin) / element);
-  const last = Math.ceil((to - e.begin) / element);
-  const table = e.kind === "gain" ? tables.gains : e.kind === "scale" ? tables.scale : tables.centred;
-  const aligned = (from - e.begin) % element === 0 && (to - e.begin) % element === 0;
-  if (element === 2 && aligned && (from - at) % 2 === 0 && out.byteOffset % 2 === 0) {
-    // The fast path of every real read: whole 16-bit elements straight into a Uint16Array view.
-    const dst = new Uint16Array(out.buffer, out.byteOffset + (from - at), last - first);
-    const src = new Uint16Array(table.buffer);
-    const seed = e.seed;
-    const mask = e.kind === "scale" ? 0 : PATTERNS - 1;
-    for (let i = 0; i < dst.length; i++) dst[i] = src[hash(seed, first + i) & mask];
+  if (e.kind === "scale") {
+    for (let pos = from; pos < to; pos++) out[pos - at] = tables.scale[(pos - e.begin) % element];
     return;
   }
-  const bytes = new Uint8Array((last - first) * element);
-  for (let i = first; i < last; i++) {
-    const k = e.kind === "scale" ? 0 : hash(e.seed, i) & (PATTERNS - 1);
-    bytes.set(table.subarray(k * element, (k + 1) * element), (i - first) * element);
+  const noise = e.kind === "gain" ? tables.gains : tables.centred;
+  const blockBytes = BLOCK * element;
+  for (let pos = from; pos < to;) {
+    const rel = pos - e.begin;
+    const block = Math.floor(rel / blockBytes);
+    const end = Math.min(to, e.begin + (block + 1) * blockBytes);
+    const start = (hash(e.seed, block) & (SPAN - 1)) * element + (rel - block * blockBytes);
+    out.set(noise.subarray(start, start + (end - pos)), pos - at);
+    pos = end;
   }
-  const skip = from - (e.begin + first * element);
-  out.set(bytes.subarray(skip, skip + (to - from)), from - at);
 }
 
 /** A 32-bit mix of (seed, i) (murmur3's finaliser). */

@@ -1,0 +1,10 @@
+import { syntheticCheckpoint, VICUNA_7B_CONFIG } from "./src/model/synthetic_checkpoint.ts";
+import { loadModel } from "./src/model/model.ts";
+const files = syntheticCheckpoint(VICUNA_7B_CONFIG);
+let readS = 0, readBytes = 0;
+const open = files.open.bind(files);
+files.open = async (name) => { const s = await open(name); const read = s.read.bind(s); return { ...s, name: s.name, size: s.size, read: async (o, l) => { const t = performance.now(); const r = await read(o, l); readS += (performance.now() - t) / 1000; readBytes += l; return r; } }; };
+const t0 = performance.now();
+const m = await loadModel(files, { quantize: "q4" });
+console.log(`load ${((performance.now() - t0) / 1000).toFixed(1)} s; synthetic reads ${readS.toFixed(1)} s for ${(readBytes / 1e9).toFixed(2)} GB`);
+m.dispose();
