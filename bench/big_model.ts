@@ -50,6 +50,24 @@ export async function bandwidth(workers: number): Promise<{ bytesPerSecond: numb
   }
 }
 
+/** Speed-up of `workers` workers each running the same f32 matmuls over one worker: how much of a second core this
+ * machine gives right now (other processes share it). */
+export async function computeProbe(): Promise<number> {
+  const run = async (workers: number) => {
+    const pool = await Promise.all(Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, `cpu-${i}`)));
+    try {
+      const start = performance.now();
+      await Promise.all(pool.map((w) => w.call<number>("matmulProbe", { n: 512, reps: 20 })));
+      return (performance.now() - start) / 1000;
+    } finally {
+      for (const w of pool) w.terminate();
+    }
+  };
+  const one = await run(1);
+  const two = await run(2);
+  return (2 * one) / two;
+}
+
 /** Prefill `PREFILL` tokens, then time single-token steps; returns seconds. */
 async function llmTimings(model: PPLLaVAModel, label: string) {
   const b = model.backend;
@@ -75,6 +93,9 @@ async function llmTimings(model: PPLLaVAModel, label: string) {
     work: { amount: PREFILL, unit: "token" },
   });
   let token = 1;
+  const busy = async () => model.llm instanceof ShardedLlama ? (await model.llm.stats()).map((s) => s.busySeconds) : [];
+  const busyBefore = await busy();
+  const wallBefore = performance.now();
   const decode = await runBench({
     name: `big_model-decode-${label}`,
     cases: [{ label: `decode 1 token, ${label}`, run: () => session.step([token++ % 30000]) }],
@@ -82,9 +103,18 @@ async function llmTimings(model: PPLLaVAModel, label: string) {
     warmup: 1,
     work: { amount: 1, unit: "token" },
   });
+  const wall = (performance.now() - wallBefore) / 1000;
+  // Fraction of the decode wall time each shard computed; the rest it waited (messages, the main thread's sums,
+  // the other shard).
+  const busyFraction = (await busy()).map((s, i) => (s - busyBefore[i]) / wall);
   session.dispose();
   embeds.dispose();
-  return { prefillS: prefill.cases[0].medianS, decodeS: decode.cases[0].medianS, position: PREFILL + DECODE_REPS / 2 };
+  return {
+    prefillS: prefill.cases[0].medianS,
+    decodeS: decode.cases[0].medianS,
+    position: PREFILL + DECODE_REPS / 2,
+    busyFraction,
+  };
 }
 
 /** Bytes one decode step reads: every LLM matrix (as loaded) once, lm_head included, and the KV cache so far. */
@@ -144,6 +174,7 @@ async function sevenB(quantize: "q4" | "q8", roofline: number, withVision: boole
       rooflineTokensPerS,
       percentOfRoofline: (100 * tokensPerS) / rooflineTokensPerS,
       visionSPerFrame,
+      decodeBusyFraction: t.busyFraction,
     };
   } finally {
     model.dispose();
@@ -164,7 +195,7 @@ export async function secondCore() {
       num_key_value_heads: 16,
     },
   };
-  const out: Record<string, { prefillTokensPerS: number; decodeTokensPerS: number }> = {};
+  const out: Record<string, { prefillTokensPerS: number; decodeTokensPerS: number; decodeBusyFraction: number[] }> = {};
   for (const workers of [1, 2, 0]) {
     const model = await loadModel(syntheticCheckpoint(config), { quantize: "q4", workers, featuresCacheBytes: 0 });
     try {
@@ -172,6 +203,7 @@ export async function secondCore() {
       out[workers === 0 ? "main thread" : `${workers} worker(s)`] = {
         prefillTokensPerS: PREFILL / t.prefillS,
         decodeTokensPerS: 1 / t.decodeS,
+        decodeBusyFraction: t.busyFraction,
       };
     } finally {
       model.dispose();
@@ -191,6 +223,8 @@ export async function main(): Promise<void> {
   const q4 = await sevenB("q4", bw2.bytesPerSecond, true);
   const q8 = await sevenB("q8", bw2.bytesPerSecond, false);
   const mid = await secondCore();
+  const cpuSpeedup = await computeProbe();
+  console.log(`\n# compute probe: 2 workers do ${cpuSpeedup.toFixed(2)}× the f32 matmul work of 1 in the same time`);
   const one = mid["1 worker(s)"];
   const two = mid["2 worker(s)"];
   const summary = {
@@ -202,6 +236,8 @@ export async function main(): Promise<void> {
       model: "hidden 2048, 8 layers, 16 heads, MLP 5504, vocab 32064, q4",
       ...mid,
       decodeSpeedup: two.decodeTokensPerS / one.decodeTokensPerS,
+      /** What the machine allowed at that moment: 2 workers' matmul throughput over 1 worker's. */
+      computeProbeSpeedup: cpuSpeedup,
       prefillSpeedup: two.prefillTokensPerS / one.prefillTokensPerS,
     },
   };

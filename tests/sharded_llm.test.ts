@@ -14,6 +14,7 @@ import { loadModel, type ModelRequest, type PPLLaVAModel } from "../src/model/mo
 import { LlamaSession } from "../src/model/llama.ts";
 import { ShardedLlama } from "../src/model/sharded_llama.ts";
 import { WorkerError } from "../src/util/workers.ts";
+import { AbortError } from "../src/model/errors.ts";
 import { shardRanges } from "../src/model/llama_shard.ts";
 import { convertCheckpoint } from "../src/model/convert.ts";
 
@@ -111,7 +112,7 @@ for (const [variant, workers] of [["f32", 2], ["f16-sharded", 3]] as const) {
       const error = await logitsParity(single, sharded, request);
       console.log(`  ${variant}, W=${workers}: logits scaled error ${error.toExponential(2)}`);
       assert(error <= BAR, `logits differ by ${error} of their scale (bar ${BAR})`);
-      const greedy = { ...request, maxNewTokens: 6, stop: [] as number[] };
+      const greedy = { ...request, maxNewTokens: 6, eosTokenIds: [] as number[] };
       const want = await single.generateAll(greedy);
       const got = await sharded.generateAll(greedy);
       assertEquals(got.tokens, want.tokens);
@@ -142,7 +143,7 @@ for (const quantize of ["q8", "q4"] as const) {
           const error = await logitsParity(single, sharded, request);
           console.log(`  ${quantize} ${label}, W=2: logits scaled error ${error.toExponential(2)}`);
           assert(error <= BAR, `${label}: logits differ by ${error} of their scale (bar ${BAR})`);
-          const greedy = { ...request, maxNewTokens: 6, stop: [] as number[] };
+          const greedy = { ...request, maxNewTokens: 6, eosTokenIds: [] as number[] };
           assertEquals((await sharded.generateAll(greedy)).tokens, (await single.generateAll(greedy)).tokens);
         } finally {
           sharded.dispose();
@@ -180,6 +181,34 @@ Deno.test("sharded LLM on models/ppllava-tiny: same greedy text and the same bea
   }
 });
 
+Deno.test("sharded LLM: generate streams, aborts with AbortError, frees its tensors and closes its KV caches", async () => {
+  const dir = await smallCheckpoints();
+  const request = await goldenRequest(dir);
+  // No features cache: its entry would count as a tensor left behind.
+  const model = await loadModel(`${dir}/f32`, { workers: 2, featuresCacheBytes: 0 });
+  const llm = model.llm as ShardedLlama;
+  try {
+    const baseline = model.backend.stats();
+    const shardBaseline = (await llm.stats()).map((s) => s.bytes);
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const error = await assertRejects(async () => {
+      for await (const token of model.generate({ ...request, maxNewTokens: 20, eosTokenIds: [], signal: controller.signal })) {
+        seen.push(token.id);
+        controller.abort("user left");
+      }
+    }, AbortError);
+    assertEquals([error.name, seen.length], ["AbortError", 1]);
+    assertEquals(model.backend.stats(), baseline, "no tensors left on the main instance");
+    assertEquals((await llm.stats()).map((s) => s.bytes), shardBaseline, "every shard closed the session's KV cache");
+    // The model is still usable after an abort.
+    const after = await model.generateAll({ ...request, maxNewTokens: 3, eosTokenIds: [] });
+    assertEquals(after.tokens.length, 3);
+  } finally {
+    model.dispose();
+  }
+});
+
 Deno.test("sharded LLM lifecycle: dispose terminates the workers; a crash is a typed error, not a hang", async () => {
   const dir = await smallCheckpoints();
   const request = await goldenRequest(dir);
@@ -187,6 +216,11 @@ Deno.test("sharded LLM lifecycle: dispose terminates the workers; a crash is a t
   const llm = model.llm as ShardedLlama;
   const stats = await llm.stats();
   assert(stats.every((s) => s.bytes > 0), "every shard holds weights");
+  // An error inside a worker's handler comes back typed, with the remote name, and the worker lives on.
+  const remote = await assertRejects(() => llm.workers[0].call("reorder", { id: 12345, from: [0] }), WorkerError);
+  assertEquals([remote.code, remote.remote?.name], ["remote", "Error"]);
+  assert(remote.message.includes("no session 12345"), remote.message);
+  assertEquals((await llm.stats()).length, 2);
   // A crash while a generation waits on the workers.
   const embeds = await model.embed(request);
   const session = llm.session(model.backend, embeds.shape[0] + 4);

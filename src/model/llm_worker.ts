@@ -18,6 +18,8 @@ let ranges: ShardRanges | undefined;
 let shard: LlamaShard | undefined;
 const tensors = new Map<string, Tensor>();
 const sessions = new Map<number, ShardSession>();
+/** Seconds spent computing in attention/mlp/logits: busy / wall time says whether a shard waits on the others. */
+let busySeconds = 0;
 
 function ready(): { b: WasmBackend; s: LlamaShard } {
   if (!backend || !shard) throw new Error("the shard is not loaded yet");
@@ -33,9 +35,11 @@ function session(id: number): ShardSession {
 /** Runs `op` on x (shape) and hands back the f32 result, transferring its buffer. */
 async function hostOp(x: Float32Array, shape: number[], op: (b: WasmBackend, t: Tensor) => Tensor) {
   const { b } = ready();
+  const start = performance.now();
   const out = b.scope(() => op(b, b.upload(x, shape)));
   try {
     const data = await b.download(out);
+    busySeconds += (performance.now() - start) / 1000;
     return transferring({ data, shape: out.shape }, [data.buffer as ArrayBuffer]);
   } finally {
     out.dispose();
@@ -44,7 +48,9 @@ async function hostOp(x: Float32Array, shape: number[], op: (b: WasmBackend, t: 
 
 function stats() {
   const b = backend;
-  return b ? { ...b.stats(), memoryBytes: b.memoryBytes } : { tensors: 0, bytes: 0, memoryBytes: 0 };
+  return b
+    ? { ...b.stats(), memoryBytes: b.memoryBytes, busySeconds }
+    : { tensors: 0, bytes: 0, memoryBytes: 0, busySeconds };
 }
 
 await serveRequests({
@@ -137,6 +143,18 @@ await serveRequests({
   /** bench/big_model.ts: this instance's read bandwidth over a fresh buffer of `bytes`. */
   async bandwidth(args: { bytes: number; passes: number }) {
     return readBandwidth(await loadKernels(), args.bytes, args.passes);
+  },
+  /** bench/big_model.ts: seconds of `reps` f32 matmuls n×n·n×n here (a compute probe: is a second core free?). */
+  async matmulProbe(args: { n: number; reps: number }) {
+    const b = await createWasmBackend();
+    const data = new Float32Array(args.n * args.n).map((_, i) => (i % 17) * 0.01);
+    return b.scope(() => {
+      const x = b.upload(data, [args.n, args.n]);
+      b.matmul(x, x).dispose();
+      const start = performance.now();
+      for (let i = 0; i < args.reps; i++) b.matmul(x, x).dispose();
+      return (performance.now() - start) / 1000;
+    });
   },
   /** Tests: an uncaught error outside any request, as a crash would be. */
   crash() {

@@ -24,6 +24,8 @@ export interface ShardStats {
   bytes: number;
   /** The worker instance's linear memory (it only grows). */
   memoryBytes: number;
+  /** Seconds the shard has spent computing (forward ops), since it started. */
+  busySeconds: number;
 }
 
 export interface ShardedLlamaOptions {
@@ -118,6 +120,8 @@ export class ShardedLlama {
 export class ShardedSession {
   #length = 0;
   #batch = 1;
+  /** Set when a forward failed part way: some shards may have appended to their caches and others not. */
+  #broken: unknown = null;
   /** Opening and reordering are posted without waiting (worker queues are FIFO); their outcome is awaited here. */
   #pending: Promise<unknown>;
 
@@ -143,13 +147,24 @@ export class ShardedSession {
 
   /** embeds (B, L, H) on the main backend → logits of the last row per sequence, (B, V) on the host. */
   async run(embeds: Tensor, options: { allLogits?: boolean; trace?: Trace } = {}): Promise<Float32Array> {
-    const [batch, length, hidden] = embeds.shape;
+    if (this.#broken) throw this.#broken;
+    const length = embeds.shape[1];
     if (this.#length + length > this.capacity) {
       throw new ModelError(
         "prompt_too_long",
         `the context would hold ${this.#length + length} positions; capacity ${this.capacity}`,
       );
     }
+    try {
+      return await this.#run(embeds, options);
+    } catch (error) {
+      this.#broken = error;
+      throw error;
+    }
+  }
+
+  async #run(embeds: Tensor, options: { allLogits?: boolean; trace?: Trace }): Promise<Float32Array> {
+    const [batch, length, hidden] = embeds.shape;
     await this.#pending;
     const llm = this.llm;
     const shape = [batch, length, hidden];
