@@ -64,7 +64,7 @@ export class RpcWorker {
 
   private constructor(readonly label: string) {}
 
-  static async spawn(url: URL, label = url.pathname.split("/").pop() ?? "worker"): Promise<RpcWorker> {
+  static async spawn(url: URL, label: string = url.pathname.split("/").pop() ?? "worker"): Promise<RpcWorker> {
     const worker = new RpcWorker(label);
     const onMessage = (reply: Reply) => worker.#settle(reply);
     const onFailure = (message: string) => worker.#fail(new WorkerError("crashed", `worker ${label}: ${message}`));
