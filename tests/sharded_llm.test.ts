@@ -56,6 +56,13 @@ async function logitsParity(single: PPLLaVAModel, sharded: PPLLaVAModel, request
   try {
     let ra = await a.run(batched);
     let rs = await s.run(batchedS);
+    // The traced path (all-reduces on the main thread, every layer's output traced) adds the same numbers in the
+    // same order as the workers' own all-reduce (all_reduce.ts): bit-identical logits, and one trace per layer.
+    const traced = sharded.llm.session(sharded.backend, length + 8);
+    const names: string[] = [];
+    assertEquals(await traced.run(batchedS, { trace: (name) => names.push(name) }), rs);
+    assertEquals(names.length, sharded.llm.config.numLayers);
+    traced.dispose();
     let worst = scaledError(ra, rs);
     for (let step = 0; step < 3; step++) {
       const next = argmax(ra);
@@ -193,7 +200,9 @@ Deno.test("sharded LLM: generate streams, aborts with AbortError, frees its tens
     const controller = new AbortController();
     const seen: number[] = [];
     const error = await assertRejects(async () => {
-      for await (const token of model.generate({ ...request, maxNewTokens: 20, eosTokenIds: [], signal: controller.signal })) {
+      for await (
+        const token of model.generate({ ...request, maxNewTokens: 20, eosTokenIds: [], signal: controller.signal })
+      ) {
         seen.push(token.id);
         controller.abort("user left");
       }

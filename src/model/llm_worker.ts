@@ -8,6 +8,7 @@ import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts"
 import { readBandwidth } from "../backend/wasm/bandwidth.ts";
 import { loadKernels } from "../backend/wasm/loader.ts";
 import { serveRequests, transferring } from "../util/workers.ts";
+import { AllReduce } from "./all_reduce.ts";
 import { decodeF32, type DType } from "./dtypes.ts";
 import { LlamaShard, type ShardRanges, ShardSession, shardWeights } from "./llama_shard.ts";
 import type { LlamaConfig } from "./llama.ts";
@@ -20,6 +21,7 @@ const tensors = new Map<string, Tensor>();
 const sessions = new Map<number, ShardSession>();
 /** Seconds spent computing in attention/mlp/logits: busy / wall time says whether a shard waits on the others. */
 let busySeconds = 0;
+let place = { index: 0, workers: 1 };
 
 function ready(): { b: WasmBackend; s: LlamaShard } {
   if (!backend || !shard) throw new Error("the shard is not loaded yet");
@@ -54,10 +56,11 @@ function stats() {
 }
 
 await serveRequests({
-  async init(args: { config: LlamaConfig; ranges: ShardRanges }) {
+  async init(args: { config: LlamaConfig; ranges: ShardRanges; index: number; workers: number }) {
     backend = await createWasmBackend();
     config = args.config;
     ranges = args.ranges;
+    place = { index: args.index, workers: args.workers };
     return stats();
   },
   tensor(
@@ -128,6 +131,39 @@ await serveRequests({
   },
   mlp(args: { layer: number; x: Float32Array; shape: number[] }) {
     return hostOp(args.x, args.shape, (b, x) => ready().s.mlp(b, x, args.layer));
+  },
+  /** A whole forward: every layer, the all-reduces between the shards over `exchange`, then this shard's logits of
+   * the last row of each sequence. */
+  async forward(args: { id: number; x: Float32Array; shape: number[]; exchange: SharedArrayBuffer }) {
+    const s = session(args.id);
+    const { b, s: shard } = ready();
+    const [batch, length, hidden] = args.shape;
+    const reduce = new AllReduce(args.exchange, place.workers, place.index, args.x.length);
+    const partial = async (op: (t: Tensor) => Tensor, x: Float32Array) => {
+      const start = performance.now();
+      const out = b.scope(() => op(b.upload(x, args.shape)));
+      try {
+        return await b.download(out);
+      } finally {
+        out.dispose();
+        busySeconds += (performance.now() - start) / 1000;
+      }
+    };
+    try {
+      let x = args.x;
+      for (let layer = 0; layer < shard.config.numLayers; layer++) {
+        const h = reduce.sum(x, await partial((t) => shard.attention(b, t, layer, s), x));
+        x = reduce.sum(h, await partial((t) => shard.mlp(b, t, layer), h));
+      }
+      const last = new Float32Array(batch * hidden);
+      for (let r = 0; r < batch; r++) {
+        last.set(x.subarray(((r + 1) * length - 1) * hidden, (r + 1) * length * hidden), r * hidden);
+      }
+      return await hostOp(last, [batch, 1, hidden], (b, t) => shard.logits(b, t));
+    } catch (error) {
+      reduce.abort();
+      throw error;
+    }
   },
   logits(args: { x: Float32Array; shape: number[] }) {
     return hostOp(args.x, args.shape, (b, x) => ready().s.logits(b, x));

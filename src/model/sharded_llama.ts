@@ -14,6 +14,7 @@ import { type Backend, QUANT_GROUP, QUANT_GROUP_BYTES, type QuantDType, type Ten
 import { quantizationFor, readQuantized } from "./quant_checkpoint.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
 import { ModelError } from "./errors.ts";
+import { exchangeBytes } from "./all_reduce.ts";
 import type { Params, Trace } from "./layers.ts";
 import type { LlamaConfig } from "./llama.ts";
 import { type Range, type ShardRanges, shardRanges, type ShardTensorSpec, shardTensorSpecs } from "./llama_shard.ts";
@@ -66,7 +67,9 @@ export class ShardedLlama {
     const workers: RpcWorker[] = [];
     try {
       for (let i = 0; i < ranges.length; i++) workers.push(await RpcWorker.spawn(WORKER_URL, `llm-shard-${i}`));
-      await Promise.all(workers.map((w, i) => w.call("init", { config, ranges: ranges[i] })));
+      await Promise.all(
+        workers.map((w, i) => w.call("init", { config, ranges: ranges[i], index: i, workers: workers.length })),
+      );
       await sendWeights(params, config, ranges, workers, options.tiedEmbeddings ?? false, options.quantize);
       await Promise.all(workers.map((w) => w.call("assemble")));
       const embed = await params.matrix(`${LLM}.model.embed_tokens.weight`);
@@ -169,6 +172,16 @@ export class ShardedSession {
     const llm = this.llm;
     const shape = [batch, length, hidden];
     let x = await this.b.download(embeds);
+    if (!options.trace && typeof SharedArrayBuffer === "function") {
+      // The workers reduce among themselves: one message each way per forward (all_reduce.ts).
+      const exchange = new SharedArrayBuffer(exchangeBytes(llm.workers.length, x.length));
+      const parts = await llm.all((w) =>
+        w.call<{ data: Float32Array }>("forward", { id: this.id, x, shape, exchange })
+      );
+      this.#length += length;
+      return concatVocab(parts.map((p) => p.data), llm.ranges.map((r) => r.vocab), batch, llm.config.vocabSize);
+    }
+    // With a trace (every layer's output on the main thread): the all-reduces here, two round trips per layer.
     const reduce = async (op: "attention" | "mlp", layer: number, input: Float32Array) => {
       const parts = await llm.all((w) => w.call<{ data: Float32Array }>(op, { id: this.id, layer, x: input, shape }));
       const out = input.slice();
