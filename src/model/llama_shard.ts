@@ -8,8 +8,9 @@
  *   attention(x) = o_proj[:, heads_w] · Attn_w(RMSNorm_in(x))        Σ_w attention_w(x) = o_proj(Attn(…))
  *   mlp(h)       = down[:, I_w] · (silu(gate[I_w] m) ⊙ up[I_w] m)     m = RMSNorm_post(h)
  *
- * The caller adds the W partials and the residual (sharded_llama.ts). The RMSNorms are recomputed by every shard
- * from the full residual stream (H values per row: cheaper than another round trip).
+ * The W partials and the residual are added by all_reduce.ts (or sharded_llama.ts when traced). The RMSNorms are
+ * recomputed by every shard from its copy of the full residual stream (H values per row: cheaper than another
+ * exchange).
  */
 import { type Backend, type DType, QUANT_GROUP, type Tensor } from "../backend/backend.ts";
 import { KvCache } from "../backend/kv_cache.ts";

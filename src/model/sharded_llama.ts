@@ -1,10 +1,11 @@
 /**
  * The LLaMA decoder split across W workers, each with its own WASM instance (so its own ≤ 4 GiB memory), tensor
- * parallel in the Megatron way (llama_shard.ts says who holds what). Per layer the main thread sends the residual
- * stream x to every shard, adds the W partial attention outputs and the residual, sends h, adds the W partial MLP
- * outputs: two all-reduces per layer, summed here in JS. The embedding table stays on the main instance (prompt
- * merging needs it synchronously, and a lookup reads only a few rows); lm_head is split by vocabulary rows and the
- * partial logits are concatenated.
+ * parallel in the Megatron way (llama_shard.ts says who holds what). A forward is one message to every worker:
+ * the workers run all layers and do the two all-reduces per layer among themselves over a SharedArrayBuffer
+ * (all_reduce.ts), and each returns its slice of the logits (lm_head is split by vocabulary rows). With a trace the
+ * all-reduces run here instead, two round trips per layer, so every layer's output reaches the main thread. The
+ * embedding table stays on the main instance (prompt merging needs it synchronously, and a lookup reads only a few
+ * rows).
  *
  * Same numbers as `Llama` up to the f32 summation order of o_proj and down_proj (split in W sums here).
  * A worker that crashes ends the whole model: every worker is terminated and every call fails with
