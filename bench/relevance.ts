@@ -2,7 +2,7 @@
  * Prompt relevance over one 32-frame video (18432 tokens × 768): WASM SIMD against its scalar twin and a plain
  * TypeScript loop (the float64 reference), and WebGPU when this host has an adapter.
  */
-import { runBench } from "./harness.ts";
+import { type BenchCase, runBench } from "./harness.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
 import { relevanceWasm } from "../src/backend/wasm/relevance.ts";
 import { relevanceReference } from "../tests/reference/relevance.ts";
@@ -16,7 +16,7 @@ export async function main(): Promise<void> {
   const visual = gaussian(tokens * dim, 1);
   const text = gaussian(dim, 2);
   const kernels = await loadKernels();
-  const cases = [
+  const cases: BenchCase[] = [
     { label: "wasm simd", run: () => relevanceWasm(kernels, visual, text) },
     { label: "wasm scalar", run: () => relevanceWasm(kernels, visual, text, { simd: false }) },
     { label: "plain typescript", run: () => relevanceReference(visual, text) },

@@ -47,6 +47,14 @@ export type { PixelTensor, PreprocessOptions, PreprocessVariant, RgbFrame } from
 export { yuvToRgb } from "./media/pixels.ts";
 
 export { LlamaTokenizer } from "./model/tokenizers/llama.ts";
+export { ByteLevelBpeTokenizer } from "./model/tokenizers/byte_level_bpe.ts";
+export { SIGLIP_MAX_LENGTH, SiglipTokenizer } from "./model/tokenizers/siglip.ts";
+export {
+  type StreamDecoder,
+  type TextTokenizer,
+  textTowerTokenizerFromFiles,
+  tokenizerFromFiles,
+} from "./model/tokenizers/text_tokenizer.ts";
 export { ClipTokenizer } from "./model/tokenizers/clip.ts";
 export { TokenizerError } from "./model/tokenizers/errors.ts";
 export { ANSWER_PREFIX, CHAT_TEMPLATES, ChatTemplateError, renderChat, renderQuestion } from "./model/chat_template.ts";

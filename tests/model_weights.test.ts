@@ -142,7 +142,9 @@ const BAD_CONFIGS: Array<[string, Record<string, unknown>, string, ConfigError["
   ["neither kernel nor output shape", { pooling_kernel: null }, "pooling_kernel"],
   ["string where a number goes", { vision_config: { hidden_size: "1024" } }, "vision_config.hidden_size"],
   ["unknown select strategy", { vision_feature_select_strategy: "cls" }, "vision_feature_select_strategy"],
-  ["the Qwen2 variant", { model_type: "llava_onevision" }, "model_type", "unsupported"],
+  ["an unknown model type (llava_onevision is the Qwen2 variant, tests/qwen_variant.test.ts)", {
+    model_type: "qwen2_vl",
+  }, "model_type"],
 ];
 for (const [label, raw, field, code] of BAD_CONFIGS) {
   Deno.test(`config error: ${label} → ConfigError naming ${field}`, () => {

@@ -6,6 +6,7 @@
 import { BackendError, type QuantDType, storageBytes } from "../src/backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../src/backend/wasm/backend.ts";
 import type { QuantMethod } from "../src/backend/wasm/quant.ts";
+import { quantizedRows } from "../src/backend/quant_layout.ts";
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { gaussian } from "./util/random.ts";
 import { dequantizeReference, GROUP, linearReference, quantizeReference } from "./reference/quant.ts";
@@ -74,7 +75,9 @@ Deno.test("quantize → dequantize stays inside the format's bound (q8 absmax/25
         const absmax = Math.max(...w.subarray(lo, hi).map(Math.abs));
         // q8: half a step of absmax/127. q4: steps of absmax/8, and +absmax clamps from code 8 to 7 (one full step).
         const bound = (format === "q8" ? absmax / 254 : absmax / 8) * (1 + 1e-6);
-        for (let i = lo; i < hi; i++) assert(Math.abs(back[i] - w[i]) <= bound, `${format} [${i}] ${w[i]} → ${back[i]}`);
+        for (let i = lo; i < hi; i++) {
+          assert(Math.abs(back[i] - w[i]) <= bound, `${format} [${i}] ${w[i]} → ${back[i]}`);
+        }
       }
     }
     if (k >= 2 * GROUP) assert(back.subarray(0, GROUP).every((v) => v === 0), "an all-zero group stays zero");
@@ -88,7 +91,9 @@ for (const [label, make] of backends) {
     const start = b.stats();
     let seed = 1;
     for (const format of FORMATS) {
-      for (const [m, n, k] of [[1, 1, 1], [1, 5, 32], [1, 17, 100], [3, 1, 33], [4, 9, 67], [7, 12, 256], [64, 3, 40]]) {
+      for (
+        const [m, n, k] of [[1, 1, 1], [1, 5, 32], [1, 17, 100], [3, 1, 33], [4, 9, 67], [7, 12, 256], [64, 3, 40]]
+      ) {
         seed++;
         const w = weights(n, k, seed);
         const x = gaussian(m * k, seed + 1000, 2);
@@ -139,7 +144,9 @@ Deno.test("embedding on q8/q4 tables returns the dequantised rows; bad ids and b
     const rows = b.embedding(q, ids);
     const got = await b.download(rows);
     for (let i = 0; i < ids.length; i++) {
-      assertEquals([...got.subarray(i * d, (i + 1) * d)], [...Float32Array.from(wd.subarray(ids[i] * d, (ids[i] + 1) * d))]);
+      assertEquals([...got.subarray(i * d, (i + 1) * d)], [
+        ...Float32Array.from(wd.subarray(ids[i] * d, (ids[i] + 1) * d)),
+      ]);
     }
     rows.dispose();
     assertEquals(assertThrows(() => b.embedding(q, Int32Array.from([10])), BackendError).code, "bad_argument");
@@ -148,7 +155,10 @@ Deno.test("embedding on q8/q4 tables returns the dequantised rows; bad ids and b
     assertEquals(assertThrows(() => b.reshape(q, [d, v]), BackendError).code, "bad_dtype");
     assertEquals(assertThrows(() => b.slice(q, 0, 0, 2), BackendError).code, "bad_dtype");
     const bytes = await b.downloadQuantized(q);
-    assertEquals(assertThrows(() => b.uploadQuantized(bytes.subarray(1), [v, d], format), BackendError).code, "bad_shape");
+    assertEquals(
+      assertThrows(() => b.uploadQuantized(bytes.subarray(1), [v, d], format), BackendError).code,
+      "bad_shape",
+    );
     const again = b.uploadQuantized(bytes, [v, d], format);
     assertEquals([...await b.downloadQuantized(again)], [...bytes]);
     again.dispose();
@@ -179,4 +189,21 @@ Deno.test("supports: q8/q4 for linear's weight, embedding and cast; quantize fro
     assert(!b.supports("contiguous", [format]));
   }
   assert(b.supports("quantize", ["bf16"]));
+});
+
+Deno.test("quantizedRows cuts a quantised weight by rows into valid weights (what a sharded backend needs)", async () => {
+  const b = await createWasmBackend();
+  for (const format of FORMATS) {
+    const [n, k] = [7, 70];
+    const w = weights(n, k, 9);
+    const bytes = quantizeReference(format, w, n, k);
+    const part = quantizedRows(bytes, format, [n, k], 2, 5);
+    assertEquals([...part], [...quantizeReference(format, w.subarray(2 * k, 5 * k), 3, k)]);
+    const t = b.uploadQuantized(part, [3, k], format);
+    assertEquals([...await b.download(t)], [
+      ...Float32Array.from(dequantizeReference(format, bytes, n, k).subarray(2 * k, 5 * k)),
+    ]);
+    t.dispose();
+    assertEquals(assertThrows(() => quantizedRows(bytes, format, [n, k], 4, 8), BackendError).code, "bad_shape");
+  }
 });

@@ -5,17 +5,28 @@
  */
 import { BackendError } from "../src/backend/backend.ts";
 import { createWasmBackend } from "../src/backend/wasm/backend.ts";
+import { main as cli } from "../src/cli/main.ts";
 import { convertCheckpoint } from "../src/model/convert.ts";
 import { ModelError } from "../src/model/errors.ts";
 import { loadModel, type PPLLaVAModel } from "../src/model/model.ts";
 import type { Llama } from "../src/model/llama.ts";
-import { parseQuantMetadata, QUANT_METADATA_KEY, quantizationFor } from "../src/model/quant_checkpoint.ts";
+import {
+  checkQuantizedTensor,
+  parseQuantMetadata,
+  QUANT_METADATA_KEY,
+  quantizationFor,
+} from "../src/model/quant_checkpoint.ts";
 import { SafetensorsFile, WeightsError } from "../src/model/safetensors.ts";
 import { assert, assertEquals, assertRejects } from "./util/assert.ts";
 import { smallCheckpoints } from "./util/checkpoints.ts";
 
 const root = await smallCheckpoints();
-const PROMPT = { visuals: [], ids: [1, 3148, 1001, 29901, 1724, 338, 278], clipIds: [49406, 320, 49407], maxNewTokens: 6 };
+const PROMPT = {
+  visuals: [],
+  ids: [1, 3148, 1001, 29901, 1724, 338, 278],
+  clipIds: [49406, 320, 49407],
+  maxNewTokens: 6,
+};
 
 async function quantizedBytes(model: PPLLaVAModel): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
@@ -26,9 +37,15 @@ async function quantizedBytes(model: PPLLaVAModel): Promise<Map<string, Uint8Arr
     const p = `language_model.model.layers.${i}`;
     byName.set(`${p}.self_attn.q_proj.weight`, l.q).set(`${p}.self_attn.k_proj.weight`, l.k);
     byName.set(`${p}.self_attn.v_proj.weight`, l.v).set(`${p}.self_attn.o_proj.weight`, l.o);
-    byName.set(`${p}.mlp.gate_proj.weight`, l.gate).set(`${p}.mlp.up_proj.weight`, l.up).set(`${p}.mlp.down_proj.weight`, l.down);
+    byName.set(`${p}.mlp.gate_proj.weight`, l.gate).set(`${p}.mlp.up_proj.weight`, l.up).set(
+      `${p}.mlp.down_proj.weight`,
+      l.down,
+    );
   });
-  byName.set("language_model.model.embed_tokens.weight", llm.embedTokens).set("language_model.lm_head.weight", llm.lmHead);
+  byName.set("language_model.model.embed_tokens.weight", llm.embedTokens).set(
+    "language_model.lm_head.weight",
+    llm.lmHead,
+  );
   for (const [name, dtype] of params.precision) {
     if (dtype !== "q8" && dtype !== "q4") continue;
     out.set(name, await model.backend.downloadQuantized(byName.get(name) as never));
@@ -42,8 +59,8 @@ for (const [variant, quant] of [["f16", "q4"], ["bf16-sharded", "q8"], ["f32", "
     const dst = await Deno.makeTempDir({ prefix: "ppllava-quant-" });
     try {
       const report = await convertCheckpoint(src, `${dst}/out`, { quant });
-      // 2 layers × 7 weights + embed_tokens + lm_head.
-      assertEquals(report.quantized, 16);
+      // 2 layers × 7 weights + lm_head (embed_tokens stays as stored).
+      assertEquals(report.quantized, 15);
       for (const name of ["config.json", "generation_config.json"]) assert(await Deno.stat(`${dst}/out/${name}`));
       // The files alone say what is quantised, its dtype and logical shape.
       const declared = new Map<string, { dtype: string; shape: readonly number[] }>();
@@ -53,11 +70,16 @@ for (const [variant, quant] of [["f16", "q4"], ["bf16-sharded", "q8"], ["f32", "
           declared.set(name, q);
           const codes = st.info(name), scales = st.info(`${name}.scales`);
           const g = Math.ceil(q.shape[1] / 32);
-          assertEquals([codes.dtype, ...codes.shape], q.dtype === "q8" ? ["I8", q.shape[0], g * 32] : ["U8", q.shape[0], g * 16]);
+          assertEquals(
+            [codes.dtype, ...codes.shape],
+            q.dtype === "q8" ? ["I8", q.shape[0], g * 32] : ["U8", q.shape[0], g * 16],
+          );
           assertEquals([scales.dtype, ...scales.shape], ["F32", q.shape[0], g]);
         }
       }
-      assertEquals(declared.size, 16);
+      assertEquals(declared.size, 15);
+      assert(!declared.has("language_model.model.embed_tokens.weight"), "embed_tokens stays as stored");
+      assertEquals(declared.get("language_model.lm_head.weight")?.dtype, "q8");
       for (const [name, q] of declared) assertEquals(q.dtype, quantizationFor(name, quant));
       assertEquals(declared.get("language_model.model.layers.0.mlp.down_proj.weight")?.shape, [64, 128]);
 
@@ -65,7 +87,7 @@ for (const [variant, quant] of [["f16", "q4"], ["bf16-sharded", "q8"], ["f32", "
       const atLoad = await loadModel(src, { quantize: quant });
       try {
         const [a, b] = [await quantizedBytes(converted), await quantizedBytes(atLoad)];
-        assertEquals(a.size, 16);
+        assertEquals(a.size, 15);
         assertEquals([...a.keys()].sort(), [...b.keys()].sort());
         for (const [name, bytes] of a) assert(bytes.every((v, i) => v === b.get(name)![i]), `${name} differs`);
         const [ra, rb] = [await converted.generateAll(PROMPT), await atLoad.generateAll(PROMPT)];
@@ -93,7 +115,12 @@ Deno.test("quantised loading: bad options, bad metadata and a backend without q8
   const bad = (meta: unknown) => parseQuantMetadata({ [QUANT_METADATA_KEY]: JSON.stringify(meta) }, "f");
   const ok = { format: "ppllava-groupwise", version: 1, group_size: 32, scale_dtype: "F32", tensors: {} };
   assertEquals(bad(ok).size, 0);
-  for (const meta of [{ ...ok, group_size: 64 }, { ...ok, version: 2 }, { ...ok, tensors: { a: { dtype: "q5", shape: [1, 2] } } }]) {
+  for (
+    const meta of [{ ...ok, group_size: 64 }, { ...ok, version: 2 }, {
+      ...ok,
+      tensors: { a: { dtype: "q5", shape: [1, 2] } },
+    }]
+  ) {
     try {
       bad(meta);
       throw new Error("accepted");
@@ -105,10 +132,61 @@ Deno.test("quantised loading: bad options, bad metadata and a backend without q8
   const wasm = await createWasmBackend();
   const limited = new Proxy(wasm, {
     get(t, p) {
-      if (p === "supports") return (op: string, d?: string[]) => !(d ?? []).includes("q4") && t.supports(op as never, d as never);
+      if (p === "supports") {
+        return (op: string, d?: string[]) => !(d ?? []).includes("q4") && t.supports(op as never, d as never);
+      }
       const v = Reflect.get(t, p, t);
       return typeof v === "function" ? v.bind(t) : v;
     },
   });
-  await assertRejects(() => loadModel(`${root}/f32`, { quantize: "q4", backend: limited }), BackendError, "cannot run q4");
+  await assertRejects(
+    () => loadModel(`${root}/f32`, { quantize: "q4", backend: limited }),
+    BackendError,
+    "cannot run q4",
+  );
+});
+
+Deno.test("a declared quantised tensor must have codes and scales of the shapes its declaration implies", () => {
+  const infos: Record<string, { dtype: string; shape: number[] }> = {
+    w: { dtype: "U8", shape: [3, 32] }, // q4 [3, 40]: G = 2 groups → codes [3, 32], scales [3, 2]
+    "w.scales": { dtype: "F32", shape: [3, 2] },
+  };
+  const store = {
+    has: (n: string) => n in infos,
+    info: (n: string) => ({ name: n, ...infos[n] }),
+  } as never;
+  checkQuantizedTensor(store, "w", { dtype: "q4", shape: [3, 40] });
+  const fails = (q: { dtype: "q8" | "q4"; shape: [number, number] }, what: string) => {
+    try {
+      checkQuantizedTensor(store, "w", q);
+    } catch (error) {
+      assert(error instanceof WeightsError && error.message.includes(what), String(error));
+      return;
+    }
+    throw new Error(`accepted ${JSON.stringify(q)}`);
+  };
+  fails({ dtype: "q8", shape: [3, 40] }, "I8 [3,64]");
+  fails({ dtype: "q4", shape: [3, 70] }, "U8 [3,48]");
+  delete infos["w.scales"];
+  fails({ dtype: "q4", shape: [3, 40] }, "w.scales is missing");
+});
+
+Deno.test("ppllava convert: usage errors exit 2; a run writes a loadable folder", async () => {
+  const dst = await Deno.makeTempDir({ prefix: "ppllava-quant-cli-" });
+  try {
+    assertEquals(await cli(["convert", `${root}/f16`, `${dst}/a`, "--quant", "q5"]), 2);
+    assertEquals(await cli(["convert", `${root}/f16`]), 2);
+    assertEquals(await cli(["convert", `${root}/f16`, `${dst}/a`, "--quant", "q8", "--quiet"]), 0);
+    const model = await loadModel(`${dst}/a`);
+    try {
+      assertEquals((model.llm as Llama).w.layers[0].gate.dtype, "q8");
+      assertEquals((model.llm as Llama).w.embedTokens.dtype, "f16");
+    } finally {
+      model.dispose();
+    }
+    // A second run into the same, now non-empty, folder is a typed error (exit 1), not an overwrite.
+    assertEquals(await cli(["convert", `${root}/f16`, `${dst}/a`, "--quant", "q8", "--quiet"]), 1);
+  } finally {
+    await Deno.remove(dst, { recursive: true });
+  }
 });

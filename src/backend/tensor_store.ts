@@ -3,7 +3,15 @@
  * the views (reshape/permute/slice), and the ops that are compositions of others (linear, concat). A backend
  * extends `TensorStore` with its storage type and implements the kernels.
  */
-import { BackendError, type BackendStats, type DType, isQuantized, type Shape, storageBytes, type Tensor } from "./backend.ts";
+import {
+  BackendError,
+  type BackendStats,
+  type DType,
+  isQuantized,
+  type Shape,
+  storageBytes,
+  type Tensor,
+} from "./backend.ts";
 import {
   checkShape,
   denseStrides,
@@ -11,7 +19,6 @@ import {
   type Layout,
   permuteLayout,
   reshapeStrides,
-  size,
   sliceLayout,
 } from "./views.ts";
 
@@ -99,7 +106,10 @@ export abstract class TensorStore<S extends Storage> {
   #viewable(t: Tensor, what: string): Handle<S> {
     const h = this.use(t, what);
     if (isQuantized(h.dtype)) {
-      throw new BackendError("bad_dtype", `${what}: a ${h.dtype} tensor cannot be viewed (only linear, embedding, cast)`);
+      throw new BackendError(
+        "bad_dtype",
+        `${what}: a ${h.dtype} tensor cannot be viewed (only linear, embedding, cast)`,
+      );
     }
     return h;
   }

@@ -110,7 +110,7 @@ export async function askCommand(args: string[]): Promise<number> {
     width: info.width,
     height: info.height,
   }));
-  const pixels = await preprocess(frames, { variant: "vicuna", size: vision.imageSize });
+  const pixels = await preprocess(frames, { variant: model.config.preprocess, size: vision.imageSize });
   log(`preprocessed to (${pixels.shape.join(", ")}) (${seconds(start)} s)`);
 
   start = performance.now();

@@ -10,7 +10,9 @@ export async function convertCommand(args: string[]): Promise<number> {
   const { flags, positional } = parseArgs(args, { quant: "string", quiet: "boolean" });
   if (positional.length !== 2) throw new UsageError("usage: ppllava convert SRC DST --quant q8|q4 [--quiet]");
   const quant = flags.quant;
-  if (quant !== "q8" && quant !== "q4") throw new UsageError(`--quant must be q8 or q4, got ${String(quant ?? "nothing")}`);
+  if (quant !== "q8" && quant !== "q4") {
+    throw new UsageError(`--quant must be q8 or q4, got ${String(quant ?? "nothing")}`);
+  }
   const [src, dst] = positional;
   const started = performance.now();
   const report = await convertCheckpoint(src, dst, {

@@ -88,7 +88,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       width: video.info.width,
       height: video.info.height,
     }));
-    const pixels = await preprocess(frames, { variant: "vicuna", size: imageSize });
+    const pixels = await preprocess(frames, { variant: model.config.preprocess, size: imageSize });
     const visual: VisualInput = { pixels: pixels.data, sampling: `${record.id}.${format}` };
     for (const q of record.qa) {
       const truth = normalise(q.answer);

@@ -10,6 +10,7 @@
  * - `vision_config` defaults are CLIP-L/336 (the §2 row), not transformers' CLIPVisionConfig class defaults (ViT-B/32).
  */
 import { z } from "zod";
+import { parseOnevisionConfig } from "./config_qwen.ts";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -123,8 +124,12 @@ export interface VisionConfig {
   projectionDim: number;
   /** BT-Adapter layers; they run after CLIP layers numLayers−btDepth .. numLayers−1 (§3.3). */
   btDepth: number;
-  /** Rows of `btadapter_time_embed`: the frame limit. */
+  /** Rows of `btadapter_time_embed`: the frame limit (the Qwen variant has no BT-Adapter; its max_T still bounds T). */
   maxT: number;
+  /** "clip": CLIP ViT (CLS, pre_layrnorm, quick_gelu). "siglip": SigLIP (no CLS, conv bias, gelu tanh; §9). */
+  arch: "clip" | "siglip";
+  /** SigLIP's `vision_use_head`: the tower's own pooling head exists in the checkpoint (unused by PPLLaVA). */
+  useHead: boolean;
 }
 
 export interface ClipTextConfig {
@@ -142,6 +147,9 @@ export interface ClipTextConfig {
   projectionDim: number;
   layerNormEps: number;
   eosTokenId: number;
+  /** "clip": causal, pooled at the first EOS, text_projection. "siglip": bidirectional, pooled at the last row,
+   * `head` linear (§9). */
+  arch: "clip" | "siglip";
 }
 
 export interface LlmConfig {
@@ -156,6 +164,8 @@ export interface LlmConfig {
   vocabSize: number;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
+  /** Qwen2: q/k/v projections carry biases (o_proj does not). */
+  attentionBias: boolean;
 }
 
 export interface PoolingConfig {
@@ -173,7 +183,8 @@ export interface PoolingConfig {
 }
 
 export interface PPLLaVAConfig {
-  modelType: "llava_next";
+  /** "llava_next": the Vicuna/CLIP variant (§2). "llava_onevision": the Qwen2/SigLIP variant (§9, config_qwen.ts). */
+  modelType: "llava_next" | "llava_onevision";
   vision: VisionConfig;
   clipText: ClipTextConfig;
   llm: LlmConfig;
@@ -188,11 +199,16 @@ export interface PPLLaVAConfig {
   useImageNewline: boolean;
   imageGridPinpoints: ReadonlyArray<readonly [number, number]>;
   torchDtype: "float32" | "float16" | "bfloat16";
+  /** Ids that end generation by default: Vicuna `</s>` 2; Qwen2 `<|im_end|>`, `<|endoftext|>`. */
+  eosTokenIds: readonly number[];
+  /** The prompt template (chat_template.ts) and the frame preprocessing (media/preprocess.ts) of the variant. */
+  chatTemplate: "plain_v1" | "plain_qwen";
+  preprocess: "vicuna" | "qwen";
 }
 
-const EXTEND_CLIP_KEEP = 20;
+export const EXTEND_CLIP_KEEP = 20;
 
-function fail(field: string, message: string): never {
+export function fail(field: string, message: string): never {
   throw new ConfigError("bad_field", field, `config.json: ${field}: ${message}`);
 }
 
@@ -207,23 +223,26 @@ export function parseConfigText(text: string): PPLLaVAConfig {
   return parseConfig(raw);
 }
 
-/** Parses the JSON value of config.json (unknown keys are ignored). */
-export function parseConfig(raw: unknown): PPLLaVAConfig {
-  const parsed = rootSchema.safeParse(raw);
+/** zod's result, or the first issue as a `ConfigError` naming its field. */
+export function parseWith<S extends z.ZodTypeAny>(schema: S, raw: unknown): z.output<S> {
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue.path.map(String).join(".");
     throw new ConfigError("bad_field", field, `config.json: ${field || "(root)"}: ${issue.message}`);
   }
-  const c = parsed.data;
-  if (c.model_type === "llava_onevision") {
-    throw new ConfigError(
-      "unsupported",
-      "model_type",
-      "config.json: model_type llava_onevision (the Qwen2/SigLIP variant) is not supported yet",
-    );
+  return parsed.data;
+}
+
+/** Parses the JSON value of config.json (unknown keys are ignored). */
+export function parseConfig(raw: unknown): PPLLaVAConfig {
+  if (typeof raw === "object" && raw !== null && (raw as { model_type?: unknown }).model_type === "llava_onevision") {
+    return parseOnevisionConfig(raw);
   }
-  if (c.model_type !== "llava_next") fail("model_type", `"${c.model_type}"; allowed: "llava_next"`);
+  const c = parseWith(rootSchema, raw);
+  if (c.model_type !== "llava_next") {
+    fail("model_type", `"${c.model_type}"; allowed: "llava_next" (Vicuna/CLIP) or "llava_onevision" (Qwen2/SigLIP)`);
+  }
   const v = c.vision_config;
   const t = c.text_config;
   const ct = c.clip_text_config;
@@ -277,6 +296,8 @@ export function parseConfig(raw: unknown): PPLLaVAConfig {
       projectionDim: v.projection_dim,
       btDepth: c.btadapter ? btDepth : 0,
       maxT,
+      arch: "clip",
+      useHead: false,
     },
     clipText: {
       hiddenSize: ct.hidden_size,
@@ -290,6 +311,7 @@ export function parseConfig(raw: unknown): PPLLaVAConfig {
       projectionDim: ct.projection_dim,
       layerNormEps: ct.layer_norm_eps,
       eosTokenId: ct.eos_token_id,
+      arch: "clip",
     },
     llm: {
       hiddenSize: t.hidden_size,
@@ -303,6 +325,7 @@ export function parseConfig(raw: unknown): PPLLaVAConfig {
       vocabSize: t.vocab_size,
       maxPositionEmbeddings: t.max_position_embeddings,
       tieWordEmbeddings: t.tie_word_embeddings || c.tie_word_embeddings,
+      attentionBias: false,
     },
     pooling: {
       kernel: c.pooling_kernel,
@@ -322,6 +345,9 @@ export function parseConfig(raw: unknown): PPLLaVAConfig {
     useImageNewline: c.use_image_newline_parameter,
     imageGridPinpoints: c.image_grid_pinpoints,
     torchDtype: c.torch_dtype,
+    eosTokenIds: [2],
+    chatTemplate: "plain_v1",
+    preprocess: "vicuna",
   };
 }
 
@@ -340,7 +366,12 @@ function agree(
 }
 
 /** `get_size` needs kernel+stride, or the output shape with at most one of them (§3.4 step E). */
-function checkPoolingMode(prefix: string, kernel: Triple | null, stride: Triple | null, shape: Triple | null): void {
+export function checkPoolingMode(
+  prefix: string,
+  kernel: Triple | null,
+  stride: Triple | null,
+  shape: Triple | null,
+): void {
   if (shape === null && (kernel === null || stride === null)) {
     fail(
       `${prefix}_${kernel === null ? "kernel" : "stride"}`,

@@ -54,10 +54,12 @@ export async function convertCheckpoint(src: string, dst: string, options: Conve
   const fs = await import("node:fs/promises");
   // Validates config.json against every tensor first, so a broken source fails before anything is written.
   await (await openCheckpoint(src)).close();
-  const exists = async (p: string) => fs.stat(p).then(() => true, () => false);
+  const exists = (p: string) => fs.stat(p).then(() => true, () => false);
   const sharded = await exists(`${src}/${INDEX}`);
   const index = sharded ? JSON.parse(await fs.readFile(`${src}/${INDEX}`, "utf8")) : null;
-  const files: string[] = sharded ? [...new Set(Object.values(index.weight_map as Record<string, string>))] : ["model.safetensors"];
+  const files: string[] = sharded
+    ? [...new Set(Object.values(index.weight_map as Record<string, string>))]
+    : ["model.safetensors"];
   if (await exists(dst) && (await fs.readdir(dst)).length > 0) {
     throw new WeightsError("io", `convert: ${dst} exists and is not empty`);
   }
@@ -119,7 +121,14 @@ async function convertFile(
     if (target && floats && info.shape.length === 2) {
       const shapes = quantTensorShapes(target, info.shape);
       const q = { dtype: target, shape: [info.shape[0], info.shape[1]] as const };
-      plan.push({ kind: "quantize", name, q, from: info.dtype, codes: size(shapes.codes.shape), scales: 4 * size(shapes.scales.shape) });
+      plan.push({
+        kind: "quantize",
+        name,
+        q,
+        from: info.dtype,
+        codes: size(shapes.codes.shape),
+        scales: 4 * size(shapes.scales.shape),
+      });
     } else {
       plan.push({ kind: "copy", name, dtype: info.dtype, shape: info.shape, bytes });
     }
@@ -169,7 +178,9 @@ async function convertFile(
         report.quantized++;
       } else {
         const bytes = await quantizeOnBackend(backend, await source.readRaw(p.name), p.from, p.q);
-        if (bytes.length !== p.codes + p.scales) throw new Error(`convert: ${p.name}: ${bytes.length} bytes, planned ${p.codes + p.scales}`);
+        if (bytes.length !== p.codes + p.scales) {
+          throw new Error(`convert: ${p.name}: ${bytes.length} bytes, planned ${p.codes + p.scales}`);
+        }
         await out.write(bytes);
         report.quantized++;
       }
@@ -183,7 +194,12 @@ async function convertFile(
 }
 
 /** Codes then scales of `raw` (dtype `from`, shape q.shape) quantised to q.dtype on the backend. */
-async function quantizeOnBackend(backend: Backend, raw: Uint8Array, from: string, q: QuantizedTensor): Promise<Uint8Array> {
+async function quantizeOnBackend(
+  backend: Backend,
+  raw: Uint8Array,
+  from: string,
+  q: QuantizedTensor,
+): Promise<Uint8Array> {
   const quantized = backend.scope(() => {
     const t = from === "F32"
       ? backend.upload(new Float32Array(raw.slice().buffer), q.shape)

@@ -6,7 +6,14 @@
  * uploaded as their 16-bit patterns; the backend widens them in its kernels); vectors (biases, norm gains,
  * position tables) are widened to f32 once at load.
  */
-import { type Backend, BackendError, type DType, type QuantDType, type Shape, type Tensor } from "../backend/backend.ts";
+import {
+  type Backend,
+  BackendError,
+  type DType,
+  type QuantDType,
+  type Shape,
+  type Tensor,
+} from "../backend/backend.ts";
 import { quantizationFor, readQuantized } from "./quant_checkpoint.ts";
 import type { ModelWeights } from "./weights.ts";
 
@@ -14,6 +21,8 @@ export interface ParamsOptions {
   /** Quantise the weights `quantizationFor` names to q8/q4 as they load (docs/quantization.md). Tensors the
    * checkpoint already holds quantised load as they are, whatever this says. */
   quantize?: QuantDType;
+  /** Which tensors `quantize` applies to (default `quantizationFor`); bench/quant.ts measures alternatives. */
+  quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
 }
 
 /** Called with every named intermediate (names as in tests/oracles/ppllava_reference.py). The tensor is only valid
@@ -35,7 +44,7 @@ export interface LayerNorm {
 export class Params {
   readonly #loaded: Tensor[] = [];
   /** The dtype each matrix was loaded in, by checkpoint key (the precision plan of the loaded model). */
-  readonly precision = new Map<string, DType>();
+  readonly precision: Map<string, DType> = new Map();
   constructor(readonly backend: Backend, readonly weights: ModelWeights, readonly options: ParamsOptions = {}) {}
 
   /** A matrix in its stored dtype (F16/BF16 stay 16-bit, q8/q4 files load as they are), or quantised at load
@@ -56,7 +65,8 @@ export class Params {
     } else {
       t = this.backend.upload(await this.weights.f32(name), info.shape);
     }
-    const target = this.options.quantize ? quantizationFor(name, this.options.quantize) : null;
+    const policy = this.options.quantizePolicy ?? quantizationFor;
+    const target = this.options.quantize ? policy(name, this.options.quantize) : null;
     if (!target) return this.#matrix(name, t);
     try {
       this.#requireQuant(target, name, t.dtype);

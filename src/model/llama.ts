@@ -1,5 +1,6 @@
 /**
- * The Vicuna/LLaMA decoder (spec §2 text_config, §3.7, §3.8): embed_tokens, pre-RMSNorm layers with rotate-half
+ * The Vicuna/LLaMA decoder (spec §2 text_config, §3.7, §3.8), and Qwen2 (§9: the same graph with q/k/v biases,
+ * GQA and θ = 1e6, all from the config): embed_tokens, pre-RMSNorm layers with rotate-half
  * RoPE attention (GQA-ready) and the SiLU-gated MLP, final RMSNorm, untied lm_head. Per layer:
  *
  *   h = x + o_proj(Attn(RoPE(q_proj n), RoPE(k_proj n), v_proj n)),  n = RMSNorm_in(x)      (causal, KV cache)
@@ -26,6 +27,8 @@ export interface LlamaConfig {
   ropeTheta: number;
   vocabSize: number;
   maxPositions: number;
+  /** Qwen2: q/k/v projections carry biases. */
+  attentionBias?: boolean;
 }
 
 export function llamaConfig(c: PPLLaVAConfig): LlamaConfig {
@@ -41,6 +44,7 @@ export function llamaConfig(c: PPLLaVAConfig): LlamaConfig {
     ropeTheta: l.ropeTheta,
     vocabSize: l.vocabSize,
     maxPositions: l.maxPositionEmbeddings,
+    attentionBias: l.attentionBias,
   };
 }
 
@@ -49,6 +53,10 @@ interface LlamaLayer {
   q: Tensor;
   k: Tensor;
   v: Tensor;
+  /** Qwen2's q/k/v biases (absent for LLaMA). */
+  qBias?: Tensor;
+  kBias?: Tensor;
+  vBias?: Tensor;
   o: Tensor;
   postNorm: Tensor;
   gate: Tensor;
@@ -70,7 +78,11 @@ export class Llama {
     const layers: LlamaLayer[] = [];
     for (let i = 0; i < config.numLayers; i++) {
       const pre = `${LLM}.model.layers.${i}`;
+      const bias = (name: string) => config.attentionBias ? p.vector(`${pre}.self_attn.${name}.bias`) : undefined;
       layers.push({
+        qBias: await bias("q_proj"),
+        kBias: await bias("k_proj"),
+        vBias: await bias("v_proj"),
         inputNorm: await p.vector(`${pre}.input_layernorm.weight`),
         q: await p.matrix(`${pre}.self_attn.q_proj.weight`),
         k: await p.matrix(`${pre}.self_attn.k_proj.weight`),
@@ -110,11 +122,11 @@ export class Llama {
       const cache = caches[i];
       const offset = cache.length;
       const n = b.rmsNorm(x, w.inputNorm, c.eps);
-      const heads = (weight: Tensor, count: number) =>
-        b.reshape(b.linear(n, weight), [batch, length, count, c.headDim]);
-      const q = b.permute(b.rope(heads(w.q, c.heads), { theta: c.ropeTheta, offset }), [0, 2, 1, 3]);
-      const k = b.permute(b.rope(heads(w.k, c.kvHeads), { theta: c.ropeTheta, offset }), [0, 2, 1, 3]);
-      const v = b.permute(heads(w.v, c.kvHeads), [0, 2, 1, 3]);
+      const heads = (weight: Tensor, count: number, bias?: Tensor) =>
+        b.reshape(b.linear(n, weight, bias), [batch, length, count, c.headDim]);
+      const q = b.permute(b.rope(heads(w.q, c.heads, w.qBias), { theta: c.ropeTheta, offset }), [0, 2, 1, 3]);
+      const k = b.permute(b.rope(heads(w.k, c.kvHeads, w.kBias), { theta: c.ropeTheta, offset }), [0, 2, 1, 3]);
+      const v = b.permute(heads(w.v, c.kvHeads, w.vBias), [0, 2, 1, 3]);
       cache.append(k, v);
       const { keys, values } = cache.view();
       const att = b.attention(q, keys, values, { causal: true }); // (B, H, L, hd) over (B, L, H, hd)

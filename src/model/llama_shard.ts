@@ -67,6 +67,10 @@ export interface ShardLayer {
   q: Tensor;
   k: Tensor;
   v: Tensor;
+  /** Qwen2: this shard's elements of the q/k/v biases. */
+  qBias?: Tensor;
+  kBias?: Tensor;
+  vBias?: Tensor;
   /** o_proj columns of this shard's heads: (H, heads·hd). */
   o: Tensor;
   postNorm: Tensor;
@@ -145,11 +149,11 @@ export class LlamaShard {
     const offset = cache.length;
     return b.scope(() => {
       const n = b.rmsNorm(x, w.inputNorm, c.eps);
-      const split = (weight: Tensor, count: number) =>
-        b.reshape(b.linear(n, weight), [batch, length, count, c.headDim]);
-      const q = b.permute(b.rope(split(w.q, heads), { theta: c.ropeTheta, offset }), [0, 2, 1, 3]);
-      const k = b.permute(b.rope(split(w.k, kvHeads), { theta: c.ropeTheta, offset }), [0, 2, 1, 3]);
-      const v = b.permute(split(w.v, kvHeads), [0, 2, 1, 3]);
+      const split = (weight: Tensor, count: number, bias?: Tensor) =>
+        b.reshape(b.linear(n, weight, bias), [batch, length, count, c.headDim]);
+      const q = b.permute(b.rope(split(w.q, heads, w.qBias), { theta: c.ropeTheta, offset }), [0, 2, 1, 3]);
+      const k = b.permute(b.rope(split(w.k, kvHeads, w.kBias), { theta: c.ropeTheta, offset }), [0, 2, 1, 3]);
+      const v = b.permute(split(w.v, kvHeads, w.vBias), [0, 2, 1, 3]);
       cache.append(k, v);
       const { keys, values } = cache.view();
       const att = b.attention(q, keys, values, { causal: true });
@@ -201,6 +205,18 @@ export function shardTensorSpecs(
     const m = (key: string, source: string, axis: 0 | 1, range: Range) =>
       specs.push({ key: `layers.${i}.${key}`, source: `${p}.${source}`, take: { axis, range }, kind: "matrix" });
     specs.push({ key: `layers.${i}.inputNorm`, source: `${p}.input_layernorm.weight`, kind: "vector" });
+    if (c.attentionBias) {
+      for (
+        const [key, proj, range] of [["qBias", "q_proj", q], ["kBias", "k_proj", kv], ["vBias", "v_proj", kv]] as const
+      ) {
+        specs.push({
+          key: `layers.${i}.${key}`,
+          source: `${p}.self_attn.${proj}.bias`,
+          take: { axis: 0, range },
+          kind: "vector",
+        });
+      }
+    }
     m("q", "self_attn.q_proj.weight", 0, q);
     m("k", "self_attn.k_proj.weight", 0, kv);
     m("v", "self_attn.v_proj.weight", 0, kv);
@@ -222,6 +238,7 @@ export function shardTensorSpecs(
 
 /** Assembles ShardWeights from tensors keyed as in `shardTensorSpecs`. */
 export function shardWeights(c: LlamaConfig, get: (key: string) => Tensor): ShardWeights {
+  const bias = (key: string) => c.attentionBias ? get(key) : undefined;
   const layers: ShardLayer[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const t = (k: string) => get(`layers.${i}.${k}`);
@@ -230,6 +247,9 @@ export function shardWeights(c: LlamaConfig, get: (key: string) => Tensor): Shar
       q: t("q"),
       k: t("k"),
       v: t("v"),
+      qBias: bias(`layers.${i}.qBias`),
+      kBias: bias(`layers.${i}.kBias`),
+      vBias: bias(`layers.${i}.vBias`),
       o: t("o"),
       postNorm: t("postNorm"),
       gate: t("gate"),

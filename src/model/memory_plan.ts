@@ -43,8 +43,9 @@ export interface RequestShape {
 }
 
 export interface PlanOptions {
-  /** Load-time quantisation (the `quantizationFor` policy). */
+  /** Load-time quantisation (the `quantizationFor` policy, or `quantizePolicy`). */
   quantize?: QuantDType;
+  quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
   /** Tensors the checkpoint already holds as q8/q4 (`ModelWeights.quantized`). */
   quantized?: ReadonlyMap<string, QuantizedTensor>;
   /** LLM shards in workers: a count (0 = the LLM on the main instance), or "auto" (default): 0 when everything
@@ -104,12 +105,13 @@ export function loadedPrecision(
   stored: string,
   quantize?: QuantDType,
   quantized?: QuantizedTensor,
+  policy: (name: string, mode: QuantDType) => QuantDType | null = quantizationFor,
 ): WeightPrecision {
   if (quantized) return quantized.dtype;
   const matrix = name.endsWith(".weight") && rank >= 2 && !name.includes("position_embedding") &&
     !name.includes("time_embed");
   if (!matrix) return "f32";
-  const target = quantize ? quantizationFor(name, quantize) : null;
+  const target = quantize ? policy(name, quantize) : null;
   if (target) return target;
   return stored === "F16" ? "f16" : stored === "BF16" ? "bf16" : "f32";
 }
@@ -147,7 +149,7 @@ export function planMemory(config: PPLLaVAConfig, store: TensorStore, options: P
   let largestRaw = 0;
   const pre = options.quantized ?? new Map<string, QuantizedTensor>();
   const precisionOf = (name: string, shape: readonly number[]) =>
-    loadedPrecision(name, shape.length, store.info(name).dtype, q, pre.get(name));
+    loadedPrecision(name, shape.length, store.info(name).dtype, q, pre.get(name), options.quantizePolicy);
   for (const [name, expected] of layout) {
     // position_embedding_res is optional but loaded when present; logit_scale is read to the host, not uploaded.
     if (!store.has(name) || (!expected.needed && !name.endsWith("position_embedding_res"))) continue;
@@ -197,6 +199,8 @@ export function planMemory(config: PPLLaVAConfig, store: TensorStore, options: P
         const full = layout.get(spec.source)?.shape ?? store.info(spec.source).shape;
         const shape = !spec.take
           ? full
+          : full.length === 1
+          ? [spec.take.range[1] - spec.take.range[0]]
           : spec.take.axis === 0
           ? [spec.take.range[1] - spec.take.range[0], full[1]]
           : [full[0], spec.take.range[1] - spec.take.range[0]];

@@ -43,10 +43,13 @@ import { mergeImageTokens } from "./merge.ts";
 import { gridShape, packImageTokens } from "./anyres.ts";
 import { pgpConfig, PgpProjector } from "./pgp.ts";
 import { visionConfig, VisionTower } from "./vision.ts";
+import { siglipVisionConfig, SiglipVisionTower } from "./siglip_vision.ts";
+import { siglipTextConfig, SiglipTextTower } from "./siglip_text.ts";
 import { openCheckpoint } from "./weights.ts";
-import { type ChatMessage, PLAIN_V1, renderChat } from "./chat_template.ts";
-import { ClipTokenizer } from "./tokenizers/clip.ts";
-import { LlamaTokenizer } from "./tokenizers/llama.ts";
+import { CHAT_TEMPLATES, type ChatMessage, renderChat } from "./chat_template.ts";
+import type { ClipTokenizer } from "./tokenizers/clip.ts";
+import { SiglipTokenizer } from "./tokenizers/siglip.ts";
+import { type TextTokenizer, textTowerTokenizerFromFiles, tokenizerFromFiles } from "./tokenizers/text_tokenizer.ts";
 
 export type VisualKind = "video" | "images" | "tiles" | "image";
 
@@ -98,11 +101,13 @@ export interface ModelRequest {
 export type GenerateRequest = ModelRequest & GenerationOptions;
 
 export interface ModelTokenizers {
-  /** The checkpoint's LLaMA tokenizer (loaded from its tokenizer.json / tokenizer.model when present). */
-  llama?: LlamaTokenizer;
-  /** CLIP's tokenizer (openai/clip-vit-large-patch14-336): loaded from the folder's `clip_tokenizer/` when it ships
-   * one (the embedded models do), else passed in (the released checkpoints don't ship it). */
-  clip?: ClipTokenizer;
+  /** The checkpoint's LLM tokenizer (from its tokenizer.json / tokenizer.model when present): LLaMA's, or the
+   * byte-level BPE of Qwen2 (spec §9), whichever tokenizer.json describes. */
+  llama?: TextTokenizer;
+  /** The PGP text tower's tokenizer: CLIP's (openai/clip-vit-large-patch14-336, Vicuna variant) or SigLIP's
+   * SentencePiece (Qwen2 variant, spec §9). Loaded from the folder's `clip_tokenizer/` when it ships one (the
+   * embedded models do), else passed in (the released checkpoints don't ship it). */
+  clip?: ClipTokenizer | SiglipTokenizer;
 }
 
 /** A request with its ids resolved. */
@@ -127,6 +132,9 @@ export interface LoadModelOptions {
   /** Quantise the LLM's weights as they load (docs/quantization.md); a checkpoint converted ahead of time
    * (`ppllava convert --quant`) loads its quantised tensors as they are, with or without this. */
   quantize?: QuantDType;
+  /** Which tensors `quantize` applies to (default: `quantizationFor` of quant_checkpoint.ts, documented in
+   * docs/quantization.md); for experiments such as bench/quant.ts. */
+  quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
 }
 
 export class PPLLaVAModel {
@@ -137,8 +145,8 @@ export class PPLLaVAModel {
   constructor(
     readonly config: PPLLaVAConfig,
     readonly backend: Backend,
-    readonly vision: VisionTower,
-    readonly text: ClipTextTower,
+    readonly vision: VisionTower | SiglipVisionTower,
+    readonly text: ClipTextTower | SiglipTextTower,
     readonly pgp: PgpProjector,
     /** In-process, or split over workers (`loadModel(dir, { workers })`). */
     readonly llm: Llama | ShardedLlama,
@@ -156,7 +164,16 @@ export class PPLLaVAModel {
       return { ids: request.ids, clipIds: request.clipIds, clipMask: request.clipMask };
     }
     const { llama, clip } = this.tokenizers;
-    if (request.question === undefined || !llama || !clip) {
+    const siglipTower = this.config.clipText.arch === "siglip";
+    if (clip && request.clipIds === undefined && (clip instanceof SiglipTokenizer) !== siglipTower) {
+      throw new ModelError(
+        "bad_input",
+        `the text tower is ${siglipTower ? "SigLIP's" : "CLIP's"} but the loaded text-tower tokenizer is ` +
+          `${siglipTower ? "CLIP's" : "SigLIP's"}: ship the matching files in clip_tokenizer/ (SigLIP: spiece.model ` +
+          "or a Unigram tokenizer.json; CLIP: vocab.json + merges.txt) or pass clipIds",
+      );
+    }
+    if (request.question === undefined || !llama || (!clip && request.clipIds === undefined)) {
       throw new ModelError(
         "bad_input",
         "a request needs ids + clipIds, or a question and a model loaded with both tokenizers (llama, clip)",
@@ -168,8 +185,11 @@ export class PPLLaVAModel {
       messages.push({ role: "user", content: turn.question, media: messages.length === 0 ? media : 0 });
       if (turn.answer !== undefined) messages.push({ role: "assistant", content: turn.answer });
     }
-    const text = renderChat(PLAIN_V1, messages, { answerPrefix: request.answerPrefix });
-    const encoded = clip.encode(request.question, { maxLength: this.text.config.positions });
+    const text = renderChat(CHAT_TEMPLATES[this.config.chatTemplate], messages, { answerPrefix: request.answerPrefix });
+    if (request.clipIds !== undefined) {
+      return { ids: llama.encode(text), clipIds: request.clipIds, clipMask: request.clipMask };
+    }
+    const encoded = clip!.encode(request.question, { maxLength: this.text.config.positions });
     return { ids: llama.encode(text), clipIds: encoded.inputIds, clipMask: encoded.attentionMask };
   }
 
@@ -250,6 +270,7 @@ export class PPLLaVAModel {
           prompt.ids,
           pooled,
           this.config.imageTokenIndex,
+          this.config.padTokenId,
         );
         request.trace?.("llm.embeds", embeds);
         return embeds;
@@ -285,9 +306,10 @@ export class PPLLaVAModel {
       };
       const promptIds = Array.from(prompt.ids).filter((id) => id !== this.config.imageTokenIndex);
       const llama = this.tokenizers.llama;
+      const withEos = { ...request, eosTokenIds: request.eosTokenIds ?? this.config.eosTokenIds };
       const options = llama && !request.decode
-        ? { ...request, decode: (ids: readonly number[]) => llama.decode(ids, { skipSpecialTokens: true }) }
-        : request;
+        ? { ...withEos, decode: (ids: readonly number[]) => llama.decode(ids, { skipSpecialTokens: true }) }
+        : withEos;
       const stream = llama?.createStreamDecoder({ skipSpecialTokens: true });
       const tokens = decodeTokens(decoder, options, promptIds);
       for (;;) {
@@ -362,6 +384,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       workers: options.workers ?? "auto",
       featuresCacheBytes: options.featuresCacheBytes,
       quantize: options.quantize,
+      quantizePolicy: options.quantizePolicy,
       quantized: weights.quantized,
     });
     assertFits(plan);
@@ -370,7 +393,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     throw error;
   }
   const backend = options.backend ?? await createWasmBackend();
-  const params = new Params(backend, weights, { quantize: options.quantize });
+  const params = new Params(backend, weights, { quantize: options.quantize, quantizePolicy: options.quantizePolicy });
   let sharded: ShardedLlama | undefined;
   try {
     const config = weights.config;
@@ -379,19 +402,24 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
         workers: plan.workers,
         tiedEmbeddings: config.llm.tieWordEmbeddings,
         quantize: options.quantize,
+        quantizePolicy: options.quantizePolicy,
       })
       : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
     const model = new PPLLaVAModel(
       config,
       backend,
-      await VisionTower.load(params, visionConfig(config)),
-      await ClipTextTower.load(params, clipTextConfig(config)),
+      config.vision.arch === "siglip"
+        ? await SiglipVisionTower.load(params, siglipVisionConfig(config))
+        : await VisionTower.load(params, visionConfig(config)),
+      config.clipText.arch === "siglip"
+        ? await SiglipTextTower.load(params, siglipTextConfig(config))
+        : await ClipTextTower.load(params, clipTextConfig(config)),
       await PgpProjector.load(params, pgpConfig(config)),
       llm,
       params,
       options.featuresCacheBytes ?? 256 * 2 ** 20,
       {
-        llama: options.tokenizers?.llama ?? await llamaTokenizerOf(dir),
+        llama: options.tokenizers?.llama ?? await llmTokenizerOf(dir),
         clip: options.tokenizers?.clip ?? await clipTokenizerOf(dir),
       },
       config.useImageNewline ? await params.vector("image_newline") : undefined,
@@ -407,14 +435,14 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
   }
 }
 
-/** The checkpoint's LLaMA tokenizer, when the folder has tokenizer.json or tokenizer.model (a path folder only). */
-async function llamaTokenizerOf(dir: string | FileSet): Promise<LlamaTokenizer | undefined> {
+/** The checkpoint's LLM tokenizer, when the folder has tokenizer.json or tokenizer.model. */
+export async function llmTokenizerOf(dir: string | FileSet): Promise<TextTokenizer | undefined> {
   const files = typeof dir === "string" ? directoryFiles(dir) : dir;
   const json = async (name: string) => (await files.exists(name)) ? JSON.parse(await files.readText(name)) : undefined;
   const tokenizerJson = await json("tokenizer.json");
   const hasModel = await files.exists("tokenizer.model");
   if (tokenizerJson === undefined && !hasModel) return undefined;
-  return LlamaTokenizer.fromFiles({
+  return tokenizerFromFiles({
     tokenizerJson,
     tokenizerModel: hasModel ? await readAll(files, "tokenizer.model") : undefined,
     tokenizerConfig: await json("tokenizer_config.json"),
@@ -424,21 +452,21 @@ async function llamaTokenizerOf(dir: string | FileSet): Promise<LlamaTokenizer |
 }
 
 /**
- * CLIP's tokenizer when the folder ships it in `clip_tokenizer/` (vocab.json + merges.txt, or tokenizer.json), as
- * the embedded models do; the released checkpoints don't (their CLIP is openai/clip-vit-large-patch14-336).
+ * The text tower's tokenizer when the folder ships it in `clip_tokenizer/`, as the embedded models do: CLIP's
+ * (vocab.json + merges.txt, or a BPE tokenizer.json) or SigLIP's (spiece.model, or a Unigram tokenizer.json). The
+ * released checkpoints ship neither (their towers are openai/clip-vit-large-patch14-336 / google/siglip-so400m).
  */
-async function clipTokenizerOf(dir: string | FileSet): Promise<ClipTokenizer | undefined> {
+async function clipTokenizerOf(dir: string | FileSet): Promise<ClipTokenizer | SiglipTokenizer | undefined> {
   const files = typeof dir === "string" ? directoryFiles(dir) : dir;
-  if (await files.exists("clip_tokenizer/vocab.json") && await files.exists("clip_tokenizer/merges.txt")) {
-    return ClipTokenizer.fromVocabAndMerges(
-      JSON.parse(await files.readText("clip_tokenizer/vocab.json")),
-      await files.readText("clip_tokenizer/merges.txt"),
-    );
-  }
-  if (await files.exists("clip_tokenizer/tokenizer.json")) {
-    return ClipTokenizer.fromTokenizerJson(JSON.parse(await files.readText("clip_tokenizer/tokenizer.json")));
-  }
-  return undefined;
+  const has = (name: string) => files.exists(`clip_tokenizer/${name}`);
+  return textTowerTokenizerFromFiles({
+    vocabJson: await has("vocab.json") ? JSON.parse(await files.readText("clip_tokenizer/vocab.json")) : undefined,
+    mergesTxt: await has("merges.txt") ? await files.readText("clip_tokenizer/merges.txt") : undefined,
+    tokenizerJson: await has("tokenizer.json")
+      ? JSON.parse(await files.readText("clip_tokenizer/tokenizer.json"))
+      : undefined,
+    spieceModel: await has("spiece.model") ? await readAll(files, "clip_tokenizer/spiece.model") : undefined,
+  });
 }
 
 async function readAll(files: FileSet, name: string): Promise<Uint8Array> {

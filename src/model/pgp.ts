@@ -14,9 +14,12 @@ import type { Backend, Tensor } from "../backend/backend.ts";
 import type { PPLLaVAConfig, Triple } from "./config.ts";
 import { ModelError } from "./errors.ts";
 import { type LayerNorm, layerNorm, type Linear, linear, type Params, type Trace } from "./layers.ts";
+import { loadSiglipPatchHead, siglipPatchEmbeddings, type SiglipPatchHead } from "./pgp_siglip.ts";
 import { PROJECTOR } from "./weights.ts";
 
 export interface PgpConfig {
+  /** Step A's visual embedding: "clip" W_vproj·LN(F); "siglip" the patch-level head of §9 (pgp_siglip.ts). */
+  visual: "clip" | "siglip";
   frameShape: readonly [number, number];
   temperature: number;
   video: PoolingMode;
@@ -34,6 +37,7 @@ export interface PoolingMode {
 export function pgpConfig(c: PPLLaVAConfig): PgpConfig {
   const p = c.pooling;
   return {
+    visual: c.vision.arch,
     frameShape: p.frameShape,
     temperature: p.temperature,
     video: { kernel: p.kernel, stride: p.stride, output: p.outputShape },
@@ -108,7 +112,9 @@ export function poolingSizes(dims: Triple, mode: PoolingMode): [AxisSize, AxisSi
 
 export interface PgpWeights {
   visualNorm: LayerNorm;
-  visualProjection: Tensor;
+  /** "clip": `clip_visual_projection`; "siglip": absent (the patch head below). */
+  visualProjection?: Tensor;
+  patchHead?: SiglipPatchHead;
   linear1: Linear;
   linear2: Linear;
   /** exp(logit_scale) = 100 in CLIP. */
@@ -132,6 +138,16 @@ export class PgpProjector {
   private constructor(readonly config: PgpConfig, readonly w: PgpWeights) {}
 
   static async load(p: Params, config: PgpConfig): Promise<PgpProjector> {
+    if (config.visual === "siglip") {
+      return new PgpProjector(config, {
+        visualNorm: await p.layerNorm(`${PROJECTOR}.clip_visual_ln`, config.eps),
+        patchHead: await loadSiglipPatchHead(p, config.eps),
+        linear1: await p.linear(`${PROJECTOR}.linear_1`),
+        linear2: await p.linear(`${PROJECTOR}.linear_2`),
+        // exp(logit_scale)·cos + logit_bias: the bias shifts every logit alike and drops out of the softmax.
+        scale: Math.exp((await p.host(`${PROJECTOR}.logit_scale`))[0]),
+      });
+    }
     return new PgpProjector(config, {
       visualNorm: await p.layerNorm(`${PROJECTOR}.clip_visual_ln`, config.eps),
       visualProjection: await p.matrix(`${PROJECTOR}.clip_visual_projection.weight`),
@@ -165,10 +181,9 @@ export class PgpProjector {
     }
     const sizes = this.sizes(t, options);
     // A: dense CLIP embeddings of every patch.
-    const visual = b.reshape(b.linear(layerNorm(b, feature, w.visualNorm), w.visualProjection), [
-      t * patches,
-      w.visualProjection.shape[0],
-    ]);
+    const normed = layerNorm(b, feature, w.visualNorm);
+    const embeds = w.patchHead ? siglipPatchEmbeddings(b, normed, w.patchHead) : b.linear(normed, w.visualProjection!);
+    const visual = b.reshape(embeds, [t * patches, embeds.shape[2]]);
     trace?.("pgp.visual_embeds", visual);
     // C: cosine relevance, one softmax over all T·P tokens.
     const relevance = b.reshape(b.relevance(visual, textEmbed, w.scale), [t, gh, gw]);

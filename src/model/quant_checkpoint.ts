@@ -43,7 +43,10 @@ export function quantTensorShapes(dtype: QuantDType, [n, k]: readonly number[]) 
 }
 
 /** The quantised tensors a file's metadata declares (none when it has no `ppllava.quantization` key). */
-export function parseQuantMetadata(metadata: Readonly<Record<string, string>> | undefined, where: string): Map<string, QuantizedTensor> {
+export function parseQuantMetadata(
+  metadata: Readonly<Record<string, string>> | undefined,
+  where: string,
+): Map<string, QuantizedTensor> {
   const out = new Map<string, QuantizedTensor>();
   const text = metadata?.[QUANT_METADATA_KEY];
   if (text === undefined) return out;
@@ -61,7 +64,8 @@ export function parseQuantMetadata(metadata: Readonly<Record<string, string>> | 
     throw bad(`has group_size ${parsed.group_size}, scale_dtype ${parsed.scale_dtype}; supported: ${QUANT_GROUP}, F32`);
   }
   for (const [name, t] of Object.entries(parsed.tensors ?? {})) {
-    const okShape = Array.isArray(t?.shape) && t.shape.length === 2 && t.shape.every((d) => Number.isSafeInteger(d) && d > 0);
+    const okShape = Array.isArray(t?.shape) && t.shape.length === 2 &&
+      t.shape.every((d) => Number.isSafeInteger(d) && d > 0);
     if ((t?.dtype !== "q8" && t?.dtype !== "q4") || !okShape) {
       throw bad(`lists ${name} as ${JSON.stringify(t)}; expected {"dtype": "q8"|"q4", "shape": [N, K]}`);
     }
@@ -71,7 +75,13 @@ export function parseQuantMetadata(metadata: Readonly<Record<string, string>> | 
 }
 
 export function quantMetadata(tensors: ReadonlyMap<string, QuantizedTensor>): Record<string, string> {
-  const meta: QuantMetadata = { format: QUANT_FORMAT, version: QUANT_VERSION, group_size: QUANT_GROUP, scale_dtype: "F32", tensors: {} };
+  const meta: QuantMetadata = {
+    format: QUANT_FORMAT,
+    version: QUANT_VERSION,
+    group_size: QUANT_GROUP,
+    scale_dtype: "F32",
+    tensors: {},
+  };
   for (const [name, t] of tensors) meta.tensors[name] = { dtype: t.dtype, shape: [t.shape[0], t.shape[1]] };
   return { [QUANT_METADATA_KEY]: JSON.stringify(meta) };
 }
@@ -81,7 +91,11 @@ export function checkQuantizedTensor(store: TensorStore, name: string, q: Quanti
   const expected = quantTensorShapes(q.dtype, q.shape);
   for (const [key, want] of [[name, expected.codes], [scalesName(name), expected.scales]] as const) {
     if (!store.has(key)) {
-      throw new WeightsError("missing_tensor", `${name} is declared ${q.dtype} [${q.shape}] but ${key} is missing`, key);
+      throw new WeightsError(
+        "missing_tensor",
+        `${name} is declared ${q.dtype} [${q.shape}] but ${key} is missing`,
+        key,
+      );
     }
     const info = store.info(key);
     if (info.dtype !== want.dtype || info.shape.length !== 2 || info.shape.some((d, i) => d !== want.shape[i])) {
@@ -104,8 +118,10 @@ export async function readQuantized(store: TensorStore, name: string): Promise<U
   return out;
 }
 
-/** How embed_tokens and lm_head are treated (measured in bench/quant.ts, see docs/quantization.md). */
-export const HEAD_POLICY = { embedTokens: "same", lmHead: "q8" } as const;
+/** The LLM's linear weights (the tensors every mode quantises to `mode`). */
+export function isLlmLinear(name: string): boolean {
+  return LLM_LINEAR.test(name);
+}
 
 /** weights.ts's LLM prefix, spelled out here (weights.ts imports this file). */
 const LLM = "language_model";
@@ -115,13 +131,13 @@ const LLM_LINEAR = new RegExp(
 
 /**
  * The dtype `name` gets when a checkpoint is quantised to `mode`, or null to keep it as stored: the LLM's
- * q/k/v/o/gate/up/down weights and embed_tokens take `mode`; lm_head takes q8 (its rows are the logits, where the
- * error shows most: bench/quant.ts); everything else (vision tower, projector, CLIP text tower, norms, biases,
- * position tables) stays in its stored precision.
+ * q/k/v/o/gate/up/down weights take `mode`; lm_head takes q8 (its rows are the logits, where int4 error shows
+ * most); embed_tokens stays as stored (a lookup of one row per token costs memory, not bandwidth, and keeping it
+ * was worth 5 points of top-1 agreement in q4 on ppllava-tiny: bench/quant.ts, docs/quantization.md); everything
+ * else (vision tower, projector, CLIP text tower, norms, biases, position tables) stays in its stored precision.
  */
 export function quantizationFor(name: string, mode: QuantDType): QuantDType | null {
   if (LLM_LINEAR.test(name)) return mode;
-  if (name === `${LLM}.model.embed_tokens.weight`) return HEAD_POLICY.embedTokens === "same" ? mode : null;
-  if (name === `${LLM}.lm_head.weight`) return HEAD_POLICY.lmHead;
+  if (name === `${LLM}.lm_head.weight`) return "q8";
   return null;
 }

@@ -33,8 +33,9 @@ export interface ShardStats {
 export interface ShardedLlamaOptions {
   workers: number;
   tiedEmbeddings?: boolean;
-  /** Load-time quantisation (the same policy as one instance: `quantizationFor`). */
+  /** Load-time quantisation (the same policy as one instance: `quantizationFor`, or `quantizePolicy`). */
   quantize?: QuantDType;
+  quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
 }
 
 /** The worker module (llm_worker.ts, or .js once built). */
@@ -71,7 +72,15 @@ export class ShardedLlama {
       await Promise.all(
         workers.map((w, i) => w.call("init", { config, ranges: ranges[i], index: i, workers: workers.length })),
       );
-      await sendWeights(params, config, ranges, workers, options.tiedEmbeddings ?? false, options.quantize);
+      await sendWeights(
+        params,
+        config,
+        ranges,
+        workers,
+        options.tiedEmbeddings ?? false,
+        options.quantize,
+        options.quantizePolicy ?? quantizationFor,
+      );
       await Promise.all(workers.map((w) => w.call("assemble")));
       const embed = await params.matrix(`${LLM}.model.embed_tokens.weight`);
       return new ShardedLlama(config, ranges, workers, embed);
@@ -263,6 +272,7 @@ async function sendWeights(
   workers: readonly RpcWorker[],
   tied: boolean,
   quantize?: QuantDType,
+  policy: (name: string, mode: QuantDType) => QuantDType | null = quantizationFor,
 ): Promise<void> {
   const bySource = new Map<string, { worker: number; spec: ShardTensorSpec }[]>();
   ranges.forEach((r, worker) => {
@@ -281,7 +291,7 @@ async function sendWeights(
     const stored = weights.quantized.get(source);
     const raw = stored ? await readQuantized(store, source) : await store.readRaw(source);
     for (const { worker, spec } of uses) {
-      const target = !stored && quantize && spec.kind === "matrix" ? quantizationFor(source, quantize) : null;
+      const target = !stored && quantize && spec.kind === "matrix" ? policy(source, quantize) : null;
       const piece = stored
         ? cutQuantized(raw, stored.shape, stored.dtype, spec.take, source)
         : cut(raw, info.shape, info.dtype === "F32" ? 4 : 2, spec.take, target ? source : undefined);
@@ -311,6 +321,10 @@ export function cut(
   quantized?: string,
 ): { bytes: ArrayBuffer; shape: number[] } {
   if (!take) return { bytes: raw.slice().buffer as ArrayBuffer, shape: [...shape] };
+  if (shape.length === 1) {
+    const [start, end] = take.range; // a vector's elements (Qwen2's q/k/v biases)
+    return { bytes: raw.slice(start * element, end * element).buffer as ArrayBuffer, shape: [end - start] };
+  }
   const [rows, cols] = shape;
   const [start, end] = take.range;
   if (take.axis === 0) {

@@ -11,6 +11,7 @@
 import { directoryFiles, type FileSet } from "../util/random_access.ts";
 import { ConfigError, parseConfigText, type PPLLaVAConfig } from "./config.ts";
 import { checkQuantizedTensor, parseQuantMetadata, type QuantizedTensor, scalesName } from "./quant_checkpoint.ts";
+import { onevisionLayout } from "./weights_qwen.ts";
 import { decodeF32, openCheckpointTensors, type TensorInfo, type TensorStore, WeightsError } from "./safetensors.ts";
 
 export const VISION = "vision_tower.vision_model";
@@ -32,10 +33,20 @@ export function featureHiddenState(config: PPLLaVAConfig): number {
   return layer < 0 ? config.vision.numLayers + 1 + layer : layer;
 }
 
+/** Adds one expected tensor (`needed` false: it may be absent). */
+export type AddTensor = (name: string, shape: number[], part: WeightPart, needed?: boolean) => void;
+
+/** The layout of the config's variant: Vicuna/CLIP below, Qwen2/SigLIP in weights_qwen.ts (§9). */
 export function weightLayout(config: PPLLaVAConfig): Map<string, ExpectedTensor> {
   const map = new Map<string, ExpectedTensor>();
-  const add = (name: string, shape: number[], part: WeightPart, needed = true) =>
-    map.set(name, { shape, part, needed });
+  const add: AddTensor = (name, shape, part, needed = true) => map.set(name, { shape, part, needed });
+  if (config.modelType === "llava_onevision") onevisionLayout(config, add);
+  else llavaNextLayout(config, add);
+  llmLayout(config, add);
+  return map;
+}
+
+function llavaNextLayout(config: PPLLaVAConfig, add: AddTensor): void {
   const v = config.vision;
   const featureState = featureHiddenState(config);
 
@@ -59,7 +70,6 @@ export function weightLayout(config: PPLLaVAConfig): Map<string, ExpectedTensor>
     add(`${prefix}.mlp.fc2.bias`, [d], part, needed);
   };
 
-  add("image_newline", [config.llm.hiddenSize], "llm", config.useImageNewline);
   const d = v.hiddenSize;
   add(`${VISION}.embeddings.class_embedding`, [d], "vision");
   add(`${VISION}.embeddings.patch_embedding.weight`, [d, 3, v.patchSize, v.patchSize], "vision");
@@ -107,9 +117,14 @@ export function weightLayout(config: PPLLaVAConfig): Map<string, ExpectedTensor>
   }
   add(`${CLIP_TEXT}.final_layer_norm.weight`, [ct.hiddenSize], "clip_text");
   add(`${CLIP_TEXT}.final_layer_norm.bias`, [ct.hiddenSize], "clip_text");
+}
 
+/** The decoder (LLaMA, or Qwen2 with q/k/v biases) and the `image_newline` row. */
+function llmLayout(config: PPLLaVAConfig, add: AddTensor): void {
   const l = config.llm;
+  const h = l.hiddenSize;
   const kv = l.numKvHeads * l.headDim;
+  add("image_newline", [h], "llm", config.useImageNewline);
   add(`${LLM}.model.embed_tokens.weight`, [l.vocabSize, h], "llm");
   for (let i = 0; i < l.numLayers; i++) {
     const p = `${LLM}.model.layers.${i}`;
@@ -117,6 +132,11 @@ export function weightLayout(config: PPLLaVAConfig): Map<string, ExpectedTensor>
     add(`${p}.self_attn.k_proj.weight`, [kv, h], "llm");
     add(`${p}.self_attn.v_proj.weight`, [kv, h], "llm");
     add(`${p}.self_attn.o_proj.weight`, [h, l.numHeads * l.headDim], "llm");
+    if (l.attentionBias) {
+      add(`${p}.self_attn.q_proj.bias`, [l.numHeads * l.headDim], "llm");
+      add(`${p}.self_attn.k_proj.bias`, [kv], "llm");
+      add(`${p}.self_attn.v_proj.bias`, [kv], "llm");
+    }
     add(`${p}.mlp.gate_proj.weight`, [l.intermediateSize, h], "llm");
     add(`${p}.mlp.up_proj.weight`, [l.intermediateSize, h], "llm");
     add(`${p}.mlp.down_proj.weight`, [h, l.intermediateSize], "llm");
@@ -125,7 +145,6 @@ export function weightLayout(config: PPLLaVAConfig): Map<string, ExpectedTensor>
   }
   add(`${LLM}.model.norm.weight`, [h], "llm");
   add(`${LLM}.lm_head.weight`, [l.vocabSize, h], "llm", !l.tieWordEmbeddings);
-  return map;
 }
 
 const WEIGHT_DTYPES = new Set(["F32", "F16", "BF16"]);

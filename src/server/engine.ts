@@ -82,7 +82,7 @@ export function createModelEngine(options: ModelEngineOptions): ChatEngine {
         width: video.info.width,
         height: video.info.height,
       }));
-      const pixels = await preprocess(rgb, { variant: "vicuna", size: vision.imageSize });
+      const pixels = await preprocess(rgb, { variant: model.config.preprocess, size: vision.imageSize });
       return { pixels: pixels.data, kind: "video", sampling: `${frames} segment midpoints` };
     } catch (error) {
       if (error instanceof MediaError) throw badRequest(`media_${error.code}`, error.message, param);

@@ -85,7 +85,9 @@ export function linearReference(
   const eps = 2 ** -23;
   for (let i = 0; i < m; i++) {
     const absmax = new Float64Array(groupsOf(k));
-    for (let t = 0; t < k; t++) absmax[Math.floor(t / GROUP)] = Math.max(absmax[Math.floor(t / GROUP)], Math.abs(x[i * k + t]));
+    for (let t = 0; t < k; t++) {
+      absmax[Math.floor(t / GROUP)] = Math.max(absmax[Math.floor(t / GROUP)], Math.abs(x[i * k + t]));
+    }
     for (let j = 0; j < n; j++) {
       let sum = bias ? bias[j] : 0, magnitude = Math.abs(sum), act = 0;
       for (let t = 0; t < k; t++) {

@@ -23,6 +23,8 @@ use crate::OpError;
 
 /// Values per group (one scale each).
 pub const GROUP: usize = 32;
+/// From this many rows of x on, the int8 product widens each block of weight rows to i16 once and reuses it.
+const WIDEN_ROWS: usize = 4;
 
 /// The two code widths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +220,8 @@ pub fn dequantize_rows(w: &QuantMatrix, rows: Option<&[i32]>, out: &mut [f32]) -
 /// SIMD dot needs no widening), padded with zeros, with one f32 scale per group.
 pub struct QuantRows {
     pub codes: Vec<i16>,
+    /// Σ of each group's codes: q4 decoding multiplies the stored codes (q + 8) and subtracts 8·Σ once per group.
+    pub sums: Vec<i32>,
     pub scales: Vec<f32>,
     pub padded: usize,
 }
@@ -226,7 +230,7 @@ pub struct QuantRows {
 pub fn quantize_activations(x: &[f32], m: usize, k: usize, rs: usize) -> Result<QuantRows, OpError> {
     let g = groups(k);
     let padded = g * GROUP;
-    let mut rows = QuantRows { codes: vec![0; m * padded], scales: vec![0.0; m * g], padded };
+    let mut rows = QuantRows { codes: vec![0; m * padded], sums: vec![0; m * g], scales: vec![0.0; m * g], padded };
     for i in 0..m {
         let row = &x[i * rs..i * rs + k];
         for gi in 0..g {
@@ -242,9 +246,12 @@ pub fn quantize_activations(x: &[f32], m: usize, k: usize, rs: usize) -> Result<
             let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
             rows.scales[i * g + gi] = d;
             let out = &mut rows.codes[i * padded + gi * GROUP..][..part.len()];
+            let mut sum = 0i32;
             for (o, &v) in out.iter_mut().zip(part.iter()) {
                 *o = (v * inv).round().max(-127.0).min(127.0) as i16;
+                sum += *o as i32;
             }
+            rows.sums[i * g + gi] = sum;
         }
     }
     Ok(rows)
@@ -256,6 +263,28 @@ pub trait QuantDot {
     fn dot_int8(format: Format, qx: &[i16], dx: &[f32], codes: &[u8], dw: &[f32]) -> f32;
     /// Σ_g dw[g]·Σ_j x[g·32 + j]·qw[g, j]; x has groups·32 values (zero-padded).
     fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32;
+    /// `dot_int8` of one x row against four weight rows at once (the x loads are shared): codes of the four rows,
+    /// and their scales transposed, dw4[g·4 + r] = scale of group g of row r.
+    /// `sx[g]` = Σ of group g of qx (used by q4, whose stored codes are q + 8).
+    fn dot4_int8(format: Format, qx: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4];
+    /// As `dot4_int8` with the four rows' codes already widened to i16 (`widen_codes`), row r at w16[r·padded..]:
+    /// the prefill path, which widens a block of rows once and reuses it for every x row.
+    fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4];
+    /// `dot4_int8_wide` for two x rows (the weight loads are shared).
+    fn dot8_int8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: usize, dw4: &[f32]) -> [[f32; 4]; 2] {
+        [Self::dot4_int8_wide(qx[0], dx[0], w16, padded, dw4), Self::dot4_int8_wide(qx[1], dx[1], w16, padded, dw4)]
+    }
+}
+
+/// The integer codes of one row (groups·32 of them) as i16.
+pub fn widen_codes(format: Format, codes: &[u8], out: &mut [i16]) {
+    let mut ints = [0i32; GROUP];
+    for gi in 0..out.len() / GROUP {
+        group_ints(format, codes, gi, &mut ints);
+        for (o, &v) in out[gi * GROUP..(gi + 1) * GROUP].iter_mut().zip(ints.iter()) {
+            *o = v as i16;
+        }
+    }
 }
 
 /// Plain loops: integer sums per group, then one f32 multiply-add per group.
@@ -275,6 +304,30 @@ impl QuantDot for ScalarQuant {
             sum += isum as f32 * (dx[gi] * d);
         }
         sum
+    }
+
+    fn dot4_int8(format: Format, qx: &[i16], _sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
+        let mut out = [0.0f32; 4];
+        let dw: Vec<f32> = (0..4 * dx.len()).map(|i| dw4[(i % dx.len()) * 4 + i / dx.len()]).collect();
+        for r in 0..4 {
+            out[r] = Self::dot_int8(format, qx, dx, codes[r], &dw[r * dx.len()..(r + 1) * dx.len()]);
+        }
+        out
+    }
+
+    fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4] {
+        let mut out = [0.0f32; 4];
+        for (r, o) in out.iter_mut().enumerate() {
+            let w = &w16[r * padded..(r + 1) * padded];
+            for (gi, &d) in dx.iter().enumerate() {
+                let mut isum = 0i32;
+                for j in gi * GROUP..(gi + 1) * GROUP {
+                    isum += qx[j] as i32 * w[j] as i32;
+                }
+                *o += isum as f32 * (d * dw4[gi * 4 + r]);
+            }
+        }
+        out
     }
 
     fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
@@ -329,7 +382,52 @@ pub fn matmul<Q: QuantDot>(
         Method::Int8 => {
             let q = quantize_activations(x, m, k, x_rs)?;
             let g = groups(k);
-            for j in 0..n {
+            // Blocks of four weight rows: their scales transposed (one f32x4 per group) and, for prefill, their
+            // codes widened to i16 once for all m rows of x.
+            let wide = m >= WIDEN_ROWS;
+            let mut dw4 = vec![0.0f32; 4 * g];
+            let mut w16 = if wide { vec![0i16; 4 * q.padded] } else { Vec::new() };
+            let mut j0 = 0;
+            while j0 + 4 <= n {
+                for r in 0..4 {
+                    for (gi, &d) in w.row_scales(j0 + r).iter().enumerate() {
+                        dw4[gi * 4 + r] = d;
+                    }
+                    if wide {
+                        widen_codes(w.format, w.row_codes(j0 + r), &mut w16[r * q.padded..(r + 1) * q.padded]);
+                    }
+                }
+                let codes = [w.row_codes(j0), w.row_codes(j0 + 1), w.row_codes(j0 + 2), w.row_codes(j0 + 3)];
+                let mut i0 = 0;
+                if wide {
+                    // Pairs of x rows share the weight loads (measured 1.2–2× faster than one row at a time).
+                    while i0 + 2 <= m {
+                        let qx = [&q.codes[i0 * q.padded..(i0 + 1) * q.padded], &q.codes[(i0 + 1) * q.padded..(i0 + 2) * q.padded]];
+                        let dx = [&q.scales[i0 * g..(i0 + 1) * g], &q.scales[(i0 + 1) * g..(i0 + 2) * g]];
+                        let out = Q::dot8_int8_wide(qx, dx, &w16, q.padded, &dw4);
+                        for (h, row) in out.iter().enumerate() {
+                            for (r, &v) in row.iter().enumerate() {
+                                y[(i0 + h) * y_rs + j0 + r] = v + bias_of(j0 + r);
+                            }
+                        }
+                        i0 += 2;
+                    }
+                }
+                for i in i0..m {
+                    let qx = &q.codes[i * q.padded..(i + 1) * q.padded];
+                    let dx = &q.scales[i * g..(i + 1) * g];
+                    let out = if wide {
+                        Q::dot4_int8_wide(qx, dx, &w16, q.padded, &dw4)
+                    } else {
+                        Q::dot4_int8(w.format, qx, &q.sums[i * g..(i + 1) * g], dx, codes, &dw4)
+                    };
+                    for (r, &v) in out.iter().enumerate() {
+                        y[i * y_rs + j0 + r] = v + bias_of(j0 + r);
+                    }
+                }
+                j0 += 4;
+            }
+            for j in j0..n {
                 let (codes, dw) = (w.row_codes(j), w.row_scales(j));
                 for i in 0..m {
                     let qx = &q.codes[i * q.padded..(i + 1) * q.padded];

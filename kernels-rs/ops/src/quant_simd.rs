@@ -86,4 +86,149 @@ impl QuantDot for Simd128Quant {
             Format::Q4 => dot_f32_impl::<true>(x, codes, dw),
         }
     }
+
+    fn dot4_int8(format: Format, qx: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
+        match format {
+            Format::Q8 => dot4_impl::<false>(qx, dx, codes, dw4),
+            Format::Q4 => dot4_q4_offset(qx, sx, dx, codes, dw4),
+        }
+    }
+
+    fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4] {
+        dot4_wide(qx, dx, w16, padded, dw4)
+    }
+
+    fn dot8_int8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: usize, dw4: &[f32]) -> [[f32; 4]; 2] {
+        dot8_wide(qx, dx, w16, padded, dw4)
+    }
+}
+
+/// [Σ lanes of s[0], …, Σ lanes of s[3]].
+#[inline(always)]
+fn reduce4(s: [v128; 4]) -> v128 {
+    let u01 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(s[0], s[1]), i32x4_shuffle::<2, 6, 3, 7>(s[0], s[1]));
+    let u23 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(s[2], s[3]), i32x4_shuffle::<2, 6, 3, 7>(s[2], s[3]));
+    i32x4_add(i64x2_shuffle::<0, 2>(u01, u23), i64x2_shuffle::<1, 3>(u01, u23))
+}
+
+#[inline(always)]
+unsafe fn group_dot(x: &[v128; 4], w: [v128; 4]) -> v128 {
+    i32x4_add(
+        i32x4_add(i32x4_dot_i16x8(x[0], w[0]), i32x4_dot_i16x8(x[1], w[1])),
+        i32x4_add(i32x4_dot_i16x8(x[2], w[2]), i32x4_dot_i16x8(x[3], w[3])),
+    )
+}
+
+#[inline(always)]
+unsafe fn load4(p: *const i16) -> [v128; 4] {
+    let p = p as *const v128;
+    [v128_load(p), v128_load(p.add(1)), v128_load(p.add(2)), v128_load(p.add(3))]
+}
+
+fn lanes(v: v128) -> [f32; 4] {
+    [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
+}
+
+fn dot4_impl<const Q4: bool>(qx: &[i16], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
+    let cb = if Q4 { GROUP / 2 } else { GROUP };
+    let min_codes = codes.iter().map(|c| c.len()).min().unwrap_or(0);
+    let g = dx.len().min(qx.len() / GROUP).min(min_codes / cb).min(dw4.len() / 4);
+    let mut acc = f32x4_splat(0.0);
+    for gi in 0..g {
+        // SAFETY: gi < g bounds every slice read below.
+        unsafe {
+            let x = load4(qx.as_ptr().add(gi * GROUP));
+            let s = [
+                group_dot(&x, group_i16::<Q4>(codes[0].as_ptr(), gi)),
+                group_dot(&x, group_i16::<Q4>(codes[1].as_ptr(), gi)),
+                group_dot(&x, group_i16::<Q4>(codes[2].as_ptr(), gi)),
+                group_dot(&x, group_i16::<Q4>(codes[3].as_ptr(), gi)),
+            ];
+            let scale = f32x4_mul(v128_load(dw4.as_ptr().add(gi * 4) as *const v128), f32x4_splat(*dx.get_unchecked(gi)));
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(reduce4(s)), scale));
+        }
+    }
+    lanes(acc)
+}
+
+pub(crate) fn dot4_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4] {
+    let g = dx.len().min(qx.len() / GROUP).min(padded / GROUP).min(dw4.len() / 4);
+    if w16.len() < 4 * padded {
+        return [0.0; 4];
+    }
+    let mut acc = f32x4_splat(0.0);
+    for gi in 0..g {
+        // SAFETY: gi < g ≤ padded/32 and w16 holds 4·padded values.
+        unsafe {
+            let x = load4(qx.as_ptr().add(gi * GROUP));
+            let w = w16.as_ptr().add(gi * GROUP);
+            let s = [
+                group_dot(&x, load4(w)),
+                group_dot(&x, load4(w.add(padded))),
+                group_dot(&x, load4(w.add(2 * padded))),
+                group_dot(&x, load4(w.add(3 * padded))),
+            ];
+            let scale = f32x4_mul(v128_load(dw4.as_ptr().add(gi * 4) as *const v128), f32x4_splat(*dx.get_unchecked(gi)));
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(reduce4(s)), scale));
+        }
+    }
+    lanes(acc)
+}
+
+/// q4 decoding on the stored codes c = q + 8 (0..15): Σ q·x = Σ c·x − 8·Σ x, with Σ x per group computed once per
+/// x row, so unpacking is an AND, a 16-bit shift and the widening (no per-row subtraction).
+fn dot4_q4_offset(qx: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
+    let min_codes = codes.iter().map(|c| c.len()).min().unwrap_or(0);
+    let g = dx.len().min(sx.len()).min(qx.len() / GROUP).min(min_codes / (GROUP / 2)).min(dw4.len() / 4);
+    let mut acc = f32x4_splat(0.0);
+    let mask = i8x16_splat(15);
+    for gi in 0..g {
+        // SAFETY: gi < g bounds every slice read below.
+        unsafe {
+            let x = load4(qx.as_ptr().add(gi * GROUP));
+            let mut s = [f32x4_splat(0.0); 4];
+            for (r, sr) in s.iter_mut().enumerate() {
+                let v = v128_load(codes[r].as_ptr().add(gi * GROUP / 2) as *const v128);
+                // Nibbles stay below 16, so a 16-bit shift then the byte mask is the byte shift.
+                let (low, high) = (v128_and(v, mask), v128_and(u16x8_shr(v, 4), mask));
+                let w = [u16x8_extend_low_u8x16(low), u16x8_extend_high_u8x16(low), u16x8_extend_low_u8x16(high), u16x8_extend_high_u8x16(high)];
+                *sr = group_dot(&x, w);
+            }
+            let offset = i32x4_splat(8 * *sx.get_unchecked(gi));
+            let sums = i32x4_sub(reduce4(s), offset);
+            let scale = f32x4_mul(v128_load(dw4.as_ptr().add(gi * 4) as *const v128), f32x4_splat(*dx.get_unchecked(gi)));
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sums), scale));
+        }
+    }
+    lanes(acc)
+}
+
+/// `dot4_wide` for two x rows at once: the 16 widened weight vectors of a group are loaded once for both rows.
+pub(crate) fn dot8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: usize, dw4: &[f32]) -> [[f32; 4]; 2] {
+    let g = dx[0].len().min(dx[1].len()).min(qx[0].len() / GROUP).min(qx[1].len() / GROUP).min(padded / GROUP).min(dw4.len() / 4);
+    if w16.len() < 4 * padded {
+        return [[0.0; 4]; 2];
+    }
+    let (mut acc0, mut acc1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    for gi in 0..g {
+        // SAFETY: gi < g ≤ padded/32 and w16 holds 4·padded values; both x rows hold g groups.
+        unsafe {
+            let x0 = load4(qx[0].as_ptr().add(gi * GROUP));
+            let x1 = load4(qx[1].as_ptr().add(gi * GROUP));
+            let w = w16.as_ptr().add(gi * GROUP);
+            let mut s0 = [f32x4_splat(0.0); 4];
+            let mut s1 = [f32x4_splat(0.0); 4];
+            for r in 0..4 {
+                let wr = load4(w.add(r * padded));
+                s0[r] = group_dot(&x0, wr);
+                s1[r] = group_dot(&x1, wr);
+            }
+            let dw = v128_load(dw4.as_ptr().add(gi * 4) as *const v128);
+            let d0 = f32x4_mul(dw, f32x4_splat(*dx[0].get_unchecked(gi)));
+            let d1 = f32x4_mul(dw, f32x4_splat(*dx[1].get_unchecked(gi)));
+            acc0 = f32x4_add(acc0, f32x4_mul(f32x4_convert_i32x4(reduce4(s0)), d0));
+            acc1 = f32x4_add(acc1, f32x4_mul(f32x4_convert_i32x4(reduce4(s1)), d1));
+        }
+    }
+    [lanes(acc0), lanes(acc1)]
 }

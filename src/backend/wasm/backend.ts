@@ -27,7 +27,14 @@ import { binary, copyAs, copyInto, embedding, mean, patchEmbed, scale } from "./
 import { loadKernels, type WasmKernels } from "./loader.ts";
 import { layerNorm, rmsNorm } from "./norm.ts";
 import { relevance, windowPool } from "./pooling.ts";
-import { dequantizeRows, downloadQuantized, quantize, quantLinear, type QuantMethod, uploadQuantized } from "./quant.ts";
+import {
+  dequantizeRows,
+  downloadQuantized,
+  quantize,
+  quantLinear,
+  type QuantMethod,
+  uploadQuantized,
+} from "./quant.ts";
 
 const ANY: readonly DType[] = ["f32", "f16", "bf16"];
 const F32: readonly DType[] = ["f32"];

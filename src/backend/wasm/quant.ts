@@ -35,9 +35,24 @@ export function quantize(ctx: WasmContext, t: Tensor, dtype: QuantDType): Tensor
   return withDense(ctx, "quantize", [t], ([h]) => {
     requireDtype(h, "quantize", "f32", "f16", "bf16");
     const [n, k] = requireQuantShape(h.shape, "quantize");
-    return filled(ctx, (out) => {
-      callKernel(ctx, "quantize", "ppl_quant_quantize", address(h), DTYPE_CODES[h.dtype], n, k, DTYPE_CODES[dtype], address(out));
-    }, [n, k], dtype);
+    return filled(
+      ctx,
+      (out) => {
+        callKernel(
+          ctx,
+          "quantize",
+          "ppl_quant_quantize",
+          address(h),
+          DTYPE_CODES[h.dtype],
+          n,
+          k,
+          DTYPE_CODES[dtype],
+          address(out),
+        );
+      },
+      [n, k],
+      dtype,
+    );
   });
 }
 
@@ -70,14 +85,31 @@ export function dequantizeRows(ctx: WasmContext, t: Tensor, ids: Int32Array | nu
   return filled(ctx, (out) => {
     if (count === 0) return;
     const run = (pids: number) =>
-      callKernel(ctx, "embedding", "ppl_quant_dequantize", address(h), DTYPE_CODES[h.dtype], n, k, pids, count, address(out));
+      callKernel(
+        ctx,
+        "embedding",
+        "ppl_quant_dequantize",
+        address(h),
+        DTYPE_CODES[h.dtype],
+        n,
+        k,
+        pids,
+        count,
+        address(out),
+      );
     if (ids) withArrays(ctx.kernels, [ids], ([pids]) => run(pids));
     else run(0);
   }, [count, k]);
 }
 
 /** x (…, K) or (K) f32 · Ŵᵀ + bias (N) for a quantised weight (N, K) → (…, N). */
-export function quantLinear(ctx: WasmContext, x: Tensor, weight: Tensor, bias: Tensor | undefined, method: QuantMethod): Tensor {
+export function quantLinear(
+  ctx: WasmContext,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  method: QuantMethod,
+): Tensor {
   const hw = ctx.use(weight, "linear");
   requireDtype(hw, "linear (weight)", "q8", "q4");
   const [n, k] = hw.shape;

@@ -8,6 +8,8 @@
  * `Prepend("▁")` normalizer would also rewrite a normalized token's own content, which is not reproduced.
  */
 
+import { TokenizerError } from "./errors.ts";
+
 export interface AddedToken {
   id: number;
   content: string;
@@ -28,7 +30,8 @@ const WHITESPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202
 export class AddedTokenSplitter {
   private readonly byFirstChar = new Map<string, AddedToken[]>();
 
-  constructor(tokens: readonly AddedToken[]) {
+  /** `whitespace`: what lstrip/rstrip swallow (default HF's; transformers' slow tokenizers strip Python's). */
+  constructor(tokens: readonly AddedToken[], private readonly whitespace: RegExp = WHITESPACE) {
     for (const token of tokens) {
       if (token.content.length === 0) continue;
       const first = token.content[0];
@@ -56,9 +59,9 @@ export class AddedTokenSplitter {
         continue;
       }
       let before = i;
-      if (token.lstrip) { while (before > textStart && WHITESPACE.test(text[before - 1])) before--; }
+      if (token.lstrip) { while (before > textStart && this.whitespace.test(text[before - 1])) before--; }
       let after = i + token.content.length;
-      if (token.rstrip) { while (after < text.length && WHITESPACE.test(text[after])) after++; }
+      if (token.rstrip) { while (after < text.length && this.whitespace.test(text[after])) after++; }
       if (before > textStart) out.push({ text: text.slice(textStart, before), start: offset + textStart });
       out.push({ token, start: offset + before });
       textStart = i = after;
@@ -73,4 +76,65 @@ export class AddedTokenSplitter {
     for (const token of candidates) if (text.startsWith(token.content, i)) return token;
     return undefined;
   }
+}
+
+export function plainToken(id: number, content: string, special: boolean): AddedToken {
+  return { id, content, special, lstrip: false, rstrip: false, normalized: !special };
+}
+
+export function addedTokensFromJson(json: unknown): AddedToken[] {
+  const list = (json as { added_tokens?: unknown })?.added_tokens;
+  if (!Array.isArray(list)) return [];
+  return list.map((t) => tokenFromRecord(Number(t.id), t));
+}
+
+function tokenFromRecord(id: number, t: Record<string, unknown>): AddedToken {
+  if (!Number.isInteger(id) || typeof t.content !== "string") {
+    throw new TokenizerError(
+      "invalid_data",
+      `an added token needs an integer id and a string content, got ${JSON.stringify(t)}`,
+    );
+  }
+  const special = t.special === true;
+  return {
+    id,
+    content: t.content,
+    special,
+    lstrip: t.lstrip === true,
+    rstrip: t.rstrip === true,
+    normalized: typeof t.normalized === "boolean" ? t.normalized : !special,
+  };
+}
+
+/**
+ * tokenizer_config.json `added_tokens_decoder` (transformers ≥ 4.34 writes every added token there with its flags),
+ * then added_tokens.json entries not yet known: special when special_tokens_map lists them, as transformers does.
+ */
+export function addedTokensFromConfig(
+  config: Record<string, unknown>,
+  addedJson: unknown,
+  specialMap: unknown,
+): AddedToken[] {
+  const out: AddedToken[] = [];
+  const decoder = config.added_tokens_decoder;
+  if (decoder && typeof decoder === "object") {
+    for (const [id, t] of Object.entries(decoder as Record<string, Record<string, unknown>>)) {
+      out.push(tokenFromRecord(Number(id), t));
+    }
+  }
+  const specials = new Set<string>();
+  const map = (specialMap ?? {}) as Record<string, unknown>;
+  for (const value of Object.values(map)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      const content = typeof v === "string" ? v : (v as { content?: unknown })?.content;
+      if (typeof content === "string") specials.add(content);
+    }
+  }
+  if (addedJson && typeof addedJson === "object") {
+    for (const [content, id] of Object.entries(addedJson as Record<string, number>)) {
+      if (out.some((t) => t.id === id)) continue;
+      out.push(plainToken(Number(id), content, specials.has(content)));
+    }
+  }
+  return out;
 }

@@ -14,6 +14,7 @@
 import { mergeSymbols } from "./bpe_merge.ts";
 import { type AddedToken, AddedTokenSplitter } from "./added_tokens.ts";
 import { TokenizerError } from "./errors.ts";
+import { BYTE_CHARS, BYTE_TO_CHAR, CHAR_TO_BYTE, WHITESPACE_CLASS as WS } from "./byte_level.ts";
 
 export const CLIP_BOS_ID = 49406;
 export const CLIP_EOS_ID = 49407;
@@ -34,8 +35,6 @@ export interface ClipEncodeOptions {
   truncation?: boolean;
 }
 
-// Rust/Oniguruma's \s (Unicode White_Space), which is not JavaScript's \s (that one adds U+FEFF, omits U+0085).
-const WS = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
 const WHITESPACE_RUN = new RegExp(`[${WS}]+`, "gu");
 const WORD = new RegExp(`'s|'t|'re|'ve|'m|'ll|'d|\\p{L}+|\\p{N}|[^${WS}\\p{L}\\p{N}]+`, "gu");
 
@@ -201,18 +200,3 @@ export function parseMergesTxt(text: string): string[][] {
 }
 
 const encoder = new TextEncoder();
-
-/**
- * GPT-2's bytes_to_unicode: the printable bytes ("!".."~", "¡".."¬", "®".."ÿ") stand for themselves, the others
- * become U+0100 + n in byte order. `BYTE_CHARS` lists the characters in that order (printable first): the order of
- * the first 256 vocabulary entries.
- */
-const BYTE_TO_CHAR: string[] = [];
-const BYTE_CHARS: string[] = [];
-{
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  for (let b = 0; b < 256; b++) if (printable(b)) BYTE_CHARS.push(BYTE_TO_CHAR[b] = String.fromCharCode(b));
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (!printable(b)) BYTE_CHARS.push(BYTE_TO_CHAR[b] = String.fromCharCode(256 + n++));
-}
-const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));

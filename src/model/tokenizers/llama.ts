@@ -11,7 +11,13 @@
  * byte), one leading space stripped; `skipSpecialTokens` drops special added tokens. `createStreamDecoder()` emits
  * text token by token and always concatenates to exactly `decode(allIds)`.
  */
-import { type AddedToken, AddedTokenSplitter } from "./added_tokens.ts";
+import {
+  type AddedToken,
+  addedTokensFromConfig,
+  addedTokensFromJson,
+  AddedTokenSplitter,
+  plainToken,
+} from "./added_tokens.ts";
 import { TokenizerError } from "./errors.ts";
 import { PieceType } from "./sentencepiece_model.ts";
 import { type MergeRule, SentencePieceBpe } from "./sentencepiece_bpe.ts";
@@ -223,63 +229,6 @@ export class LlamaStreamDecoder {
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-function plainToken(id: number, content: string, special: boolean): AddedToken {
-  return { id, content, special, lstrip: false, rstrip: false, normalized: !special };
-}
-
-function addedTokensFromJson(json: unknown): AddedToken[] {
-  const list = (json as { added_tokens?: unknown })?.added_tokens;
-  if (!Array.isArray(list)) return [];
-  return list.map((t) => tokenFromRecord(Number(t.id), t));
-}
-
-function tokenFromRecord(id: number, t: Record<string, unknown>): AddedToken {
-  if (!Number.isInteger(id) || typeof t.content !== "string") {
-    throw new TokenizerError(
-      "invalid_data",
-      `an added token needs an integer id and a string content, got ${JSON.stringify(t)}`,
-    );
-  }
-  const special = t.special === true;
-  return {
-    id,
-    content: t.content,
-    special,
-    lstrip: t.lstrip === true,
-    rstrip: t.rstrip === true,
-    normalized: typeof t.normalized === "boolean" ? t.normalized : !special,
-  };
-}
-
-/**
- * tokenizer_config.json `added_tokens_decoder` (transformers ≥ 4.34 writes every added token there with its flags),
- * then added_tokens.json entries not yet known: special when special_tokens_map lists them, as transformers does.
- */
-function addedTokensFromConfig(config: Record<string, unknown>, addedJson: unknown, specialMap: unknown): AddedToken[] {
-  const out: AddedToken[] = [];
-  const decoder = config.added_tokens_decoder;
-  if (decoder && typeof decoder === "object") {
-    for (const [id, t] of Object.entries(decoder as Record<string, Record<string, unknown>>)) {
-      out.push(tokenFromRecord(Number(id), t));
-    }
-  }
-  const specials = new Set<string>();
-  const map = (specialMap ?? {}) as Record<string, unknown>;
-  for (const value of Object.values(map)) {
-    for (const v of Array.isArray(value) ? value : [value]) {
-      const content = typeof v === "string" ? v : (v as { content?: unknown })?.content;
-      if (typeof content === "string") specials.add(content);
-    }
-  }
-  if (addedJson && typeof addedJson === "object") {
-    for (const [content, id] of Object.entries(addedJson as Record<string, number>)) {
-      if (out.some((t) => t.id === id)) continue;
-      out.push(plainToken(Number(id), content, specials.has(content)));
-    }
-  }
-  return out;
-}
 
 /** A tokenizer.json says its prefix rule itself: a `Prepend` normalizer (legacy) or a `Metaspace` pre-tokenizer. */
 function prefixRuleOfTokenizerJson(json: unknown): { prefixRule: PrefixRule } {
