@@ -282,10 +282,19 @@ async function sendWeights(
       bySource.set(spec.source, list);
     }
   });
+  // Vectors first, then matrices, largest first: a worker uploads each f16 matrix, quantises it and frees the f16
+  // block; small vectors landing in those holes would split them, and decreasing sizes let each hole take the next
+  // upload (measured on a 0.4 B model, q4: linear memory 59% over the tensor bytes in checkpoint order, 6% this way).
+  const size = (name: string) => params.weights.store.info(name).end - params.weights.store.info(name).begin;
+  const order = [...bySource.entries()].sort(([a, ua], [b, ub]) => {
+    const va = ua[0].spec.kind === "vector" ? 0 : 1;
+    const vb = ub[0].spec.kind === "vector" ? 0 : 1;
+    return va - vb || size(b) - size(a);
+  });
   const inFlight: Promise<unknown>[] = [];
   const weights = params.weights;
   const store = weights.store;
-  for (const [source, uses] of bySource) {
+  for (const [source, uses] of order) {
     const logical = weights.layout.get(source)?.shape ?? store.info(source).shape;
     const info = weights.expectTensor(source, logical);
     const stored = weights.quantized.get(source);
