@@ -164,3 +164,23 @@ Deno.test("memory plan of the Vicuna-7B shapes (headers only): q4 in 2 workers, 
   assert(f16.hostTotalBytes > 20 * 2 ** 30 && f16.hostTotalBytes < 21 * 2 ** 30, `f16 host ${f16.hostTotalBytes}`);
   await weights.close();
 });
+
+Deno.test("ppllava plan: prints the plan and exits 1 when it does not fit", async () => {
+  const { main } = await import("../src/cli/main.ts");
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => void lines.push(args.join(" "));
+  try {
+    assertEquals(await main(["plan", "models/ppllava-tiny"]), 0);
+    assert(
+      lines.join("\n").includes("LLM on the main instance") && lines.join("\n").endsWith("\nfits"),
+      lines.join("\n"),
+    );
+    lines.length = 0;
+    assertEquals(await main(["plan", "--synthetic-7b", "--quant", "q4", "--max-bytes", String(4 * 2 ** 30)]), 1);
+    const text = lines.join("\n");
+    assert(text.includes("LLM in 2 workers") && text.includes("maxBytes limit 4.00 GiB"), text);
+  } finally {
+    console.log = log;
+  }
+});
