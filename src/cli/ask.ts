@@ -76,7 +76,10 @@ export async function askCommand(args: string[]): Promise<number> {
   let start = performance.now();
   const quant = flags.quant;
   if (quant !== undefined && quant !== "q8" && quant !== "q4") throw new UsageError(`--quant q8|q4, got ${quant}`);
-  const workers = flags.workers === undefined || flags.workers === "auto" ? "auto" : integer("workers");
+  const workers = flags.workers === undefined || flags.workers === "auto" ? "auto" : numberFlag(flags, "workers")!;
+  if (workers !== "auto" && !(Number.isInteger(workers) && workers >= 0)) {
+    throw new UsageError(`--workers must be auto or an integer ≥ 0 (0: the LLM on the main thread), got ${workers}`);
+  }
   const model = await loadModel(modelDir, { quantize: quant as "q8" | "q4" | undefined, workers });
   if (flags.verbose && model.plan) { for (const line of formatPlan(model.plan).split("\n")) log(`plan: ${line}`); }
   const vision = model.config.vision;
