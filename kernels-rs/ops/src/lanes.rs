@@ -17,6 +17,60 @@ pub trait Lanes {
     fn exp_shifted(x: &mut [f32], shift: f32);
     /// Σ a[i]·b[i] over the shorter slice, in f32 (eight interleaved partial sums; the matrix–vector product).
     fn dot_f32(a: &[f32], b: &[f32]) -> f32;
+    /// Σ a[i]·w[r·rs + i] for the eight rows r < 8 of w (row stride `rs`), i < a.len(): the matrix–vector product
+    /// eight weight rows at a time (eight memory streams in flight reach more of the memory bandwidth than four,
+    /// and a is loaded once per step for all of them). Per row: four interleaved partial sums (part[l] over
+    /// i ≡ l mod 4), reduced as (part[0] + part[2]) + (part[1] + part[3]), then the tail in order.
+    fn dot8_rows_f32(a: &[f32], w: &[f32], rs: usize) -> [f32; 8] {
+        let k = a.len();
+        let k4 = k - k % 4;
+        let mut out = [0.0f32; 8];
+        for (r, o) in out.iter_mut().enumerate() {
+            let row = &w[r * rs..r * rs + k];
+            let mut part = [0.0f32; 4];
+            for i in 0..k4 {
+                part[i % 4] += a[i] * row[i];
+            }
+            let mut sum = (part[0] + part[2]) + (part[1] + part[3]);
+            for i in k4..k {
+                sum += a[i] * row[i];
+            }
+            *o = sum;
+        }
+        out
+    }
+    /// The 4×2 dot tile of x·Wᵀ for f32 W: out[2·i + r] = Σ a[i·a_rs + t]·w[r·w_rs + t] over t < k, for x rows
+    /// i < 4 and W rows r < 2, each sum with exactly `dot8_rows_f32`'s partial sums and reduction (so a prefill row
+    /// equals the decode step's bits). Eight accumulators, and per step four x and two W vectors: no packing.
+    fn dot_tile_4x2(a: &[f32], a_rs: usize, w: &[f32], w_rs: usize, k: usize) -> [f32; 8] {
+        let mut out = [0.0f32; 8];
+        for i in 0..4 {
+            let x = &a[i * a_rs..i * a_rs + k];
+            let rows = Self::dot8_rows_pair(x, w, w_rs);
+            out[2 * i] = rows[0];
+            out[2 * i + 1] = rows[1];
+        }
+        out
+    }
+    /// The first two rows of `dot8_rows_f32` (the scalar twin's helper for `dot_tile_4x2`).
+    fn dot8_rows_pair(a: &[f32], w: &[f32], rs: usize) -> [f32; 2] {
+        let k = a.len();
+        let k4 = k - k % 4;
+        let mut out = [0.0f32; 2];
+        for (r, o) in out.iter_mut().enumerate() {
+            let row = &w[r * rs..r * rs + k];
+            let mut part = [0.0f32; 4];
+            for i in 0..k4 {
+                part[i % 4] += a[i] * row[i];
+            }
+            let mut sum = (part[0] + part[2]) + (part[1] + part[3]);
+            for i in k4..k {
+                sum += a[i] * row[i];
+            }
+            *o = sum;
+        }
+        out
+    }
     /// `dot_f32` against bfloat16 bits, widened in registers (same sums and rounding as widening first).
     fn dot_bf16(a: &[f32], b: &[u16]) -> f32;
     /// y[i] += alpha · x[i] over the shorter of the two slices.
@@ -31,6 +85,15 @@ pub trait Lanes {
     /// The register tile of the matmul: acc[r·NR + c] = Σ_k a[k·MR + r] · b[k·NR + c] for k < kc, over packed
     /// panels (a: kc×MR, b: kc×NR). Sums in f32, in k order.
     fn gemm_tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]);
+    /// Packs NR rows of w (row r at w[r·rs..], kc values each) k-major: out[kk·NR + r] = w[r·rs + kk] (the B panel
+    /// of x·Wᵀ). A copy, so every implementation gives the same bits.
+    fn pack_rows(w: &[f32], rs: usize, kc: usize, out: &mut [f32]) {
+        for r in 0..NR {
+            for (kk, &v) in w[r * rs..][..kc].iter().enumerate() {
+                out[kk * NR + r] = v;
+            }
+        }
+    }
 
     /// (Σ a[i]·b[i], Σ a[i]²) in one pass over `a`, with `b` already widened to f64 (exactly as `dot_f64` would).
     fn dot_and_square_f64(a: &[f32], b: &[f64]) -> (f64, f64);

@@ -270,6 +270,10 @@ pub trait QuantDot {
     /// As `dot4_int8` with the four rows' codes already widened to i16 (`widen_codes`), row r at w16[r·padded..]:
     /// the prefill path, which widens a block of rows once and reuses it for every x row.
     fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4];
+    /// `widen_codes` (the SIMD twin widens a group in registers; same values).
+    fn widen(format: Format, codes: &[u8], out: &mut [i16]) {
+        widen_codes(format, codes, out)
+    }
     /// `dot4_int8_wide` for two x rows (the weight loads are shared).
     fn dot8_int8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: usize, dw4: &[f32]) -> [[f32; 4]; 2] {
         [Self::dot4_int8_wide(qx[0], dx[0], w16, padded, dw4), Self::dot4_int8_wide(qx[1], dx[1], w16, padded, dw4)]
@@ -394,7 +398,7 @@ pub fn matmul<Q: QuantDot>(
                         dw4[gi * 4 + r] = d;
                     }
                     if wide {
-                        widen_codes(w.format, w.row_codes(j0 + r), &mut w16[r * q.padded..(r + 1) * q.padded]);
+                        Q::widen(w.format, w.row_codes(j0 + r), &mut w16[r * q.padded..(r + 1) * q.padded]);
                     }
                 }
                 let codes = [w.row_codes(j0), w.row_codes(j0 + 1), w.row_codes(j0 + 2), w.row_codes(j0 + 3)];

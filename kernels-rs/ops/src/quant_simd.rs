@@ -94,6 +94,24 @@ impl QuantDot for Simd128Quant {
         }
     }
 
+    fn widen(format: Format, codes: &[u8], out: &mut [i16]) {
+        let cb = format.group_code_bytes();
+        let g = (out.len() / GROUP).min(codes.len() / cb);
+        for gi in 0..g {
+            // SAFETY: gi < g bounds the group's code bytes and its 32 outputs.
+            unsafe {
+                let w = match format {
+                    Format::Q8 => group_i16::<false>(codes.as_ptr(), gi),
+                    Format::Q4 => group_i16::<true>(codes.as_ptr(), gi),
+                };
+                let o = out.as_mut_ptr().add(gi * GROUP) as *mut v128;
+                for (h, &v) in w.iter().enumerate() {
+                    v128_store(o.add(h), v);
+                }
+            }
+        }
+    }
+
     fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4] {
         dot4_wide(qx, dx, w16, padded, dw4)
     }
@@ -210,18 +228,24 @@ pub(crate) fn dot8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: u
         return [[0.0; 4]; 2];
     }
     let (mut acc0, mut acc1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    let (p0, p1, pw) = (qx[0].as_ptr() as *const v128, qx[1].as_ptr() as *const v128, w16.as_ptr() as *const v128);
+    let stride = padded / 8;
     for gi in 0..g {
         // SAFETY: gi < g ≤ padded/32 and w16 holds 4·padded values; both x rows hold g groups.
         unsafe {
-            let x0 = load4(qx[0].as_ptr().add(gi * GROUP));
-            let x1 = load4(qx[1].as_ptr().add(gi * GROUP));
-            let w = w16.as_ptr().add(gi * GROUP);
-            let mut s0 = [f32x4_splat(0.0); 4];
-            let mut s1 = [f32x4_splat(0.0); 4];
-            for r in 0..4 {
-                let wr = load4(w.add(r * padded));
-                s0[r] = group_dot(&x0, wr);
-                s1[r] = group_dot(&x1, wr);
+            // Eighth of a group (h) outermost: two x vectors and one weight vector live at a time next to the eight
+            // integer accumulators, which fits the 16 SIMD registers of x86-64 (loading whole groups spilled).
+            // Integer sums are exact, so the order inside a group changes nothing.
+            let z = i32x4_splat(0);
+            let (mut s0, mut s1) = ([z; 4], [z; 4]);
+            for h in 0..4 {
+                let x0 = v128_load(p0.add(gi * 4 + h));
+                let x1 = v128_load(p1.add(gi * 4 + h));
+                for r in 0..4 {
+                    let wv = v128_load(pw.add(r * stride + gi * 4 + h));
+                    s0[r] = i32x4_add(s0[r], i32x4_dot_i16x8(x0, wv));
+                    s1[r] = i32x4_add(s1[r], i32x4_dot_i16x8(x1, wv));
+                }
             }
             let dw = v128_load(dw4.as_ptr().add(gi * 4) as *const v128);
             let d0 = f32x4_mul(dw, f32x4_splat(*dx[0].get_unchecked(gi)));

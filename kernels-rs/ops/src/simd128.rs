@@ -119,6 +119,101 @@ impl Lanes for Simd128 {
         sum
     }
 
+    fn dot8_rows_f32(a: &[f32], w: &[f32], rs: usize) -> [f32; 8] {
+        use core::arch::wasm32::*;
+        let k = a.len();
+        assert!(k == 0 || w.len() >= 7 * rs + k);
+        let k4 = k - k % 4;
+        let z = f32x4_splat(0.0);
+        let mut s = [z; 8];
+        let mut i = 0;
+        while i < k4 {
+            // SAFETY: i + 4 <= k4 <= k, and row r < 8 of w holds k values from r·rs (asserted above).
+            unsafe {
+                let x = v128_load(a.as_ptr().add(i) as *const v128);
+                let p = w.as_ptr().add(i);
+                for (r, sr) in s.iter_mut().enumerate() {
+                    *sr = f32x4_add(*sr, f32x4_mul(x, v128_load(p.add(r * rs) as *const v128)));
+                }
+            }
+            i += 4;
+        }
+        let mut out = [0.0f32; 8];
+        for (r, o) in out.iter_mut().enumerate() {
+            // Lane l of s[r] is the scalar twin's part[l]; the same reduction and tail.
+            let t = s[r];
+            let mut sum = (f32x4_extract_lane::<0>(t) + f32x4_extract_lane::<2>(t)) + (f32x4_extract_lane::<1>(t) + f32x4_extract_lane::<3>(t));
+            for j in k4..k {
+                sum += a[j] * w[r * rs + j];
+            }
+            *o = sum;
+        }
+        out
+    }
+
+    fn dot8_rows_pair(a: &[f32], w: &[f32], rs: usize) -> [f32; 2] {
+        use core::arch::wasm32::*;
+        let k = a.len();
+        assert!(k == 0 || w.len() >= rs + k);
+        let k4 = k - k % 4;
+        let (mut s0, mut s1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut t = 0;
+        while t < k4 {
+            // SAFETY: t + 4 <= k4 <= k; rows 0 and 1 of w hold k values (asserted above).
+            unsafe {
+                let x = v128_load(a.as_ptr().add(t) as *const v128);
+                let pw = w.as_ptr().add(t);
+                s0 = f32x4_add(s0, f32x4_mul(x, v128_load(pw as *const v128)));
+                s1 = f32x4_add(s1, f32x4_mul(x, v128_load(pw.add(rs) as *const v128)));
+            }
+            t += 4;
+        }
+        let mut out = [0.0f32; 2];
+        for (r, (o, v)) in out.iter_mut().zip([s0, s1]).enumerate() {
+            let mut sum = (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v)) + (f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v));
+            for j in k4..k {
+                sum += a[j] * w[r * rs + j];
+            }
+            *o = sum;
+        }
+        out
+    }
+
+    fn dot_tile_4x2(a: &[f32], a_rs: usize, w: &[f32], w_rs: usize, k: usize) -> [f32; 8] {
+        use core::arch::wasm32::*;
+        assert!(k == 0 || (a.len() >= 3 * a_rs + k && w.len() >= w_rs + k));
+        let k4 = k - k % 4;
+        let z = f32x4_splat(0.0);
+        let mut s = [z; 8];
+        let mut t = 0;
+        while t < k4 {
+            // SAFETY: t + 4 <= k4 <= k; rows i < 4 of a and r < 2 of w hold k values (asserted above).
+            unsafe {
+                let pa = a.as_ptr().add(t);
+                let pw = w.as_ptr().add(t);
+                let w0 = v128_load(pw as *const v128);
+                let w1 = v128_load(pw.add(w_rs) as *const v128);
+                for i in 0..4 {
+                    let x = v128_load(pa.add(i * a_rs) as *const v128);
+                    s[2 * i] = f32x4_add(s[2 * i], f32x4_mul(x, w0));
+                    s[2 * i + 1] = f32x4_add(s[2 * i + 1], f32x4_mul(x, w1));
+                }
+            }
+            t += 4;
+        }
+        let mut out = [0.0f32; 8];
+        for (e, o) in out.iter_mut().enumerate() {
+            let (i, r) = (e / 2, e % 2);
+            let v = s[e];
+            let mut sum = (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v)) + (f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v));
+            for j in k4..k {
+                sum += a[i * a_rs + j] * w[r * w_rs + j];
+            }
+            *o = sum;
+        }
+        out
+    }
+
     fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
         use core::arch::wasm32::*;
         let n = a.len().min(b.len());
@@ -229,6 +324,41 @@ impl Lanes for Simd128 {
 
     fn mul(a: &[f32], b: &[f32], out: &mut [f32]) {
         binary(a, b, out, |x, y| core::arch::wasm32::f32x4_mul(x, y), |x, y| x * y)
+    }
+
+    fn pack_rows(w: &[f32], rs: usize, kc: usize, out: &mut [f32]) {
+        use core::arch::wasm32::*;
+        assert!(kc == 0 || (w.len() >= (NR - 1) * rs + kc && out.len() >= kc * NR));
+        let k4 = kc - kc % 4;
+        // 4×4 transposes: four values of four rows in, four k-steps of those rows out.
+        for half in 0..NR / 4 {
+            let mut kk = 0;
+            while kk < k4 {
+                // SAFETY: rows half·4 + i < NR hold kc ≥ kk + 4 values; out holds kc·NR values (asserted above).
+                unsafe {
+                    let p = w.as_ptr().add(half * 4 * rs + kk);
+                    let r0 = v128_load(p as *const v128);
+                    let r1 = v128_load(p.add(rs) as *const v128);
+                    let r2 = v128_load(p.add(2 * rs) as *const v128);
+                    let r3 = v128_load(p.add(3 * rs) as *const v128);
+                    let t0 = i32x4_shuffle::<0, 4, 1, 5>(r0, r1); // r0k0 r1k0 r0k1 r1k1
+                    let t1 = i32x4_shuffle::<2, 6, 3, 7>(r0, r1); // r0k2 r1k2 r0k3 r1k3
+                    let t2 = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
+                    let t3 = i32x4_shuffle::<2, 6, 3, 7>(r2, r3);
+                    let o = out.as_mut_ptr().add(kk * NR + half * 4);
+                    v128_store(o as *mut v128, i64x2_shuffle::<0, 2>(t0, t2));
+                    v128_store(o.add(NR) as *mut v128, i64x2_shuffle::<1, 3>(t0, t2));
+                    v128_store(o.add(2 * NR) as *mut v128, i64x2_shuffle::<0, 2>(t1, t3));
+                    v128_store(o.add(3 * NR) as *mut v128, i64x2_shuffle::<1, 3>(t1, t3));
+                }
+                kk += 4;
+            }
+        }
+        for r in 0..NR {
+            for kk in k4..kc {
+                out[kk * NR + r] = w[r * rs + kk];
+            }
+        }
     }
 
     fn gemm_tile(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
