@@ -261,10 +261,14 @@ Deno.test("sharded LLM lifecycle: dispose terminates the workers; a crash is a t
   assertEquals([remote.code, remote.remote?.name], ["remote", "Error"]);
   assert(remote.message.includes("no session 12345"), remote.message);
   assertEquals((await llm.stats()).length, 2);
-  // A crash while a generation waits on the workers.
+  // A worker crashes (an uncaught error on its next turn of the event loop) while a generation holds a session.
+  // A forward runs without yielding to the worker's event loop (the barrier waits synchronously), so the test waits
+  // for the crash to be reported instead of racing it: the crash must then fail the run, typed, not hang it.
   const embeds = await model.embed(request);
   const session = llm.session(model.backend, embeds.shape[0] + 4);
   await llm.workers[1].call("crash");
+  for (let i = 0; i < 250 && !llm.workers[1].failed; i++) await new Promise((r) => setTimeout(r, 20));
+  assertEquals(llm.workers[1].failed?.code, "crashed");
   const batched = model.backend.reshape(embeds, [1, ...embeds.shape]);
   const crashed = await assertRejects(() => session.run(batched), WorkerError);
   assertEquals(crashed.code, "crashed");
