@@ -9,6 +9,7 @@ import { main as cli } from "../src/cli/main.ts";
 import { convertCheckpoint } from "../src/model/convert.ts";
 import { ModelError } from "../src/model/errors.ts";
 import { loadModel, type PPLLaVAModel } from "../src/model/model.ts";
+import type { Llama } from "../src/model/llama.ts";
 import {
   checkQuantizedTensor,
   parseQuantMetadata,
@@ -30,7 +31,7 @@ const PROMPT = {
 async function quantizedBytes(model: PPLLaVAModel): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
   const params = (model as unknown as { params: { precision: Map<string, string> } }).params;
-  const llm = model.llm.w;
+  const llm = (model.llm as Llama).w; // in-process (workers: 0 is the default for these small models)
   const byName = new Map<string, unknown>();
   llm.layers.forEach((l, i) => {
     const p = `language_model.model.layers.${i}`;
@@ -178,8 +179,8 @@ Deno.test("ppllava convert: usage errors exit 2; a run writes a loadable folder"
     assertEquals(await cli(["convert", `${root}/f16`, `${dst}/a`, "--quant", "q8", "--quiet"]), 0);
     const model = await loadModel(`${dst}/a`);
     try {
-      assertEquals(model.llm.w.layers[0].gate.dtype, "q8");
-      assertEquals(model.llm.w.embedTokens.dtype, "f16");
+      assertEquals((model.llm as Llama).w.layers[0].gate.dtype, "q8");
+      assertEquals((model.llm as Llama).w.embedTokens.dtype, "f16");
     } finally {
       model.dispose();
     }

@@ -1,11 +1,12 @@
 /**
- * `ppllava <verb>`: ask | convert | decode | eval | serve | gpu. Run with Deno: `deno run -A src/cli/main.ts <verb> …`
+ * `ppllava <verb>`: ask | convert | decode | eval | plan | serve | gpu. Run with Deno: `deno run -A src/cli/main.ts <verb> …`
  * (`npm run ppllava -- <verb> …`). Errors print one line and exit with a non-zero status; no stack traces for
  * mistakes a user can fix.
  */
 import { UsageError } from "./args.ts";
 import { askCommand } from "./ask.ts";
 import { convertCommand } from "./convert.ts";
+import { planCommand } from "./plan.ts";
 import { decodeCommand } from "./decode.ts";
 import { evalCommand } from "./eval.ts";
 import { gpuCommand } from "./gpu.ts";
@@ -20,6 +21,10 @@ const commands: Record<string, { run: Command; summary: string }> = {
     summary: "decode sampled (or all) frames of a video to raw RGB/YUV, with a JSON summary",
   },
   convert: { run: convertCommand, summary: "quantise a checkpoint folder ahead of time (--quant q8|q4)" },
+  plan: {
+    run: planCommand,
+    summary: "the memory plan of a checkpoint (bytes per part, shards, limits) without loading it",
+  },
   eval: { run: evalCommand, summary: "accuracy on a held-out set of train/data.py, with the PGP-vs-average ablation" },
   serve: { run: serveCommand, summary: "serve the OpenAI-compatible HTTP API" },
   gpu: { run: gpuCommand, summary: "report the WebGPU adapter and limits, or why there is none" },

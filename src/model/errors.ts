@@ -7,7 +7,8 @@ export type ModelErrorCode =
   | "too_few_frames" // fewer frames than the temporal kernel (§3.4 step E: T ≥ 2 for video)
   | "prompt_too_long" // CLIP ids longer than the text tower's positions (248), or an LLM context overflow
   | "bad_input" // shapes, ids or options that do not fit the model
-  | "bad_pooling"; // a pooling mode `get_size` cannot size (§3.4 step E)
+  | "bad_pooling" // a pooling mode `get_size` cannot size (§3.4 step E)
+  | "too_large"; // the model or a request would not fit the memory limits (memory_plan.ts), refused before loading
 
 export class ModelError extends Error {
   override name = "ModelError";

@@ -37,6 +37,8 @@ import {
 } from "./generate.ts";
 import { Params, type Trace } from "./layers.ts";
 import { Llama, llamaConfig, LlamaSession } from "./llama.ts";
+import { ShardedLlama, type ShardedSession } from "./sharded_llama.ts";
+import { assertFits, type MemoryPlan, planMemory, type PlanOptions } from "./memory_plan.ts";
 import { mergeImageTokens } from "./merge.ts";
 import { gridShape, packImageTokens } from "./anyres.ts";
 import { pgpConfig, PgpProjector } from "./pgp.ts";
@@ -121,6 +123,12 @@ export interface LoadModelOptions {
   tokenizers?: ModelTokenizers;
   /** Bound of the vision-features cache in bytes (default 256 MiB; 0 disables it). */
   featuresCacheBytes?: number;
+  /** Run the LLM tensor-parallel in this many workers, each with its own WASM instance (sharded_llama.ts); the
+   * vision tower, text tower, projector and token embedding stay on `backend`. Default "auto": the memory plan's
+   * choice (0, the LLM on `backend`, when everything fits one instance). */
+  workers?: number | "auto";
+  /** Limits and the request shape the memory plan checks before loading (memory_plan.ts). */
+  memory?: Omit<PlanOptions, "workers" | "featuresCacheBytes" | "quantize">;
   /** Quantise the LLM's weights as they load (docs/quantization.md); a checkpoint converted ahead of time
    * (`ppllava convert --quant`) loads its quantised tensors as they are, with or without this. */
   quantize?: QuantDType;
@@ -131,6 +139,8 @@ export interface LoadModelOptions {
 
 export class PPLLaVAModel {
   readonly featuresCache: FeaturesCache;
+  /** What `loadModel` planned: bytes per tensor group and instance, shards, limits (memory_plan.ts). */
+  plan?: MemoryPlan;
 
   constructor(
     readonly config: PPLLaVAConfig,
@@ -138,7 +148,8 @@ export class PPLLaVAModel {
     readonly vision: VisionTower | SiglipVisionTower,
     readonly text: ClipTextTower | SiglipTextTower,
     readonly pgp: PgpProjector,
-    readonly llm: Llama,
+    /** In-process, or split over workers (`loadModel(dir, { workers })`). */
+    readonly llm: Llama | ShardedLlama,
     readonly params: Params,
     featuresCacheBytes: number,
     readonly tokenizers: ModelTokenizers = {},
@@ -275,9 +286,12 @@ export class PPLLaVAModel {
     const embeds = await this.embed(request, prompt);
     const b = this.backend;
     const length = embeds.shape[0];
-    let session: LlamaSession | undefined;
+    let session: LlamaSession | ShardedSession | undefined;
     try {
-      session = new LlamaSession(b, this.llm, length + (request.maxNewTokens ?? 200));
+      const capacity = length + (request.maxNewTokens ?? 200);
+      session = this.llm instanceof ShardedLlama
+        ? this.llm.session(b, capacity)
+        : new LlamaSession(b, this.llm, capacity);
       const s = session;
       const decoder: Decoder = {
         vocabSize: this.llm.config.vocabSize,
@@ -322,6 +336,7 @@ export class PPLLaVAModel {
 
   dispose(): void {
     this.featuresCache.clear();
+    if (this.llm instanceof ShardedLlama) this.llm.dispose();
     this.params.dispose();
   }
 
@@ -359,10 +374,37 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     throw new ModelError("bad_input", `quantize: ${JSON.stringify(options.quantize)}; allowed: "q8", "q4" or none`);
   }
   const weights = await openCheckpoint(dir);
+  let plan: MemoryPlan;
+  try {
+    // Refuse before allocating anything: the plan reads only config.json and the safetensors headers.
+    const onWasm = !options.backend || options.backend.name.startsWith("wasm");
+    plan = planMemory(weights.config, weights.store, {
+      ...options.memory,
+      instanceBytes: onWasm ? options.memory?.instanceBytes : Infinity,
+      workers: options.workers ?? "auto",
+      featuresCacheBytes: options.featuresCacheBytes,
+      quantize: options.quantize,
+      quantizePolicy: options.quantizePolicy,
+      quantized: weights.quantized,
+    });
+    assertFits(plan);
+  } catch (error) {
+    await weights.close();
+    throw error;
+  }
   const backend = options.backend ?? await createWasmBackend();
   const params = new Params(backend, weights, { quantize: options.quantize, quantizePolicy: options.quantizePolicy });
+  let sharded: ShardedLlama | undefined;
   try {
     const config = weights.config;
+    const llm = plan.workers > 0
+      ? sharded = await ShardedLlama.load(params, llamaConfig(config), {
+        workers: plan.workers,
+        tiedEmbeddings: config.llm.tieWordEmbeddings,
+        quantize: options.quantize,
+        quantizePolicy: options.quantizePolicy,
+      })
+      : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
     const model = new PPLLaVAModel(
       config,
       backend,
@@ -373,7 +415,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
         ? await SiglipTextTower.load(params, siglipTextConfig(config))
         : await ClipTextTower.load(params, clipTextConfig(config)),
       await PgpProjector.load(params, pgpConfig(config)),
-      await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings),
+      llm,
       params,
       options.featuresCacheBytes ?? 256 * 2 ** 20,
       {
@@ -382,8 +424,10 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       },
       config.useImageNewline ? await params.vector("image_newline") : undefined,
     );
+    model.plan = plan;
     return model;
   } catch (error) {
+    sharded?.dispose();
     params.dispose();
     throw error;
   } finally {

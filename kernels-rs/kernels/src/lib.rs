@@ -22,3 +22,4 @@ pub mod layout;
 pub mod norm;
 pub mod pooling;
 pub mod quant;
+pub mod bandwidth;

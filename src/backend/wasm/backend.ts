@@ -116,7 +116,8 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   }
 
   protected allocate(bytes: number, zero: boolean): WasmStorage {
-    const ptr = this.#kernels.callValue("alloc", "ppl_alloc", bytes);
+    // `>>> 0`: wasm32 returns addresses as i32, so those above 2 GiB would come back negative.
+    const ptr = this.#kernels.callValue("alloc", "ppl_alloc", bytes) >>> 0;
     if (ptr === 0) {
       throw new BackendError("out_of_memory", `${this.name}: cannot allocate ${bytes} bytes in the module`);
     }

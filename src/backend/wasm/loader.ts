@@ -142,7 +142,7 @@ export class WasmKernels {
     const view = <A extends TypedArray>(block: Block<A>): A => new block.type(memory(), block.ptr, block.length);
     const output = <A extends TypedArray>(type: TypedArrayClass<A>, length: number): Block<A> => {
       const bytes = length * type.BYTES_PER_ELEMENT;
-      const ptr = this.callValue("alloc", "ppl_alloc", bytes);
+      const ptr = this.callValue("alloc", "ppl_alloc", bytes) >>> 0; // addresses ≥ 2 GiB come back as negative i32
       if (ptr === 0) throw new KernelError("out_of_memory", `cannot allocate ${bytes} bytes in the kernels module`);
       const block: Block<A> = { ptr, length, type };
       blocks.push(block);

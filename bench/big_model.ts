@@ -1,0 +1,249 @@
+/**
+ * Big models on this host, in one run (issue 6): `deno run -A bench/main.ts big_model`.
+ *
+ * 1. Memory bandwidth measured now: `ppl_bandwidth_read` (16-byte SIMD loads over 1 GiB) in 1 worker, then in 2
+ *    workers at once (each its own instance and buffer): the roofline of decoding.
+ * 2. The real Vicuna-7B shapes (spec §2; seeded random weights from `syntheticCheckpoint`, loaded through the same
+ *    path as files) at q4 and q8: load time and peak RSS (VmHWM), prefill of 64 tokens, decode tokens/s against the
+ *    roofline = bandwidth / bytes read per token (every LLM weight once + the KV cache), and the vision tower (CLIP-L
+ *    336 + BT-Adapter) seconds per frame at T = 2.
+ * 3. The second core: a model that fits one instance (hidden 2048, 8 layers, MLP 5504, q4) with the LLM in 1 and in
+ *    2 workers (and on the main thread), decode and prefill.
+ * Writes bench/results/big_model*.json.
+ */
+import { runBench } from "./harness.ts";
+import { loadModel, type PPLLaVAModel } from "../src/model/model.ts";
+import { ShardedLlama, WORKER_URL } from "../src/model/sharded_llama.ts";
+import { LlamaSession } from "../src/model/llama.ts";
+import { syntheticCheckpoint, VICUNA_7B_CONFIG } from "../src/model/synthetic_checkpoint.ts";
+import { fmt, formatPlan } from "../src/model/memory_plan.ts";
+import { RpcWorker } from "../src/util/workers.ts";
+import type { BandwidthSample } from "../src/backend/wasm/bandwidth.ts";
+
+const GiB = 2 ** 30;
+const PREFILL = 64;
+const DECODE_REPS = 8;
+
+function peakRssBytes(): number | undefined {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Aggregate read bandwidth (bytes/s) of `workers` workers reading their own 1 GiB buffers at the same time. */
+export async function bandwidth(workers: number): Promise<{ bytesPerSecond: number; perWorker: number[] }> {
+  const pool = await Promise.all(Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, `bw-${i}`)));
+  try {
+    const samples = await Promise.all(pool.map((w) => w.call<BandwidthSample>("bandwidth", { bytes: GiB, passes: 7 })));
+    const perWorker = samples.map((s) => s.bytes / median(s.seconds.slice(1)));
+    return { bytesPerSecond: perWorker.reduce((a, b) => a + b, 0), perWorker };
+  } finally {
+    for (const w of pool) w.terminate();
+  }
+}
+
+/** Speed-up of `workers` workers each running the same f32 matmuls over one worker: how much of a second core this
+ * machine gives right now (other processes share it). */
+export async function computeProbe(): Promise<number> {
+  const run = async (workers: number) => {
+    const pool = await Promise.all(Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, `cpu-${i}`)));
+    try {
+      const start = performance.now();
+      await Promise.all(pool.map((w) => w.call<number>("matmulProbe", { n: 512, reps: 20 })));
+      return (performance.now() - start) / 1000;
+    } finally {
+      for (const w of pool) w.terminate();
+    }
+  };
+  const one = await run(1);
+  const two = await run(2);
+  return (2 * one) / two;
+}
+
+/** Prefill `PREFILL` tokens, then time single-token steps; returns seconds. */
+async function llmTimings(model: PPLLaVAModel, label: string) {
+  const b = model.backend;
+  const ids = Int32Array.from({ length: PREFILL }, (_, i) => 100 + ((i * 7919) % 30000));
+  const h = model.llm.config.hiddenSize;
+  const capacity = PREFILL + DECODE_REPS + 4;
+  const open = () =>
+    model.llm instanceof ShardedLlama ? model.llm.session(b, capacity) : new LlamaSession(b, model.llm, capacity);
+  const embeds = b.scope(() => b.reshape(model.llm.embed(b, ids), [1, PREFILL, h]));
+  let session = open();
+  const prefill = await runBench({
+    name: `big_model-prefill-${label}`,
+    cases: [{
+      label: `prefill ${PREFILL} tokens, ${label}`,
+      run: async () => {
+        session.dispose();
+        session = open();
+        await session.run(embeds);
+      },
+    }],
+    reps: 1,
+    warmup: 0,
+    work: { amount: PREFILL, unit: "token" },
+  });
+  let token = 1;
+  const busy = async () => model.llm instanceof ShardedLlama ? (await model.llm.stats()).map((s) => s.busySeconds) : [];
+  const busyBefore = await busy();
+  const wallBefore = performance.now();
+  const decode = await runBench({
+    name: `big_model-decode-${label}`,
+    cases: [{ label: `decode 1 token, ${label}`, run: () => session.step([token++ % 30000]) }],
+    reps: DECODE_REPS,
+    warmup: 1,
+    work: { amount: 1, unit: "token" },
+  });
+  const wall = (performance.now() - wallBefore) / 1000;
+  // Fraction of the decode wall time each shard computed; the rest it waited (messages, the main thread's sums,
+  // the other shard).
+  const busyFraction = (await busy()).map((s, i) => (s - busyBefore[i]) / wall);
+  session.dispose();
+  embeds.dispose();
+  return {
+    prefillS: prefill.cases[0].medianS,
+    decodeS: decode.cases[0].medianS,
+    position: PREFILL + DECODE_REPS / 2,
+    busyFraction,
+  };
+}
+
+/** Bytes one decode step reads: every LLM matrix (as loaded) once, lm_head included, and the KV cache so far. */
+function bytesPerToken(model: PPLLaVAModel, position: number): number {
+  const plan = model.plan!;
+  const llm = plan.groups.filter((g) => g.name === "llm.layers" || g.name === "llm.lm_head");
+  const c = model.llm.config;
+  const kv = c.numLayers * 2 * c.kvHeads * position * c.headDim * 4;
+  return llm.reduce((a, g) => a + g.bytes, 0) + kv;
+}
+
+async function sevenB(quantize: "q4" | "q8", roofline: number, withVision: boolean) {
+  const start = performance.now();
+  const model = await loadModel(syntheticCheckpoint(VICUNA_7B_CONFIG), { quantize, featuresCacheBytes: 0 });
+  const loadS = (performance.now() - start) / 1000;
+  const rss = peakRssBytes();
+  console.log(`\n# Vicuna-7B shapes, ${quantize}: loaded in ${loadS.toFixed(1)} s, peak RSS ${rss ? fmt(rss) : "?"}`);
+  console.log(formatPlan(model.plan!));
+  try {
+    // Tensor bytes vs the linear memory each shard's instance grew to (allocator slack, load-time quantisation).
+    const shards = await (model.llm as ShardedLlama).stats();
+    console.log(
+      shards.map((s, i) => `shard ${i}: tensors ${fmt(s.bytes)}, instance memory ${fmt(s.memoryBytes)}`).join("\n"),
+    );
+    const t = await llmTimings(model, `7b-${quantize}-w${model.plan!.workers}`);
+    const perToken = bytesPerToken(model, t.position);
+    const tokensPerS = 1 / t.decodeS;
+    const rooflineTokensPerS = roofline / perToken;
+    let visionSPerFrame: number | undefined;
+    if (withVision) {
+      const s = model.vision.config.imageSize;
+      const frames = 2;
+      const pixels = new Float32Array(frames * 3 * s * s).map((_, i) => Math.sin(i * 1e-3));
+      const vision = await runBench({
+        name: "big_model-vision-clip-l-bt",
+        cases: [{
+          label: `vision tower (CLIP-L 336 + BT-Adapter), T=${frames}`,
+          run: async () => (await model.features({ pixels, contentKey: `bench-${performance.now()}` })).dispose(),
+        }],
+        reps: 1,
+        warmup: 0,
+        work: { amount: frames, unit: "frame" },
+      });
+      visionSPerFrame = vision.cases[0].medianS / frames;
+    }
+    return {
+      quantize,
+      workers: model.plan!.workers,
+      loadS,
+      peakRssBytes: rss,
+      plannedBytes: model.plan!.instances.map((i) => ({ name: i.name, bytes: i.totalBytes })),
+      shardTensorBytes: shards.map((s) => s.bytes),
+      shardInstanceMemoryBytes: shards.map((s) => s.memoryBytes),
+      prefillTokensPerS: PREFILL / t.prefillS,
+      decodeTokensPerS: tokensPerS,
+      bytesPerToken: perToken,
+      rooflineTokensPerS,
+      percentOfRoofline: (100 * tokensPerS) / rooflineTokensPerS,
+      visionSPerFrame,
+      decodeBusyFraction: t.busyFraction,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** A model that fits one instance (LLM ≈ 0.4 B parameters), vision as small as the tiny model's. */
+export async function secondCore() {
+  const tiny = JSON.parse(await Deno.readTextFile(new URL("../models/ppllava-tiny/config.json", import.meta.url)));
+  const config = {
+    ...tiny,
+    text_config: {
+      ...tiny.text_config,
+      hidden_size: 2048,
+      intermediate_size: 5504,
+      num_hidden_layers: 8,
+      num_attention_heads: 16,
+      num_key_value_heads: 16,
+    },
+  };
+  const out: Record<string, { prefillTokensPerS: number; decodeTokensPerS: number; decodeBusyFraction: number[] }> = {};
+  for (const workers of [1, 2, 0]) {
+    const model = await loadModel(syntheticCheckpoint(config), { quantize: "q4", workers, featuresCacheBytes: 0 });
+    try {
+      const t = await llmTimings(model, `mid-q4-w${workers}`);
+      out[workers === 0 ? "main thread" : `${workers} worker(s)`] = {
+        prefillTokensPerS: PREFILL / t.prefillS,
+        decodeTokensPerS: 1 / t.decodeS,
+        decodeBusyFraction: t.busyFraction,
+      };
+    } finally {
+      model.dispose();
+    }
+  }
+  return out;
+}
+
+export async function main(): Promise<void> {
+  const bw1 = await bandwidth(1);
+  const bw2 = await bandwidth(2);
+  console.log(
+    `\n# read bandwidth: 1 worker ${(bw1.bytesPerSecond / 1e9).toFixed(1)} GB/s, 2 workers ${
+      (bw2.bytesPerSecond / 1e9).toFixed(1)
+    } GB/s (${bw2.perWorker.map((b) => (b / 1e9).toFixed(1)).join(" + ")})`,
+  );
+  const q4 = await sevenB("q4", bw2.bytesPerSecond, true);
+  const q8 = await sevenB("q8", bw2.bytesPerSecond, false);
+  const mid = await secondCore();
+  const cpuSpeedup = await computeProbe();
+  console.log(`\n# compute probe: 2 workers do ${cpuSpeedup.toFixed(2)}× the f32 matmul work of 1 in the same time`);
+  const one = mid["1 worker(s)"];
+  const two = mid["2 worker(s)"];
+  const summary = {
+    name: "big_model",
+    date: new Date().toISOString(),
+    bandwidth: { oneWorkerGBps: bw1.bytesPerSecond / 1e9, twoWorkersGBps: bw2.bytesPerSecond / 1e9 },
+    vicuna7b: [q4, q8],
+    secondCore: {
+      model: "hidden 2048, 8 layers, 16 heads, MLP 5504, vocab 32064, q4",
+      ...mid,
+      decodeSpeedup: two.decodeTokensPerS / one.decodeTokensPerS,
+      /** What the machine allowed at that moment: 2 workers' matmul throughput over 1 worker's. */
+      computeProbeSpeedup: cpuSpeedup,
+      prefillSpeedup: two.prefillTokensPerS / one.prefillTokensPerS,
+    },
+  };
+  console.log("\n# summary\n" + JSON.stringify(summary, null, 2));
+  const fs = await import("node:fs/promises");
+  await fs.writeFile(new URL("./results/big_model.json", import.meta.url), JSON.stringify(summary, null, 2) + "\n");
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,202 @@
+/**
+ * The worker side of the sharded LLM: one WASM instance (its own ≤ 4 GiB memory) holding one `LlamaShard`, driven
+ * by `ShardedLlama` on the main thread through `serveRequests`. Activations travel as Float32Arrays (transferred
+ * back); weights arrive once, as raw safetensors bytes already cut to this shard's rows or columns.
+ */
+import type { QuantDType, Tensor } from "../backend/backend.ts";
+import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
+import { readBandwidth } from "../backend/wasm/bandwidth.ts";
+import { loadKernels } from "../backend/wasm/loader.ts";
+import { serveRequests, transferring } from "../util/workers.ts";
+import { AllReduce } from "./all_reduce.ts";
+import { decodeF32, type DType } from "./dtypes.ts";
+import { LlamaShard, type ShardRanges, ShardSession, shardWeights } from "./llama_shard.ts";
+import type { LlamaConfig } from "./llama.ts";
+
+let backend: WasmBackend | undefined;
+let config: LlamaConfig | undefined;
+let ranges: ShardRanges | undefined;
+let shard: LlamaShard | undefined;
+const tensors = new Map<string, Tensor>();
+const sessions = new Map<number, ShardSession>();
+/** Seconds spent computing in attention/mlp/logits: busy / wall time says whether a shard waits on the others. */
+let busySeconds = 0;
+let place = { index: 0, workers: 1 };
+
+function ready(): { b: WasmBackend; s: LlamaShard } {
+  if (!backend || !shard) throw new Error("the shard is not loaded yet");
+  return { b: backend, s: shard };
+}
+
+function session(id: number): ShardSession {
+  const s = sessions.get(id);
+  if (!s) throw new Error(`no session ${id} on this shard`);
+  return s;
+}
+
+/** Runs `op` on x (shape) and hands back the f32 result, transferring its buffer. */
+async function hostOp(x: Float32Array, shape: number[], op: (b: WasmBackend, t: Tensor) => Tensor) {
+  const { b } = ready();
+  const start = performance.now();
+  const out = b.scope(() => op(b, b.upload(x, shape)));
+  try {
+    const data = await b.download(out);
+    busySeconds += (performance.now() - start) / 1000;
+    return transferring({ data, shape: out.shape }, [data.buffer as ArrayBuffer]);
+  } finally {
+    out.dispose();
+  }
+}
+
+function stats() {
+  const b = backend;
+  return b
+    ? { ...b.stats(), memoryBytes: b.memoryBytes, busySeconds }
+    : { tensors: 0, bytes: 0, memoryBytes: 0, busySeconds };
+}
+
+await serveRequests({
+  async init(args: { config: LlamaConfig; ranges: ShardRanges; index: number; workers: number }) {
+    backend = await createWasmBackend();
+    config = args.config;
+    ranges = args.ranges;
+    place = { index: args.index, workers: args.workers };
+    return stats();
+  },
+  tensor(
+    args: {
+      key: string;
+      dtype: DType;
+      shape: number[];
+      bytes: ArrayBuffer;
+      kind: "vector" | "matrix";
+      /** Quantise as it lands (load-time quantisation). */
+      quantize?: QuantDType;
+      /** The bytes are already a q8/q4 block (an ahead-of-time checkpoint). */
+      quantized?: QuantDType;
+    },
+  ) {
+    const b = backend!;
+    const raw = new Uint8Array(args.bytes);
+    let t: Tensor;
+    if (args.quantized) {
+      t = b.uploadQuantized(raw, args.shape, args.quantized);
+    } else if (args.kind === "matrix" && (args.dtype === "F16" || args.dtype === "BF16")) {
+      t = b.upload(new Uint16Array(args.bytes), args.shape, args.dtype === "F16" ? "f16" : "bf16");
+    } else {
+      t = b.upload(decodeF32(raw, args.dtype, args.key), args.shape.length === 0 ? [1] : args.shape);
+    }
+    if (args.quantize && !args.quantized) {
+      const wide = t;
+      try {
+        t = b.quantize(wide, args.quantize);
+      } finally {
+        wide.dispose();
+      }
+    }
+    tensors.get(args.key)?.dispose();
+    tensors.set(args.key, t);
+    return null;
+  },
+  assemble() {
+    shard = new LlamaShard(
+      config!,
+      ranges!,
+      shardWeights(config!, (key) => {
+        const t = tensors.get(key);
+        if (!t) throw new Error(`shard tensor ${key} was never sent`);
+        return t;
+      }),
+    );
+    return stats();
+  },
+  stats,
+  open(args: { id: number; capacity: number }) {
+    const { b, s } = ready();
+    sessions.set(args.id, new ShardSession(b, s, args.capacity));
+    return stats();
+  },
+  close(args: { id: number }) {
+    sessions.get(args.id)?.dispose();
+    sessions.delete(args.id);
+    return null;
+  },
+  reorder(args: { id: number; from: number[] }) {
+    session(args.id).reorder(args.from);
+    return null;
+  },
+  attention(args: { id: number; layer: number; x: Float32Array; shape: number[] }) {
+    const s = session(args.id);
+    return hostOp(args.x, args.shape, (b, x) => ready().s.attention(b, x, args.layer, s));
+  },
+  mlp(args: { layer: number; x: Float32Array; shape: number[] }) {
+    return hostOp(args.x, args.shape, (b, x) => ready().s.mlp(b, x, args.layer));
+  },
+  /** A whole forward: every layer, the all-reduces between the shards over `exchange`, then this shard's logits of
+   * the last row of each sequence. */
+  async forward(args: { id: number; x: Float32Array; shape: number[]; exchange: SharedArrayBuffer }) {
+    const s = session(args.id);
+    const { b, s: shard } = ready();
+    const [batch, length, hidden] = args.shape;
+    const reduce = new AllReduce(args.exchange, place.workers, place.index, args.x.length);
+    const partial = async (op: (t: Tensor) => Tensor, x: Float32Array) => {
+      const start = performance.now();
+      const out = b.scope(() => op(b.upload(x, args.shape)));
+      try {
+        return await b.download(out);
+      } finally {
+        out.dispose();
+        busySeconds += (performance.now() - start) / 1000;
+      }
+    };
+    try {
+      let x = args.x;
+      for (let layer = 0; layer < shard.config.numLayers; layer++) {
+        const h = reduce.sum(x, await partial((t) => shard.attention(b, t, layer, s), x));
+        x = reduce.sum(h, await partial((t) => shard.mlp(b, t, layer), h));
+      }
+      const last = new Float32Array(batch * hidden);
+      for (let r = 0; r < batch; r++) {
+        last.set(x.subarray(((r + 1) * length - 1) * hidden, (r + 1) * length * hidden), r * hidden);
+      }
+      return await hostOp(last, [batch, 1, hidden], (b, t) => shard.logits(b, t));
+    } catch (error) {
+      reduce.abort();
+      throw error;
+    }
+  },
+  logits(args: { x: Float32Array; shape: number[] }) {
+    return hostOp(args.x, args.shape, (b, x) => ready().s.logits(b, x));
+  },
+  dispose() {
+    for (const s of sessions.values()) s.dispose();
+    sessions.clear();
+    for (const t of tensors.values()) t.dispose();
+    tensors.clear();
+    shard = undefined;
+    return stats();
+  },
+  /** bench/big_model.ts: this instance's read bandwidth over a fresh buffer of `bytes`. */
+  async bandwidth(args: { bytes: number; passes: number }) {
+    return readBandwidth(await loadKernels(), args.bytes, args.passes);
+  },
+  /** bench/big_model.ts: seconds of `reps` f32 matmuls n×n·n×n here (a compute probe: is a second core free?). */
+  async matmulProbe(args: { n: number; reps: number }) {
+    const b = await createWasmBackend();
+    const data = new Float32Array(args.n * args.n).map((_, i) => (i % 17) * 0.01);
+    return b.scope(() => {
+      const x = b.upload(data, [args.n, args.n]);
+      b.matmul(x, x).dispose();
+      const start = performance.now();
+      for (let i = 0; i < args.reps; i++) b.matmul(x, x).dispose();
+      return (performance.now() - start) / 1000;
+    });
+  },
+  /** Tests: an uncaught error outside any request, as a crash would be. */
+  crash() {
+    setTimeout(() => {
+      throw new Error("deliberate crash (test)");
+    }, 0);
+    return null;
+  },
+});

@@ -1,0 +1,213 @@
+/**
+ * Workers on Deno, Bun and Node alike, as a small request/response channel: `RpcWorker.spawn(url)` starts a module
+ * worker (the Web `Worker` on Deno and Bun, `node:worker_threads` on Node), `call(op, args, transfer)` sends one
+ * request and resolves with its reply. Transferable ArrayBuffers move without a copy.
+ *
+ * Failure is never a hang: an uncaught error or an exit in the worker rejects every pending and every later call
+ * with `WorkerError("crashed")`; an error thrown by a handler comes back as `WorkerError("remote")` carrying the
+ * remote error's name and code (a `BackendError("out_of_memory")` inside the worker stays recognisable).
+ *
+ * The worker side is `serveRequests(handlers)`, run at the top of the worker module.
+ */
+
+export type WorkerErrorCode = "crashed" | "remote" | "terminated" | "spawn";
+
+export class WorkerError extends Error {
+  override name = "WorkerError";
+  constructor(
+    readonly code: WorkerErrorCode,
+    message: string,
+    /** For "remote": the error's name and code inside the worker. */
+    readonly remote?: { name: string; code?: string },
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+interface Request {
+  id: number;
+  op: string;
+  args: unknown;
+}
+
+interface Reply {
+  id: number;
+  result?: unknown;
+  error?: { name: string; code?: string; message: string };
+}
+
+/** What a handler returns: a value, or a value plus the buffers to transfer with it. */
+export type HandlerResult = unknown | { value: unknown; transfer: ArrayBuffer[] };
+export type Handlers = Record<string, (args: never) => HandlerResult | Promise<HandlerResult>>;
+
+/** Marks a handler's result as transferring `transfer` (each buffer is detached on this side). */
+export function transferring(value: unknown, transfer: ArrayBuffer[]): HandlerResult {
+  return { [TRANSFER]: true, value, transfer };
+}
+const TRANSFER = "__transfer__";
+
+interface Channel {
+  post(message: unknown, transfer?: ArrayBuffer[]): void;
+  terminate(): void;
+}
+
+type Pending = { resolve(value: unknown): void; reject(error: Error): void };
+
+export class RpcWorker {
+  #next = 1;
+  #pending = new Map<number, Pending>();
+  #failure: WorkerError | null = null;
+  #channel!: Channel;
+  /** Called once when the worker crashes (not on `terminate`). */
+  onCrash?: (error: WorkerError) => void;
+
+  private constructor(readonly label: string) {}
+
+  static async spawn(url: URL, label: string = url.pathname.split("/").pop() ?? "worker"): Promise<RpcWorker> {
+    const worker = new RpcWorker(label);
+    const onMessage = (reply: Reply) => worker.#settle(reply);
+    const onFailure = (message: string) => worker.#fail(new WorkerError("crashed", `worker ${label}: ${message}`));
+    try {
+      const WebWorker = (globalThis as { Worker?: typeof Worker }).Worker;
+      if (typeof WebWorker === "function" && !isNode()) {
+        const w = new WebWorker(url, { type: "module" });
+        w.onmessage = (event) => onMessage(event.data as Reply);
+        w.onerror = (event) => {
+          event.preventDefault(); // Deno would otherwise rethrow it in this thread and end the process.
+          onFailure(`uncaught error: ${event.message}`);
+        };
+        w.onmessageerror = () => onFailure("a message could not be deserialised");
+        worker.#channel = { post: (m, t) => w.postMessage(m, t ?? []), terminate: () => w.terminate() };
+      } else {
+        const { Worker: NodeWorker } = await import("node:worker_threads");
+        const w = new NodeWorker(url);
+        w.on("message", (reply: Reply) => onMessage(reply));
+        w.on("error", (error: Error) => onFailure(`uncaught error: ${error.message}`));
+        w.on("exit", (code: number) => onFailure(`exited with code ${code}`));
+        // Not unref'd: a pending call must keep Node's event loop alive (else it exits with 13, "unsettled
+        // top-level await"); `terminate()` (model.dispose()) lets the process end.
+        worker.#channel = {
+          post: (m, t) => w.postMessage(m, t ?? []),
+          terminate: () => void w.terminate(),
+        };
+      }
+    } catch (cause) {
+      throw new WorkerError("spawn", `cannot start worker ${label}: ${String(cause)}`, undefined, { cause });
+    }
+    return worker;
+  }
+
+  get failed(): WorkerError | null {
+    return this.#failure;
+  }
+
+  /** Sends `op(args)`; `transfer` lists buffers of `args` to move rather than copy. */
+  call<T>(op: string, args?: unknown, transfer?: ArrayBuffer[]): Promise<T> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const id = this.#next++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      try {
+        this.#channel.post({ id, op, args } satisfies Request, transfer);
+      } catch (cause) {
+        this.#pending.delete(id);
+        reject(new WorkerError("remote", `worker ${this.label}: cannot send ${op}: ${String(cause)}`));
+      }
+    });
+  }
+
+  /** Stops the worker; pending and later calls fail with `WorkerError("terminated")`. Idempotent. */
+  terminate(): void {
+    if (this.#failure) return;
+    this.#failure = new WorkerError("terminated", `worker ${this.label} was terminated`);
+    this.#channel.terminate();
+    this.#rejectAll(this.#failure);
+  }
+
+  #settle(reply: Reply): void {
+    const pending = this.#pending.get(reply.id);
+    if (!pending) return;
+    this.#pending.delete(reply.id);
+    if (reply.error) {
+      const { name, code, message } = reply.error;
+      pending.reject(
+        new WorkerError("remote", `worker ${this.label}: ${name}${code ? ` (${code})` : ""}: ${message}`, {
+          name,
+          code,
+        }),
+      );
+    } else {
+      pending.resolve(reply.result);
+    }
+  }
+
+  #fail(error: WorkerError): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    try {
+      this.#channel.terminate();
+    } catch {
+      // already gone
+    }
+    this.#rejectAll(error);
+    this.onCrash?.(error);
+  }
+
+  #rejectAll(error: WorkerError): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(error);
+  }
+}
+
+function isNode(): boolean {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown; process?: { versions?: { node?: string } } };
+  return !g.Deno && !g.Bun && typeof g.process?.versions?.node === "string";
+}
+
+/** Worker side: answers requests with `handlers[op](args)`, one at a time, in arrival order. */
+export async function serveRequests(handlers: Handlers): Promise<void> {
+  let post: (message: Reply, transfer?: ArrayBuffer[]) => void;
+  let listen: (handler: (request: Request) => void) => void;
+  if (isNode()) {
+    const { parentPort } = await import("node:worker_threads");
+    if (!parentPort) throw new Error("serveRequests must run inside a worker");
+    post = (m, t) => parentPort.postMessage(m, t ?? []);
+    listen = (handler) => parentPort.on("message", handler);
+  } else {
+    const scope = globalThis as unknown as {
+      postMessage(m: unknown, t?: Transferable[]): void;
+      onmessage: ((e: MessageEvent) => void) | null;
+    };
+    post = (m, t) => scope.postMessage(m, t ?? []);
+    listen = (handler) => (scope.onmessage = (event) => handler(event.data as Request));
+  }
+  // Requests run strictly in order (a later one may depend on an earlier one, e.g. open session → forward).
+  let queue: Promise<void> = Promise.resolve();
+  listen((request) => {
+    queue = queue.then(async () => {
+      try {
+        const handler = handlers[request.op];
+        if (!handler) throw new Error(`unknown op ${request.op}`);
+        const out = await handler(request.args as never);
+        if (out !== null && typeof out === "object" && TRANSFER in out) {
+          const { value, transfer } = out as unknown as { value: unknown; transfer: ArrayBuffer[] };
+          post({ id: request.id, result: value }, transfer);
+        } else {
+          post({ id: request.id, result: out });
+        }
+      } catch (error) {
+        const e = error as { name?: string; code?: unknown; message?: string };
+        post({
+          id: request.id,
+          error: {
+            name: e?.name ?? "Error",
+            code: typeof e?.code === "string" ? e.code : undefined,
+            message: e?.message ?? String(error),
+          },
+        });
+      }
+    });
+  });
+}
