@@ -48,7 +48,8 @@ export function llamaConfig(c: PPLLaVAConfig): LlamaConfig {
   };
 }
 
-interface LlamaLayer {
+/** One decoder layer's tensors (a shard holds the same fields, sliced: llama_shard.ts). */
+export interface LlamaLayer {
   inputNorm: Tensor;
   q: Tensor;
   k: Tensor;

@@ -14,7 +14,7 @@
  */
 import { type Backend, type DType, QUANT_GROUP, type Tensor } from "../backend/backend.ts";
 import { KvCache } from "../backend/kv_cache.ts";
-import type { LlamaConfig } from "./llama.ts";
+import type { LlamaConfig, LlamaLayer } from "./llama.ts";
 import { ModelError } from "./errors.ts";
 
 /** [start, end) along one axis. */
@@ -62,23 +62,9 @@ export function shardRanges(c: LlamaConfig, shards: number): ShardRanges[] {
   return kv.map((k, w) => ({ kvHeads: k, heads: [k[0] * group, k[1] * group], mlp: mlp[w], vocab: vocab[w] }));
 }
 
-export interface ShardLayer {
-  inputNorm: Tensor;
-  q: Tensor;
-  k: Tensor;
-  v: Tensor;
-  /** Qwen2: this shard's elements of the q/k/v biases. */
-  qBias?: Tensor;
-  kBias?: Tensor;
-  vBias?: Tensor;
-  /** o_proj columns of this shard's heads: (H, heads·hd). */
-  o: Tensor;
-  postNorm: Tensor;
-  gate: Tensor;
-  up: Tensor;
-  /** down_proj columns of this shard's MLP slice: (H, |mlp|). */
-  down: Tensor;
-}
+/** A LLaMA layer's tensors, sliced: q/k/v (and Qwen2's biases) rows of this shard's heads, o_proj columns of those
+ * heads (H, heads·hd), gate/up rows of its MLP slice and down_proj columns of that slice (H, |mlp|). */
+export type ShardLayer = LlamaLayer;
 
 export interface ShardWeights {
   layers: ShardLayer[];

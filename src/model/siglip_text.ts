@@ -12,36 +12,19 @@
  */
 import type { Backend, Tensor } from "../backend/backend.ts";
 import { type ClipLayer, loadClipLayer } from "./clip_layer.ts";
+import { type ClipTextConfig, clipTextConfig } from "./clip_text.ts";
 import type { PPLLaVAConfig } from "./config.ts";
 import { ModelError } from "./errors.ts";
 import { type LayerNorm, layerNorm, type Linear, linear, type Params, type Trace } from "./layers.ts";
 import { siglipLayer } from "./siglip_layer.ts";
 import { CLIP_TEXT } from "./weights.ts";
 
-export interface SiglipTextConfig {
-  hiddenSize: number;
-  heads: number;
-  numLayers: number;
-  eps: number;
-  vocabSize: number;
-  /** Rows of the effective position table: 196 with extend_clip. */
-  positions: number;
-  keepPositions: number;
-  extended: boolean;
-}
+/** The CLIP text tower's sizes (clip_text.ts) without the EOS id: SigLIP pools the last row, not the first EOS. */
+export type SiglipTextConfig = Omit<ClipTextConfig, "eosTokenId">;
 
 export function siglipTextConfig(c: PPLLaVAConfig): SiglipTextConfig {
-  const t = c.clipText;
-  return {
-    hiddenSize: t.hiddenSize,
-    heads: t.numHeads,
-    numLayers: t.numLayers,
-    eps: t.layerNormEps,
-    vocabSize: t.vocabSize,
-    positions: t.positions,
-    keepPositions: t.keepPositions,
-    extended: c.extendClip,
-  };
+  const { eosTokenId: _eos, ...sizes } = clipTextConfig(c);
+  return sizes;
 }
 
 export interface SiglipTextWeights {

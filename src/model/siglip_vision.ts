@@ -14,34 +14,19 @@ import type { PPLLaVAConfig } from "./config.ts";
 import { ModelError } from "./errors.ts";
 import type { Params, Trace } from "./layers.ts";
 import { siglipLayer } from "./siglip_layer.ts";
-import { featureHiddenState, VISION } from "./weights.ts";
+import { type VisionConfig, visionConfig } from "./vision.ts";
+import { VISION } from "./weights.ts";
 
-export interface SiglipVisionConfig {
-  hiddenSize: number;
-  heads: number;
-  eps: number;
-  patchSize: number;
-  imageSize: number;
-  /** Patches per frame (grid²). */
-  patches: number;
-  /** The frame limit: config max_T (no time table here; it bounds one request's memory as for Vicuna). */
-  maxT: number;
-  /** Index into the hidden-state list the feature comes from (−1 → numLayers). */
-  featureState: number;
-}
+/** The fields of the CLIP tower's config (vision.ts) that SigLIP has: no BT-Adapter, no CLS to drop. The feature
+ * state there is the index into the hidden-state list (−1 → numLayers); maxT bounds one request's memory. */
+export type SiglipVisionConfig = Pick<
+  VisionConfig,
+  "hiddenSize" | "heads" | "eps" | "patchSize" | "imageSize" | "patches" | "maxT" | "featureState"
+>;
 
 export function siglipVisionConfig(c: PPLLaVAConfig): SiglipVisionConfig {
-  const v = c.vision;
-  return {
-    hiddenSize: v.hiddenSize,
-    heads: v.numHeads,
-    eps: v.layerNormEps,
-    patchSize: v.patchSize,
-    imageSize: v.imageSize,
-    patches: v.gridSize * v.gridSize,
-    maxT: v.maxT,
-    featureState: featureHiddenState(c),
-  };
+  const { hiddenSize, heads, eps, patchSize, imageSize, patches, maxT, featureState } = visionConfig(c);
+  return { hiddenSize, heads, eps, patchSize, imageSize, patches, maxT, featureState };
 }
 
 export interface SiglipVisionWeights {
