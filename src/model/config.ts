@@ -212,6 +212,37 @@ export function fail(field: string, message: string): never {
   throw new ConfigError("bad_field", field, `config.json: ${field}: ${message}`);
 }
 
+interface HeadSizes {
+  hidden_size: number;
+  num_attention_heads: number;
+}
+
+/** Heads divide each tower's width, and the LLM's KV heads divide its query heads (GQA); both variants. */
+export function checkHeads(
+  vision: HeadSizes,
+  text: HeadSizes & { num_key_value_heads?: number | null },
+  clipText: HeadSizes,
+): void {
+  for (
+    const [field, { hidden_size, num_attention_heads }] of [
+      ["vision_config.num_attention_heads", vision],
+      ["text_config.num_attention_heads", text],
+      ["clip_text_config.num_attention_heads", clipText],
+    ] as const
+  ) {
+    if (hidden_size % num_attention_heads !== 0) {
+      fail(field, `${num_attention_heads} heads do not divide hidden size ${hidden_size}`);
+    }
+  }
+  const kvHeads = text.num_key_value_heads ?? text.num_attention_heads;
+  if (text.num_attention_heads % kvHeads !== 0) {
+    fail(
+      "text_config.num_key_value_heads",
+      `${kvHeads} does not divide ${text.num_attention_heads} heads (GQA needs a divisor)`,
+    );
+  }
+}
+
 /** Parses the text of config.json. */
 export function parseConfigText(text: string): PPLLaVAConfig {
   let raw: unknown;
@@ -246,15 +277,7 @@ export function parseConfig(raw: unknown): PPLLaVAConfig {
   const v = c.vision_config;
   const t = c.text_config;
   const ct = c.clip_text_config;
-  for (
-    const [field, hidden, heads] of [
-      ["vision_config.num_attention_heads", v.hidden_size, v.num_attention_heads],
-      ["text_config.num_attention_heads", t.hidden_size, t.num_attention_heads],
-      ["clip_text_config.num_attention_heads", ct.hidden_size, ct.num_attention_heads],
-    ] as const
-  ) {
-    if (hidden % heads !== 0) fail(field, `${heads} heads do not divide hidden size ${hidden}`);
-  }
+  checkHeads(v, t, ct);
   if (v.image_size % v.patch_size !== 0) {
     fail("vision_config.patch_size", `${v.patch_size} does not divide image_size ${v.image_size}`);
   }
@@ -270,10 +293,6 @@ export function parseConfig(raw: unknown): PPLLaVAConfig {
   const layers = v.num_hidden_layers;
   if (c.vision_feature_layer < -(layers + 1) || c.vision_feature_layer > layers) {
     fail("vision_feature_layer", `${c.vision_feature_layer}; allowed ${-(layers + 1)}..${layers}`);
-  }
-  const kvHeads = t.num_key_value_heads ?? t.num_attention_heads;
-  if (t.num_attention_heads % kvHeads !== 0) {
-    fail("text_config.num_key_value_heads", `${kvHeads} does not divide ${t.num_attention_heads} heads`);
   }
   checkPoolingMode("pooling", c.pooling_kernel, c.pooling_stride, c.pllava_pooling_shape);
   // The output-size mode is read for video only; images always pool with their kernel/stride (our reading).
@@ -318,7 +337,7 @@ export function parseConfig(raw: unknown): PPLLaVAConfig {
       intermediateSize: t.intermediate_size,
       numLayers: t.num_hidden_layers,
       numHeads: t.num_attention_heads,
-      numKvHeads: kvHeads,
+      numKvHeads: t.num_key_value_heads ?? t.num_attention_heads,
       headDim: t.hidden_size / t.num_attention_heads,
       rmsNormEps: t.rms_norm_eps,
       ropeTheta: t.rope_theta,

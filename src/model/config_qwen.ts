@@ -23,7 +23,15 @@
  * - `btadapter` must be false (the SigLIP tower has no BT-Adapter); `qwen`, when present, must be true.
  */
 import { z } from "zod";
-import { checkPoolingMode, ConfigError, EXTEND_CLIP_KEEP, fail, parseWith, type PPLLaVAConfig } from "./config.ts";
+import {
+  checkHeads,
+  checkPoolingMode,
+  ConfigError,
+  EXTEND_CLIP_KEEP,
+  fail,
+  parseWith,
+  type PPLLaVAConfig,
+} from "./config.ts";
 
 // Built lazily: config.ts imports this module, so nothing here may touch config.ts while modules load.
 let schema: ReturnType<typeof makeSchema> | undefined;
@@ -122,21 +130,7 @@ export function parseOnevisionConfig(raw: unknown): PPLLaVAConfig {
   const v = c.vision_config;
   const t = c.text_config;
   const st = c.clip_text_config;
-  for (
-    const [field, hidden, heads] of [
-      ["vision_config.num_attention_heads", v.hidden_size, v.num_attention_heads],
-      ["text_config.num_attention_heads", t.hidden_size, t.num_attention_heads],
-      ["clip_text_config.num_attention_heads", st.hidden_size, st.num_attention_heads],
-    ] as const
-  ) {
-    if (hidden % heads !== 0) fail(field, `${heads} heads do not divide hidden size ${hidden}`);
-  }
-  if (t.num_attention_heads % t.num_key_value_heads !== 0) {
-    fail(
-      "text_config.num_key_value_heads",
-      `${t.num_key_value_heads} does not divide ${t.num_attention_heads} heads (GQA needs a divisor)`,
-    );
-  }
+  checkHeads(v, t, st);
   if (v.image_size < v.patch_size) {
     fail("vision_config.patch_size", `${v.patch_size} is larger than image_size ${v.image_size}`);
   }
