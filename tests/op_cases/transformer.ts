@@ -109,6 +109,23 @@ const matmulCases: OpCase[] = [
       reference: () => ref.linear(x(), w(), 30, 24, 7),
     } satisfies OpCase;
   })(),
+  (() => {
+    // Batch rows that are not one run of rows (x stored (5, 3, 24), read as (3, 5, 24)): the GEMM runs per batch
+    // entry; the dense rank-4 case above is folded into one GEMM of all rows. Both must give the same numbers.
+    const x = lazy(() => gaussian(5 * 3 * 24, 19));
+    const w = lazy(() => halfWeights(7 * 24, 20, "f16"));
+    return {
+      name: "linear on a permuted batch (3, 5, 24) view · (7×24)ᵀ f16 (no folding into one GEMM)",
+      op: "linear",
+      dtypes: ["f32", "f16"],
+      shape: [3, 5, 7],
+      prepare: (b) => {
+        const [tx, tw] = [b.permute(b.upload(x(), [5, 3, 24]), [1, 0, 2]), b.upload(w().bits, [7, 24], "f16")];
+        return () => b.linear(tx, tw);
+      },
+      reference: () => ref.linear(permuteData(x(), [5, 3, 24], [1, 0, 2]), w().values, 15, 24, 7),
+    } satisfies OpCase;
+  })(),
 ];
 
 interface AttentionDims {

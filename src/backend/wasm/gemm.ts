@@ -20,6 +20,11 @@ export function matmul(ctx: WasmContext, a: Tensor, b: Tensor, bias?: Tensor): T
   if (kb !== k || (!shared && (bBatch.length !== batchShape.length || !bBatch.every((d, i) => d === batchShape[i])))) {
     throw new BackendError("bad_shape", `matmul: [${ha.shape}] · [${hb.shape}] do not chain (K or batch differ)`);
   }
+  // A weight shared by the batch (linear's case) with batch rows that lie as one strided run of rows: one GEMM of
+  // batch·m rows instead of `batch` small ones, each of which would re-pack the whole weight (the BT-Adapter's
+  // temporal layers are 576 batches of T rows: 40× slower unfolded).
+  const fold = shared && batch > 1 && reshapeStrides(ha, [batch * m, k]) !== null;
+  const [runs, rows] = fold ? [1, batch * m] : [batch, m];
   return filled(ctx, (out) => {
     const biasList = bias ? [bias] : [];
     withDense(ctx, "matmul (bias)", biasList, ([hbias]) => {
@@ -33,15 +38,15 @@ export function matmul(ctx: WasmContext, a: Tensor, b: Tensor, bias?: Tensor): T
       withBatched(
         ctx,
         ha,
-        [batch, m, k],
+        [runs, rows, k],
         (av, aStrides) =>
           withBatched(ctx, hb, shared ? [1, k, n] : [batch, k, n], (bv, bStrides) => {
             callKernel(
               ctx,
               "matmul",
               "ppl_gemm_matmul",
-              batch,
-              m,
+              runs,
+              rows,
               n,
               k,
               address(av),
@@ -55,7 +60,7 @@ export function matmul(ctx: WasmContext, a: Tensor, b: Tensor, bias?: Tensor): T
               bStrides[2],
               hbias ? address(hbias) : 0,
               address(out),
-              m * n,
+              rows * n,
               n,
               0,
               ctx.simd,
