@@ -12,7 +12,7 @@ WORK=${1:-/tmp/ppllava-train}
 PY=/usr/bin/python3
 THREADS=${THREADS:-1}
 STEPS1=${STEPS1:-800}
-STEPS2=${STEPS2:-5000}
+STEPS2=${STEPS2:-4500}
 STEPS3=${STEPS3:-150}
 STOP2=${STOP2:-0}  # unix time: stage 2 saves and ends early once passed (a wall-clock safety net; 0 = off)
 LOGS=train/logs
