@@ -6,7 +6,7 @@ checks them against the reference itself on the saved checkpoint. Vision and LLM
 functions directly (`clip_layer`, `bt_temporal`, `bt_spatial`, `rms_norm`, `rope`, ...), which work on batches.
 
 Sizes (CONFIG): vision hidden 64, 4 layers, BT depth 2 (BT layer j after CLIP layer 2 + j), patch 14, image 84 (6×6 patches), max_T 8, projection 32;
-CLIP text hidden 48, 2 layers, 248 positions, real vocabulary 49408; LLM hidden 128, 2 layers, 4 heads, intermediate
+CLIP text hidden 48, 2 layers, 248 positions, real vocabulary 49408; LLM hidden 128, 4 layers, 4 heads, intermediate
 256, real vocabulary 32064 (LLaMA-2 32000 + `<image>` 32000 + padding rows), untied lm_head.
 """
 import copy
@@ -30,7 +30,7 @@ torch.set_default_dtype(torch.float32)  # the reference sets float64 on import; 
 
 VISION = dict(mk.VISION, num_hidden_layers=4, depth=2)
 CLIP_TEXT = dict(mk.CLIP_TEXT)
-TEXT = dict(mk.TEXT, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+TEXT = dict(mk.TEXT, hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
             num_key_value_heads=4)
 POOLING_KERNEL = (2, 2, 2)
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)

@@ -12,8 +12,9 @@ WORK=${1:-/tmp/ppllava-train}
 PY=/usr/bin/python3
 THREADS=${THREADS:-1}
 STEPS1=${STEPS1:-800}
-STEPS2=${STEPS2:-5000}
+STEPS2=${STEPS2:-4500}
 STEPS3=${STEPS3:-150}
+STOP2=${STOP2:-0}  # unix time: stage 2 saves and ends early once passed (a wall-clock safety net; 0 = off)
 LOGS=train/logs
 if [ ! -d "$WORK/run" ]; then
   mkdir -p "$LOGS/previous"
@@ -34,7 +35,7 @@ mark stage1
 # Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
 # schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.
 $PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" --batch 32 --per-video 4 \
-  --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every 1700
+  --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every 1700 --stop-at "$STOP2"
 mark stage2
 $PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS"
 mark stage3
