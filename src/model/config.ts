@@ -212,6 +212,27 @@ export function fail(field: string, message: string): never {
   throw new ConfigError("bad_field", field, `config.json: ${field}: ${message}`);
 }
 
+/** The pooling block, read the same way in both variants (spec §3.4, §9). */
+export function poolingConfig(c: {
+  pooling_kernel: PoolingConfig["kernel"];
+  pooling_stride: PoolingConfig["stride"];
+  image_pooling_kernel: PoolingConfig["imageKernel"];
+  image_pooling_stride: PoolingConfig["imageStride"];
+  pllava_pooling_shape: PoolingConfig["outputShape"];
+  pooling_temp: number;
+  frame_shape: PoolingConfig["frameShape"];
+}): PoolingConfig {
+  return {
+    kernel: c.pooling_kernel,
+    stride: c.pooling_stride,
+    imageKernel: c.image_pooling_kernel,
+    imageStride: c.image_pooling_stride,
+    outputShape: c.pllava_pooling_shape,
+    temperature: c.pooling_temp,
+    frameShape: c.frame_shape,
+  };
+}
+
 interface HeadSizes {
   hidden_size: number;
   num_attention_heads: number;
@@ -346,15 +367,7 @@ export function parseConfig(raw: unknown): PPLLaVAConfig {
       tieWordEmbeddings: t.tie_word_embeddings || c.tie_word_embeddings,
       attentionBias: false,
     },
-    pooling: {
-      kernel: c.pooling_kernel,
-      stride: c.pooling_stride,
-      imageKernel: c.image_pooling_kernel,
-      imageStride: c.image_pooling_stride,
-      outputShape: c.pllava_pooling_shape,
-      temperature: c.pooling_temp,
-      frameShape: c.frame_shape,
-    },
+    pooling: poolingConfig(c),
     imageTokenIndex: c.image_token_index,
     padTokenId: c.pad_token_id,
     visionFeatureLayer: c.vision_feature_layer,

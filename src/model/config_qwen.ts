@@ -30,6 +30,7 @@ import {
   EXTEND_CLIP_KEEP,
   fail,
   parseWith,
+  poolingConfig,
   type PPLLaVAConfig,
 } from "./config.ts";
 
@@ -206,15 +207,7 @@ export function parseOnevisionConfig(raw: unknown): PPLLaVAConfig {
       tieWordEmbeddings: t.tie_word_embeddings || c.tie_word_embeddings,
       attentionBias: true,
     },
-    pooling: {
-      kernel: c.pooling_kernel,
-      stride: c.pooling_stride,
-      imageKernel: c.image_pooling_kernel,
-      imageStride: c.image_pooling_stride,
-      outputShape: c.pllava_pooling_shape,
-      temperature: c.pooling_temp,
-      frameShape: c.frame_shape,
-    },
+    pooling: poolingConfig(c),
     imageTokenIndex: c.image_token_index,
     padTokenId: c.pad_token_id,
     visionFeatureLayer: c.vision_feature_layer,
