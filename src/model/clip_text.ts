@@ -56,15 +56,8 @@ export class ClipTextTower {
   private constructor(readonly config: ClipTextConfig, readonly w: ClipTextWeights) {}
 
   static async load(p: Params, config: ClipTextConfig): Promise<ClipTextTower> {
-    const layers: ClipLayer[] = [];
-    for (let i = 0; i < config.numLayers; i++) {
-      layers.push(await loadClipLayer(p, `${CLIP_TEXT}.encoder.layers.${i}`, config.heads, config.eps));
-    }
     return new ClipTextTower(config, {
-      tokenEmbedding: await p.matrix(`${CLIP_TEXT}.embeddings.token_embedding.weight`),
-      positions: await loadPositions(p, config),
-      layers,
-      finalNorm: await p.layerNorm(`${CLIP_TEXT}.final_layer_norm`, config.eps),
+      ...await loadTextEncoder(p, config),
       textProjection: await p.matrix(`${PROJECTOR}.clip_text_projection.weight`),
     });
   }
@@ -126,7 +119,25 @@ export class ClipTextTower {
   }
 }
 
-async function loadPositions(p: Params, c: ClipTextConfig): Promise<Tensor> {
+/** The tensors every text tower of the checkpoint layout shares (CLIP's here, SigLIP's in siglip_text.ts): token
+ * table, the effective position table, the encoder layers and the final LayerNorm. */
+export async function loadTextEncoder(
+  p: Params,
+  config: Omit<ClipTextConfig, "eosTokenId">,
+): Promise<{ tokenEmbedding: Tensor; positions: Tensor; layers: ClipLayer[]; finalNorm: LayerNorm }> {
+  const layers: ClipLayer[] = [];
+  for (let i = 0; i < config.numLayers; i++) {
+    layers.push(await loadClipLayer(p, `${CLIP_TEXT}.encoder.layers.${i}`, config.heads, config.eps));
+  }
+  return {
+    tokenEmbedding: await p.matrix(`${CLIP_TEXT}.embeddings.token_embedding.weight`),
+    positions: await loadPositions(p, config),
+    layers,
+    finalNorm: await p.layerNorm(`${CLIP_TEXT}.final_layer_norm`, config.eps),
+  };
+}
+
+async function loadPositions(p: Params, c: Omit<ClipTextConfig, "eosTokenId">): Promise<Tensor> {
   if (!c.extended) return await p.vector(`${CLIP_TEXT}.embeddings.position_embedding.weight`);
   const base = await p.vector(`${CLIP_TEXT}.embeddings.position_embedding`);
   const resName = `${CLIP_TEXT}.embeddings.position_embedding_res`;

@@ -11,8 +11,8 @@
  * Names traced: text.embeddings, text.last_hidden (the computed rows), text.pooled, pgp.text_embed.
  */
 import type { Backend, Tensor } from "../backend/backend.ts";
-import { type ClipLayer, loadClipLayer } from "./clip_layer.ts";
-import { type ClipTextConfig, clipTextConfig } from "./clip_text.ts";
+import type { ClipLayer } from "./clip_layer.ts";
+import { type ClipTextConfig, clipTextConfig, loadTextEncoder } from "./clip_text.ts";
 import type { PPLLaVAConfig } from "./config.ts";
 import { ModelError } from "./errors.ts";
 import { type LayerNorm, layerNorm, type Linear, linear, type Params, type Trace } from "./layers.ts";
@@ -46,15 +46,8 @@ export class SiglipTextTower {
   private constructor(readonly config: SiglipTextConfig, readonly w: SiglipTextWeights) {}
 
   static async load(p: Params, config: SiglipTextConfig): Promise<SiglipTextTower> {
-    const layers: ClipLayer[] = [];
-    for (let i = 0; i < config.numLayers; i++) {
-      layers.push(await loadClipLayer(p, `${CLIP_TEXT}.encoder.layers.${i}`, config.heads, config.eps));
-    }
     return new SiglipTextTower(config, {
-      tokenEmbedding: await p.matrix(`${CLIP_TEXT}.embeddings.token_embedding.weight`),
-      positions: await loadPositions(p, config),
-      layers,
-      finalNorm: await p.layerNorm(`${CLIP_TEXT}.final_layer_norm`, config.eps),
+      ...await loadTextEncoder(p, config),
       head: await p.linear(`${CLIP_TEXT}.head`),
     });
   }
@@ -111,14 +104,4 @@ export class SiglipTextTower {
     trace?.("pgp.text_embed", embed);
     return embed;
   }
-}
-
-async function loadPositions(p: Params, c: SiglipTextConfig): Promise<Tensor> {
-  if (!c.extended) return await p.vector(`${CLIP_TEXT}.embeddings.position_embedding.weight`);
-  const base = await p.vector(`${CLIP_TEXT}.embeddings.position_embedding`);
-  const resName = `${CLIP_TEXT}.embeddings.position_embedding_res`;
-  if (!p.weights.has(resName)) return base;
-  const res = await p.vector(resName);
-  const keep = c.keepPositions;
-  return p.adopt(p.backend.concat([p.backend.slice(base, 0, 0, keep), p.backend.slice(res, 0, keep, c.positions)], 0));
 }
