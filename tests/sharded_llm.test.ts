@@ -289,16 +289,20 @@ Deno.test("sharded LLM lifecycle: dispose terminates the workers; a crash is a t
   assertEquals((await assertRejects(() => cleanLlm.stats(), WorkerError)).code, "terminated");
 });
 
-Deno.test("sharded LLM under Bun (Web Worker): same tokens as in-process, and the process ends after dispose", async () => {
-  const bun = new URL("../node_modules/.bin/bun", import.meta.url).pathname;
-  const out = await new Deno.Command(bun, {
-    args: ["run", "tests/smoke/sharded_llm.ts"],
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  assert(out.success, `bun failed: ${new TextDecoder().decode(out.stderr)}`);
-  const { sharded, single } = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
-  assert(single.length > 0);
-  assertEquals(sharded, single);
-});
+for (
+  const [runtime, command] of [["bun", new URL("../node_modules/.bin/bun", import.meta.url).pathname], ["node", "node"]]
+) {
+  // Bun runs the TypeScript source with its Web Worker; Node runs dist/ (built by scripts/test) with worker_threads.
+  Deno.test(`sharded LLM under ${runtime}: same tokens as in-process, and the process ends after dispose`, async () => {
+    const out = await new Deno.Command(command, {
+      args: ["tests/smoke/sharded_llm.mjs"],
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    assert(out.success, `${runtime} failed: ${new TextDecoder().decode(out.stderr)}`);
+    const { sharded, single } = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+    assert(single.length > 0);
+    assertEquals(sharded, single);
+  });
+}

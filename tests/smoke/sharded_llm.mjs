@@ -1,6 +1,7 @@
-// Runs under Bun (tests/sharded_llm.test.ts): the embedded model with its LLM in 2 workers (Bun's Web Worker) and
-// in-process must give the same greedy tokens, and disposing must let the process end. Prints one JSON line.
-import { loadModel } from "../../src/model/model.ts";
+// Runs under Node (dist/, node:worker_threads) and Bun (TypeScript source, Web Worker), from tests/sharded_llm.test.ts:
+// the embedded model with its LLM in 2 workers and in-process must give the same greedy tokens, and disposing must
+// let the process end. Prints one JSON line.
+import { loadModel } from "ppllava-edge";
 
 const dir = new URL("../../models/ppllava-tiny", import.meta.url).pathname;
 const sharded = await loadModel(dir, { workers: 2 });
