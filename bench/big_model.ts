@@ -40,7 +40,7 @@ function median(values: number[]): number {
 
 /** Aggregate read bandwidth (bytes/s) of `workers` workers reading their own 1 GiB buffers at the same time. */
 export async function bandwidth(workers: number): Promise<{ bytesPerSecond: number; perWorker: number[] }> {
-  const pool = await Promise.all(Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, `bw-${i}`)));
+  const pool = await Promise.all(Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, { label: `bw-${i}` })));
   try {
     const samples = await Promise.all(pool.map((w) => w.call<BandwidthSample>("bandwidth", { bytes: GiB, passes: 7 })));
     const perWorker = samples.map((s) => s.bytes / median(s.seconds.slice(1)));
@@ -54,7 +54,7 @@ export async function bandwidth(workers: number): Promise<{ bytesPerSecond: numb
  * machine gives right now (other processes share it). */
 export async function computeProbe(): Promise<number> {
   const run = async (workers: number) => {
-    const pool = await Promise.all(Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, `cpu-${i}`)));
+    const pool = await Promise.all(Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, { label: `cpu-${i}` })));
     try {
       const start = performance.now();
       await Promise.all(pool.map((w) => w.call<number>("matmulProbe", { n: 512, reps: 20 })));

@@ -289,6 +289,23 @@ Deno.test("sharded LLM lifecycle: dispose terminates the workers; a crash is a t
   assertEquals((await assertRejects(() => cleanLlm.stats(), WorkerError)).code, "terminated");
 });
 
+Deno.test("sharded LLM: a shard that goes silent is stopped as stalled, the others with it, and generation fails typed", async () => {
+  const dir = await smallCheckpoints();
+  const request = await goldenRequest(dir);
+  const model = await loadModel(`${dir}/f32`, { workers: 2, workerStallMs: 500 });
+  const llm = model.llm as ShardedLlama;
+  try {
+    // A forward reports progress after every half-layer, so a healthy generation never trips the watchdog.
+    assert((await model.generateAll({ ...request, maxNewTokens: 3 })).tokens.length > 0);
+    assertEquals((await assertRejects(() => llm.workers[1].call("hang"), WorkerError)).code, "stalled");
+    assertEquals(llm.workers[0].failed?.code, "terminated");
+    const failed = await assertRejects(() => model.generateAll({ ...request, maxNewTokens: 2 }), WorkerError);
+    assertEquals(failed.code, "stalled");
+  } finally {
+    model.dispose();
+  }
+});
+
 for (
   const [runtime, command] of [["bun", new URL("../node_modules/.bin/bun", import.meta.url).pathname], ["node", "node"]]
 ) {

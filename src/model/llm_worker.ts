@@ -7,7 +7,7 @@ import type { QuantDType, Tensor } from "../backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
 import { readBandwidth } from "../backend/wasm/bandwidth.ts";
 import { loadKernels } from "../backend/wasm/loader.ts";
-import { serveRequests, transferring } from "../util/workers.ts";
+import { type RequestContext, serveRequests, transferring } from "../util/workers.ts";
 import { AllReduce } from "./all_reduce.ts";
 import { decodeF32, type DType } from "./dtypes.ts";
 import { LlamaShard, type ShardRanges, ShardSession, shardWeights } from "./llama_shard.ts";
@@ -134,7 +134,10 @@ await serveRequests({
   },
   /** A whole forward: every layer, the all-reduces between the shards over `exchange`, then this shard's logits of
    * the last row of each sequence. */
-  async forward(args: { id: number; x: Float32Array; shape: number[]; exchange: SharedArrayBuffer }) {
+  async forward(
+    args: { id: number; x: Float32Array; shape: number[]; exchange: SharedArrayBuffer },
+    context: RequestContext,
+  ) {
     const s = session(args.id);
     const { b, s: shard } = ready();
     const [batch, length, hidden] = args.shape;
@@ -153,7 +156,9 @@ await serveRequests({
       let x = args.x;
       for (let layer = 0; layer < shard.config.numLayers; layer++) {
         const h = reduce.sum(x, await partial((t) => shard.attention(b, t, layer, s), x));
+        context.progress();
         x = reduce.sum(h, await partial((t) => shard.mlp(b, t, layer), h));
+        context.progress();
       }
       const last = new Float32Array(batch * hidden);
       for (let r = 0; r < batch; r++) {
@@ -191,6 +196,12 @@ await serveRequests({
       for (let i = 0; i < args.reps; i++) b.matmul(x, x).dispose();
       return (performance.now() - start) / 1000;
     });
+  },
+  /** Tests: a worker that never answers again (a deadlock or a runaway loop would look like this). */
+  hang() {
+    for (;;) {
+      // spins until terminated
+    }
   },
   /** Tests: an uncaught error outside any request, as a crash would be. */
   crash() {

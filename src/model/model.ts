@@ -127,6 +127,9 @@ export interface LoadModelOptions {
    * vision tower, text tower, projector and token embedding stay on `backend`. Default "auto": the memory plan's
    * choice (0, the LLM on `backend`, when everything fits one instance). */
   workers?: number | "auto";
+  /** With workers: one silent this long during a call (no reply, no progress report) is stopped and the call fails
+   * with `WorkerError("stalled")` instead of hanging (default 120 000 ms; 0 = never). */
+  workerStallMs?: number;
   /** Limits and the request shape the memory plan checks before loading (memory_plan.ts). */
   memory?: Omit<PlanOptions, "workers" | "featuresCacheBytes" | "quantize">;
   /** Quantise the LLM's weights as they load (docs/quantization.md); a checkpoint converted ahead of time
@@ -403,6 +406,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
         tiedEmbeddings: config.llm.tieWordEmbeddings,
         quantize: options.quantize,
         quantizePolicy: options.quantizePolicy,
+        stallMs: options.workerStallMs,
       })
       : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
     const model = new PPLLaVAModel(

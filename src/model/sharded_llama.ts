@@ -36,7 +36,13 @@ export interface ShardedLlamaOptions {
   /** Load-time quantisation (the same policy as one instance: `quantizationFor`, or `quantizePolicy`). */
   quantize?: QuantDType;
   quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
+  /** A worker silent (no reply, no progress) this long during a call is stopped as "stalled" (default
+   * DEFAULT_STALL_MS; 0 = never). */
+  stallMs?: number;
 }
+
+/** Two minutes: a worker reports progress after every half-layer, which takes seconds even for a 7B prefill. */
+export const DEFAULT_STALL_MS = 120_000;
 
 /** The worker module (llm_worker.ts, or .js once built). */
 /** The worker module (llm_worker.ts, or llm_worker.js once built to dist/). */
@@ -68,7 +74,11 @@ export class ShardedLlama {
     const ranges = shardRanges(config, options.workers);
     const workers: RpcWorker[] = [];
     try {
-      for (let i = 0; i < ranges.length; i++) workers.push(await RpcWorker.spawn(WORKER_URL, `llm-shard-${i}`));
+      for (let i = 0; i < ranges.length; i++) {
+        workers.push(
+          await RpcWorker.spawn(WORKER_URL, { label: `llm-shard-${i}`, stallMs: options.stallMs ?? DEFAULT_STALL_MS }),
+        );
+      }
       await Promise.all(
         workers.map((w, i) => w.call("init", { config, ranges: ranges[i], index: i, workers: workers.length })),
       );

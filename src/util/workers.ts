@@ -5,12 +5,15 @@
  *
  * Failure is never a hang: an uncaught error or an exit in the worker rejects every pending and every later call
  * with `WorkerError("crashed")`; an error thrown by a handler comes back as `WorkerError("remote")` carrying the
- * remote error's name and code (a `BackendError("out_of_memory")` inside the worker stays recognisable).
+ * remote error's name and code (a `BackendError("out_of_memory")` inside the worker stays recognisable). A worker
+ * that goes silent is the remaining way to hang: with `stallMs`, a call that hears neither its reply nor a progress
+ * report (`context.progress()`, which long handlers call between steps) for that long ends the worker with
+ * `WorkerError("stalled")`, like a crash.
  *
  * The worker side is `serveRequests(handlers)`, run at the top of the worker module.
  */
 
-export type WorkerErrorCode = "crashed" | "remote" | "terminated" | "spawn";
+export type WorkerErrorCode = "crashed" | "remote" | "terminated" | "spawn" | "stalled";
 
 export class WorkerError extends Error {
   override name = "WorkerError";
@@ -33,39 +36,68 @@ interface Request {
 
 interface Reply {
   id: number;
+  /** A progress report of a request still running (no result yet). */
+  progress?: true;
   result?: unknown;
   error?: { name: string; code?: string; message: string };
 }
 
 /** What a handler returns: a value, or a value plus the buffers to transfer with it. */
 export type HandlerResult = unknown | { value: unknown; transfer: ArrayBuffer[] };
-export type Handlers = Record<string, (args: never) => HandlerResult | Promise<HandlerResult>>;
+/** What a handler gets besides its arguments. */
+export interface RequestContext {
+  /** Tells the caller this request is alive (its stall clock restarts); cheap to call often (sent ≤ 4 times/s). */
+  progress(): void;
+}
+export type Handlers = Record<string, (args: never, context: RequestContext) => HandlerResult | Promise<HandlerResult>>;
 
 /** Marks a handler's result as transferring `transfer` (each buffer is detached on this side). */
 export function transferring(value: unknown, transfer: ArrayBuffer[]): HandlerResult {
   return { [TRANSFER]: true, value, transfer };
 }
 const TRANSFER = "__transfer__";
+/** The id of the message a worker sends once it listens. */
+const READY = 0;
 
 interface Channel {
   post(message: unknown, transfer?: ArrayBuffer[]): void;
   terminate(): void;
 }
 
-type Pending = { resolve(value: unknown): void; reject(error: Error): void };
+type Pending = {
+  op: string;
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  stall?: ReturnType<typeof setTimeout>;
+};
+
+export interface SpawnOptions {
+  /** Names the worker in errors (default: the module's file name). */
+  label?: string;
+  /** A call that hears nothing from the worker (reply or progress) for this long fails it as "stalled"; 0 or
+   * absent: never. */
+  stallMs?: number;
+}
 
 export class RpcWorker {
   #next = 1;
   #pending = new Map<number, Pending>();
   #failure: WorkerError | null = null;
+  /** Settled by the worker's first message (serveRequests is listening) or by its failure before that. */
+  #started = resolvers();
   #channel!: Channel;
   /** Called once when the worker crashes (not on `terminate`). */
   onCrash?: (error: WorkerError) => void;
 
-  private constructor(readonly label: string) {}
+  private constructor(readonly label: string, readonly stallMs: number) {}
 
-  static async spawn(url: URL, label: string = url.pathname.split("/").pop() ?? "worker"): Promise<RpcWorker> {
-    const worker = new RpcWorker(label);
+  static async spawn(url: URL, options: SpawnOptions = {}): Promise<RpcWorker> {
+    const label = options.label ?? url.pathname.split("/").pop() ?? "worker";
+    const stallMs = options.stallMs ?? 0;
+    if (!(Number.isFinite(stallMs) && stallMs >= 0)) {
+      throw new WorkerError("spawn", `stallMs must be a finite number ≥ 0 (0 = no watchdog), got ${stallMs}`);
+    }
+    const worker = new RpcWorker(label, stallMs);
     const onMessage = (reply: Reply) => worker.#settle(reply);
     const onFailure = (message: string) => worker.#fail(new WorkerError("crashed", `worker ${label}: ${message}`));
     try {
@@ -95,6 +127,13 @@ export class RpcWorker {
     } catch (cause) {
       throw new WorkerError("spawn", `cannot start worker ${label}: ${String(cause)}`, undefined, { cause });
     }
+    try {
+      // Requests are only timed once the worker listens: loading (and, on Deno, type-checking) its module can take
+      // seconds, which is no stall.
+      await worker.#started.promise;
+    } catch (cause) {
+      throw new WorkerError("spawn", `cannot start worker ${label}: ${(cause as Error).message}`, undefined, { cause });
+    }
     return worker;
   }
 
@@ -107,11 +146,14 @@ export class RpcWorker {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const pending: Pending = { op, resolve: resolve as (v: unknown) => void, reject };
+      this.#pending.set(id, pending);
+      this.#watch(pending);
       try {
         this.#channel.post({ id, op, args } satisfies Request, transfer);
       } catch (cause) {
         this.#pending.delete(id);
+        clearTimeout(pending.stall);
         reject(new WorkerError("remote", `worker ${this.label}: cannot send ${op}: ${String(cause)}`));
       }
     });
@@ -125,10 +167,34 @@ export class RpcWorker {
     this.#rejectAll(this.#failure);
   }
 
+  /** (Re)starts the stall clock of a pending call. */
+  #watch(pending: Pending): void {
+    if (this.stallMs === 0) return;
+    clearTimeout(pending.stall);
+    const due = performance.now() + this.stallMs;
+    pending.stall = setTimeout(() => {
+      // A timer that fires late means this thread was busy (a long synchronous op): the worker's progress reports
+      // may be queued unread behind it, so give them one more period rather than blame the worker.
+      if (performance.now() - due > Math.min(1000, this.stallMs)) return this.#watch(pending);
+      this.#fail(
+        new WorkerError(
+          "stalled",
+          `worker ${this.label}: ${pending.op} sent neither a reply nor progress for ${this.stallMs} ms; the worker was stopped`,
+        ),
+      );
+    }, this.stallMs);
+  }
+
   #settle(reply: Reply): void {
+    if (reply.id === READY) return this.#started.resolve();
     const pending = this.#pending.get(reply.id);
     if (!pending) return;
+    if (reply.progress) {
+      this.#watch(pending);
+      return;
+    }
     this.#pending.delete(reply.id);
+    clearTimeout(pending.stall);
     if (reply.error) {
       const { name, code, message } = reply.error;
       pending.reject(
@@ -145,6 +211,7 @@ export class RpcWorker {
   #fail(error: WorkerError): void {
     if (this.#failure) return;
     this.#failure = error;
+    this.#started.reject(error);
     try {
       this.#channel.terminate();
     } catch {
@@ -157,8 +224,19 @@ export class RpcWorker {
   #rejectAll(error: WorkerError): void {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
-    for (const p of pending) p.reject(error);
+    for (const p of pending) {
+      clearTimeout(p.stall);
+      p.reject(error);
+    }
   }
+}
+
+/** Promise.withResolvers, which Node 20 lacks. */
+function resolvers(): { promise: Promise<void>; resolve(): void; reject(error: Error): void } {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => [resolve, reject] = [res, rej]);
+  return { promise, resolve, reject };
 }
 
 function isNode(): boolean {
@@ -185,12 +263,22 @@ export async function serveRequests(handlers: Handlers): Promise<void> {
   }
   // Requests run strictly in order (a later one may depend on an earlier one, e.g. open session → forward).
   let queue: Promise<void> = Promise.resolve();
+  queueMicrotask(() => post({ id: READY, progress: true }));
   listen((request) => {
     queue = queue.then(async () => {
       try {
         const handler = handlers[request.op];
         if (!handler) throw new Error(`unknown op ${request.op}`);
-        const out = await handler(request.args as never);
+        let reported = 0;
+        const context: RequestContext = {
+          progress() {
+            const now = performance.now();
+            if (now - reported < 250) return;
+            reported = now;
+            post({ id: request.id, progress: true });
+          },
+        };
+        const out = await handler(request.args as never, context);
         if (out !== null && typeof out === "object" && TRANSFER in out) {
           const { value, transfer } = out as unknown as { value: unknown; transfer: ArrayBuffer[] };
           post({ id: request.id, result: value }, transfer);
