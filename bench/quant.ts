@@ -141,7 +141,9 @@ async function speed(): Promise<void> {
         name: `quant-${n}x${k}-m${m}`,
         cases,
         reps: m === 1 ? 15 : 5,
-        warmup: 2,
+        // V8 runs a WASM function in its baseline compiler (Liftoff) until the optimised code is ready: a decode
+        // step (~1–2 ms) took ~7 calls to get there here, so two warm-up calls timed mostly baseline code.
+        warmup: m === 1 ? 12 : 3,
         work: { amount: 2 * m * n * k, unit: "FLOP" },
         notes: {
           m,

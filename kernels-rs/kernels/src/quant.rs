@@ -149,10 +149,3 @@ fn simd_matmul(method: Method, x: &[f32], m: usize, x_rs: usize, q: &QuantMatrix
 fn simd_matmul(method: Method, x: &[f32], m: usize, x_rs: usize, q: &QuantMatrix, bias: Option<&[f32]>, y: &mut [f32], y_rs: usize) -> Result<(), ops::OpError> {
     quant::matmul::<quant::ScalarQuant>(method, x, m, x_rs, q, bias, y, y_rs)
 }
-
-
-/// TEMPORARY A/B switch for benchmarking (0 new kernels, 1 old ones).
-#[no_mangle]
-pub extern "C" fn ppl_quant_variant(v: i32) {
-    ops::quant::VARIANT.store(v as u8, core::sync::atomic::Ordering::Relaxed);
-}

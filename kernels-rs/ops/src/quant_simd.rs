@@ -87,13 +87,6 @@ impl QuantDot for Simd128Quant {
         }
     }
 
-    fn dot4_int8(format: Format, qx: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
-        match format {
-            Format::Q8 => dot4_impl::<false>(qx, dx, codes, dw4),
-            Format::Q4 => dot4_q4_offset(qx, sx, dx, codes, dw4),
-        }
-    }
-
     fn widen(format: Format, codes: &[u8], out: &mut [i16]) {
         let cb = format.group_code_bytes();
         let g = (out.len() / GROUP).min(codes.len() / cb);
@@ -165,28 +158,6 @@ fn lanes(v: v128) -> [f32; 4] {
     [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
 }
 
-fn dot4_impl<const Q4: bool>(qx: &[i16], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
-    let cb = if Q4 { GROUP / 2 } else { GROUP };
-    let min_codes = codes.iter().map(|c| c.len()).min().unwrap_or(0);
-    let g = dx.len().min(qx.len() / GROUP).min(min_codes / cb).min(dw4.len() / 4);
-    let mut acc = f32x4_splat(0.0);
-    for gi in 0..g {
-        // SAFETY: gi < g bounds every slice read below.
-        unsafe {
-            let x = load4(qx.as_ptr().add(gi * GROUP));
-            let s = [
-                group_dot(&x, group_i16::<Q4>(codes[0].as_ptr(), gi)),
-                group_dot(&x, group_i16::<Q4>(codes[1].as_ptr(), gi)),
-                group_dot(&x, group_i16::<Q4>(codes[2].as_ptr(), gi)),
-                group_dot(&x, group_i16::<Q4>(codes[3].as_ptr(), gi)),
-            ];
-            let scale = f32x4_mul(v128_load(dw4.as_ptr().add(gi * 4) as *const v128), f32x4_splat(*dx.get_unchecked(gi)));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(reduce4(s)), scale));
-        }
-    }
-    lanes(acc)
-}
-
 pub(crate) fn dot4_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4] {
     let g = dx.len().min(qx.len() / GROUP).min(padded / GROUP).min(dw4.len() / 4);
     if w16.len() < 4 * padded {
@@ -206,34 +177,6 @@ pub(crate) fn dot4_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4:
             ];
             let scale = f32x4_mul(v128_load(dw4.as_ptr().add(gi * 4) as *const v128), f32x4_splat(*dx.get_unchecked(gi)));
             acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(reduce4(s)), scale));
-        }
-    }
-    lanes(acc)
-}
-
-/// q4 decoding on the stored codes c = q + 8 (0..15): Σ q·x = Σ c·x − 8·Σ x, with Σ x per group computed once per
-/// x row, so unpacking is an AND, a 16-bit shift and the widening (no per-row subtraction).
-fn dot4_q4_offset(qx: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
-    let min_codes = codes.iter().map(|c| c.len()).min().unwrap_or(0);
-    let g = dx.len().min(sx.len()).min(qx.len() / GROUP).min(min_codes / (GROUP / 2)).min(dw4.len() / 4);
-    let mut acc = f32x4_splat(0.0);
-    let mask = i8x16_splat(15);
-    for gi in 0..g {
-        // SAFETY: gi < g bounds every slice read below.
-        unsafe {
-            let x = load4(qx.as_ptr().add(gi * GROUP));
-            let mut s = [f32x4_splat(0.0); 4];
-            for (r, sr) in s.iter_mut().enumerate() {
-                let v = v128_load(codes[r].as_ptr().add(gi * GROUP / 2) as *const v128);
-                // Nibbles stay below 16, so a 16-bit shift then the byte mask is the byte shift.
-                let (low, high) = (v128_and(v, mask), v128_and(u16x8_shr(v, 4), mask));
-                let w = [u16x8_extend_low_u8x16(low), u16x8_extend_high_u8x16(low), u16x8_extend_low_u8x16(high), u16x8_extend_high_u8x16(high)];
-                *sr = group_dot(&x, w);
-            }
-            let offset = i32x4_splat(8 * *sx.get_unchecked(gi));
-            let sums = i32x4_sub(reduce4(s), offset);
-            let scale = f32x4_mul(v128_load(dw4.as_ptr().add(gi * 4) as *const v128), f32x4_splat(*dx.get_unchecked(gi)));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sums), scale));
         }
     }
     lanes(acc)
