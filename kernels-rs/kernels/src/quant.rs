@@ -149,3 +149,4 @@ fn simd_matmul(method: Method, x: &[f32], m: usize, x_rs: usize, q: &QuantMatrix
 fn simd_matmul(method: Method, x: &[f32], m: usize, x_rs: usize, q: &QuantMatrix, bias: Option<&[f32]>, y: &mut [f32], y_rs: usize) -> Result<(), ops::OpError> {
     quant::matmul::<quant::ScalarQuant>(method, x, m, x_rs, q, bias, y, y_rs)
 }
+
