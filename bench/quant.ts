@@ -10,7 +10,7 @@
  *     intra-op thread; a devDependency installed with --ignore-scripts, or ORT_NODE_MODULE=…/dist/index.js).
  *
  * Writes bench/results/quant-accuracy.json, quant-<shape>.json per shape, and quant-summary.json (the ratios).
- *   deno run -A bench/quant.ts [accuracy|speed]
+ *   deno run -A bench/quant.ts [accuracy|speed] [--shapes=4096x4096,11008x4096] [--m=1,64]
  */
 import { runBench } from "./harness.ts";
 import { measureAccuracy, PROMPTS, type Variant } from "./quant/accuracy.ts";
@@ -76,6 +76,14 @@ async function accuracy(): Promise<void> {
   await writeJson("quant-accuracy", { date: new Date().toISOString(), prompts: PROMPTS, rows });
 }
 
+/** `--shapes=4096x4096,11008x4096` and `--m=1,64` pick a subset of the speed rows (default: all). */
+function flag(name: string, all: number[][]): number[][] {
+  const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
+  const given = args.find((a) => a.startsWith(`--${name}=`));
+  if (!given) return all;
+  return given.slice(name.length + 3).split(",").map((v) => v.split("x").map(Number));
+}
+
 async function speed(): Promise<void> {
   const web = await tryImport([env("ORT_WEB_MODULE"), "onnxruntime-web/wasm"]);
   if (web) web.ort.env.wasm.numThreads = 1;
@@ -85,14 +93,14 @@ async function speed(): Promise<void> {
   // The other product method (codes widened to f32, x as is), timed at the square shape to justify the default.
   const f32Method = await createWasmBackend({ simd: true, quantMethod: "f32" });
   const summary: Record<string, unknown>[] = [];
-  for (const [n, k] of [[4096, 4096], [11008, 4096]]) {
+  for (const [n, k] of flag("shapes", [[4096, 4096], [11008, 4096]])) {
     const w = gaussian(n * k, n, 0.02);
     const held = ours.scope(() => {
       const f = ours.upload(w, [n, k]);
       return { f32: f, q8: ours.quantize(f, "q8"), q4: ours.quantize(f, "q4") };
     });
     const sessions: { label: string; s: Ort; ort: Ort }[] = [];
-    for (const m of [1, 64]) {
+    for (const [m] of flag("m", [[1], [64]])) {
       const x = gaussian(m * k, 7);
       const xt = ours.upload(x, [m, k]);
       const cases = [
@@ -133,7 +141,9 @@ async function speed(): Promise<void> {
         name: `quant-${n}x${k}-m${m}`,
         cases,
         reps: m === 1 ? 15 : 5,
-        warmup: 2,
+        // V8 runs a WASM function in its baseline compiler (Liftoff) until the optimised code is ready: a decode
+        // step (~1–2 ms) took ~7 calls to get there here, so two warm-up calls timed mostly baseline code.
+        warmup: m === 1 ? 12 : 3,
         work: { amount: 2 * m * n * k, unit: "FLOP" },
         notes: {
           m,

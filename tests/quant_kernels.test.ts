@@ -92,7 +92,11 @@ for (const [label, make] of backends) {
     let seed = 1;
     for (const format of FORMATS) {
       for (
-        const [m, n, k] of [[1, 1, 1], [1, 5, 32], [1, 17, 100], [3, 1, 33], [4, 9, 67], [7, 12, 256], [64, 3, 40]]
+        const [m, n, k] of [[1, 1, 1], [1, 5, 32], [1, 17, 100], [2, 8, 96], [3, 6, 65], [3, 1, 33], [4, 9, 67], [
+          7,
+          12,
+          256,
+        ], [64, 3, 40]]
       ) {
         seed++;
         const w = weights(n, k, seed);

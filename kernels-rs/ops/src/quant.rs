@@ -263,16 +263,28 @@ pub trait QuantDot {
     fn dot_int8(format: Format, qx: &[i16], dx: &[f32], codes: &[u8], dw: &[f32]) -> f32;
     /// Σ_g dw[g]·Σ_j x[g·32 + j]·qw[g, j]; x has groups·32 values (zero-padded).
     fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32;
-    /// `dot_int8` of one x row against four weight rows at once (the x loads are shared): codes of the four rows,
-    /// and their scales transposed, dw4[g·4 + r] = scale of group g of row r.
-    /// `sx[g]` = Σ of group g of qx (used by q4, whose stored codes are q + 8).
-    fn dot4_int8(format: Format, qx: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4];
-    /// As `dot4_int8` with the four rows' codes already widened to i16 (`widen_codes`), row r at w16[r·padded..]:
-    /// the prefill path, which widens a block of rows once and reuses it for every x row.
+    /// `dot_int8` of one x row against four weight rows already widened to i16 (`widen_codes`), row r at
+    /// w16[r·padded..], with their scales transposed (dw4[g·4 + r] = scale of group g of row r): the prefill path,
+    /// which widens a block of rows once and reuses it for every x row.
     fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4];
     /// `widen_codes` (the SIMD twin widens a group in registers; same values).
     fn widen(format: Format, codes: &[u8], out: &mut [i16]) {
         widen_codes(format, codes, out)
+    }
+    /// The decode product of one x row against four weight rows: `qxp` = the row's codes in `perm_group` order,
+    /// `sx[g]` = Σ of group g of the codes (q4), dx its scales, dw[r] the scales of weight row r.
+    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw: [&[f32]; 4]) -> [f32; 4] {
+        let mut ints = [0i32; GROUP];
+        let mut out = [0.0f32; 4];
+        for (r, o) in out.iter_mut().enumerate() {
+            for (gi, (&e, &d)) in dx.iter().zip(dw[r].iter()).enumerate() {
+                group_ints(format, codes[r], gi, &mut ints);
+                let isum: i32 = (0..GROUP).map(|p| qxp[gi * GROUP + p] as i32 * ints[perm_group(p)]).sum();
+                *o += isum as f32 * (e * d);
+            }
+        }
+        let _ = sx;
+        out
     }
     /// `dot4_int8_wide` for two x rows (the weight loads are shared).
     fn dot8_int8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: usize, dw4: &[f32]) -> [[f32; 4]; 2] {
@@ -289,6 +301,14 @@ pub fn widen_codes(format: Format, codes: &[u8], out: &mut [i16]) {
             *o = v as i16;
         }
     }
+}
+
+/// The element of a group stored at position p of the decode layout of x: per half of the group (16 values), the
+/// even elements then the odd ones, which is the lane order in which the SIMD decode unpacks the codes (q8: even and
+/// odd bytes of a 16-bit lane; q4: low and high byte of a 16-bit lane, low and high nibble).
+pub fn perm_group(p: usize) -> usize {
+    let (half, within) = (p / 16, p % 16);
+    half * 16 + (within % 8) * 2 + within / 8
 }
 
 /// Plain loops: integer sums per group, then one f32 multiply-add per group.
@@ -308,15 +328,6 @@ impl QuantDot for ScalarQuant {
             sum += isum as f32 * (dx[gi] * d);
         }
         sum
-    }
-
-    fn dot4_int8(format: Format, qx: &[i16], _sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
-        let mut out = [0.0f32; 4];
-        let dw: Vec<f32> = (0..4 * dx.len()).map(|i| dw4[(i % dx.len()) * 4 + i / dx.len()]).collect();
-        for r in 0..4 {
-            out[r] = Self::dot_int8(format, qx, dx, codes[r], &dw[r * dx.len()..(r + 1) * dx.len()]);
-        }
-        out
     }
 
     fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4] {
@@ -383,62 +394,7 @@ pub fn matmul<Q: QuantDot>(
     // Weight rows outermost: a row's codes (≤ 11 KB at K = 11008, q8) stay in cache while every x row reads them,
     // and at m = 1 (decoding) the weights stream through once.
     match method {
-        Method::Int8 => {
-            let q = quantize_activations(x, m, k, x_rs)?;
-            let g = groups(k);
-            // Blocks of four weight rows: their scales transposed (one f32x4 per group) and, for prefill, their
-            // codes widened to i16 once for all m rows of x.
-            let wide = m >= WIDEN_ROWS;
-            let mut dw4 = vec![0.0f32; 4 * g];
-            let mut w16 = if wide { vec![0i16; 4 * q.padded] } else { Vec::new() };
-            let mut j0 = 0;
-            while j0 + 4 <= n {
-                for r in 0..4 {
-                    for (gi, &d) in w.row_scales(j0 + r).iter().enumerate() {
-                        dw4[gi * 4 + r] = d;
-                    }
-                    if wide {
-                        Q::widen(w.format, w.row_codes(j0 + r), &mut w16[r * q.padded..(r + 1) * q.padded]);
-                    }
-                }
-                let codes = [w.row_codes(j0), w.row_codes(j0 + 1), w.row_codes(j0 + 2), w.row_codes(j0 + 3)];
-                let mut i0 = 0;
-                if wide {
-                    // Pairs of x rows share the weight loads (measured 1.2–2× faster than one row at a time).
-                    while i0 + 2 <= m {
-                        let qx = [&q.codes[i0 * q.padded..(i0 + 1) * q.padded], &q.codes[(i0 + 1) * q.padded..(i0 + 2) * q.padded]];
-                        let dx = [&q.scales[i0 * g..(i0 + 1) * g], &q.scales[(i0 + 1) * g..(i0 + 2) * g]];
-                        let out = Q::dot8_int8_wide(qx, dx, &w16, q.padded, &dw4);
-                        for (h, row) in out.iter().enumerate() {
-                            for (r, &v) in row.iter().enumerate() {
-                                y[(i0 + h) * y_rs + j0 + r] = v + bias_of(j0 + r);
-                            }
-                        }
-                        i0 += 2;
-                    }
-                }
-                for i in i0..m {
-                    let qx = &q.codes[i * q.padded..(i + 1) * q.padded];
-                    let dx = &q.scales[i * g..(i + 1) * g];
-                    let out = if wide {
-                        Q::dot4_int8_wide(qx, dx, &w16, q.padded, &dw4)
-                    } else {
-                        Q::dot4_int8(w.format, qx, &q.sums[i * g..(i + 1) * g], dx, codes, &dw4)
-                    };
-                    for (r, &v) in out.iter().enumerate() {
-                        y[i * y_rs + j0 + r] = v + bias_of(j0 + r);
-                    }
-                }
-                j0 += 4;
-            }
-            for j in j0..n {
-                let (codes, dw) = (w.row_codes(j), w.row_scales(j));
-                for i in 0..m {
-                    let qx = &q.codes[i * q.padded..(i + 1) * q.padded];
-                    y[i * y_rs + j] = Q::dot_int8(w.format, qx, &q.scales[i * g..(i + 1) * g], codes, dw) + bias_of(j);
-                }
-            }
-        }
+        Method::Int8 => matmul_int8::<Q>(x, m, x_rs, w, bias, y, y_rs)?,
         Method::F32 => {
             let padded = groups(k) * GROUP;
             let mut xp = vec![0.0f32; m * padded];
@@ -451,6 +407,79 @@ pub fn matmul<Q: QuantDot>(
                     y[i * y_rs + j] = Q::dot_f32(w.format, &xp[i * padded..(i + 1) * padded], codes, dw) + bias_of(j);
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// The Int8 method: x quantised per group, then blocks of four weight rows. Prefill (m ≥ WIDEN_ROWS) widens each
+/// block to i16 once and passes pairs of x rows over it; decode (m < WIDEN_ROWS, the weights stream through once)
+/// unpacks the codes in registers against x reordered to `perm_group` order, which is the order the SIMD unpack
+/// yields (q8: even/odd bytes by 16-bit shifts; q4: nibbles by 16-bit AND and shifts), so no widening instruction
+/// is spent per weight. The last n mod 4 rows go one at a time.
+fn matmul_int8<Q: QuantDot>(x: &[f32], m: usize, x_rs: usize, w: &QuantMatrix, bias: Option<&[f32]>, y: &mut [f32], y_rs: usize) -> Result<(), OpError> {
+    let (n, k) = (w.rows, w.cols);
+    let bias_of = |j: usize| bias.map_or(0.0, |b| b[j]);
+    let q = quantize_activations(x, m, k, x_rs)?;
+    let (g, padded) = (groups(k), q.padded);
+    let row_x = |i: usize| (&q.codes[i * padded..(i + 1) * padded], &q.scales[i * g..(i + 1) * g]);
+    let mut j0 = 0;
+    if m >= WIDEN_ROWS {
+        let mut dw4 = vec![0.0f32; 4 * g];
+        let mut w16 = vec![0i16; 4 * padded];
+        while j0 + 4 <= n {
+            for r in 0..4 {
+                for (gi, &d) in w.row_scales(j0 + r).iter().enumerate() {
+                    dw4[gi * 4 + r] = d;
+                }
+                Q::widen(w.format, w.row_codes(j0 + r), &mut w16[r * padded..(r + 1) * padded]);
+            }
+            // Pairs of x rows share the weight loads (measured 1.2–2× faster than one row at a time).
+            let mut i0 = 0;
+            while i0 + 2 <= m {
+                let (a, b) = (row_x(i0), row_x(i0 + 1));
+                let out = Q::dot8_int8_wide([a.0, b.0], [a.1, b.1], &w16, padded, &dw4);
+                for (h, row) in out.iter().enumerate() {
+                    for (r, &v) in row.iter().enumerate() {
+                        y[(i0 + h) * y_rs + j0 + r] = v + bias_of(j0 + r);
+                    }
+                }
+                i0 += 2;
+            }
+            for i in i0..m {
+                let (qx, dx) = row_x(i);
+                let out = Q::dot4_int8_wide(qx, dx, &w16, padded, &dw4);
+                for (r, &v) in out.iter().enumerate() {
+                    y[i * y_rs + j0 + r] = v + bias_of(j0 + r);
+                }
+            }
+            j0 += 4;
+        }
+    } else if n >= 4 {
+        let mut perm = vec![0i16; m * padded];
+        for (p, c) in perm.chunks_exact_mut(GROUP).zip(q.codes.chunks_exact(GROUP)) {
+            for (pos, o) in p.iter_mut().enumerate() {
+                *o = c[perm_group(pos)];
+            }
+        }
+        while j0 + 4 <= n {
+            let codes = [w.row_codes(j0), w.row_codes(j0 + 1), w.row_codes(j0 + 2), w.row_codes(j0 + 3)];
+            let dw = [w.row_scales(j0), w.row_scales(j0 + 1), w.row_scales(j0 + 2), w.row_scales(j0 + 3)];
+            for i in 0..m {
+                let (qxp, dx) = (&perm[i * padded..(i + 1) * padded], row_x(i).1);
+                let out = Q::dot4_decode(w.format, qxp, &q.sums[i * g..(i + 1) * g], dx, codes, dw);
+                for (r, &v) in out.iter().enumerate() {
+                    y[i * y_rs + j0 + r] = v + bias_of(j0 + r);
+                }
+            }
+            j0 += 4;
+        }
+    }
+    for j in j0..n {
+        let (codes, dw) = (w.row_codes(j), w.row_scales(j));
+        for i in 0..m {
+            let (qx, dx) = row_x(i);
+            y[i * y_rs + j] = Q::dot_int8(w.format, qx, dx, codes, dw) + bias_of(j);
         }
     }
     Ok(())

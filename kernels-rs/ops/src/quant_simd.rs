@@ -87,13 +87,6 @@ impl QuantDot for Simd128Quant {
         }
     }
 
-    fn dot4_int8(format: Format, qx: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
-        match format {
-            Format::Q8 => dot4_impl::<false>(qx, dx, codes, dw4),
-            Format::Q4 => dot4_q4_offset(qx, sx, dx, codes, dw4),
-        }
-    }
-
     fn widen(format: Format, codes: &[u8], out: &mut [i16]) {
         let cb = format.group_code_bytes();
         let g = (out.len() / GROUP).min(codes.len() / cb);
@@ -118,6 +111,24 @@ impl QuantDot for Simd128Quant {
 
     fn dot8_int8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: usize, dw4: &[f32]) -> [[f32; 4]; 2] {
         dot8_wide(qx, dx, w16, padded, dw4)
+    }
+
+    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw: [&[f32]; 4]) -> [f32; 4] {
+        let cb = format.group_code_bytes();
+        let mut g = dx.len().min(qxp.len() / GROUP);
+        for r in 0..4 {
+            g = g.min(codes[r].len() / cb).min(dw[r].len());
+        }
+        let g = if format == Format::Q4 { g.min(sx.len()) } else { g };
+        let ptrs = [codes[0].as_ptr(), codes[1].as_ptr(), codes[2].as_ptr(), codes[3].as_ptr()];
+        let scales = [dw[0].as_ptr(), dw[1].as_ptr(), dw[2].as_ptr(), dw[3].as_ptr()];
+        // SAFETY: g bounds every slice as dot4_decode requires.
+        unsafe {
+            match format {
+                Format::Q8 => dot4_decode::<false>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), ptrs, scales, g),
+                Format::Q4 => dot4_decode::<true>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), ptrs, scales, g),
+            }
+        }
     }
 }
 
@@ -147,28 +158,6 @@ fn lanes(v: v128) -> [f32; 4] {
     [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
 }
 
-fn dot4_impl<const Q4: bool>(qx: &[i16], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
-    let cb = if Q4 { GROUP / 2 } else { GROUP };
-    let min_codes = codes.iter().map(|c| c.len()).min().unwrap_or(0);
-    let g = dx.len().min(qx.len() / GROUP).min(min_codes / cb).min(dw4.len() / 4);
-    let mut acc = f32x4_splat(0.0);
-    for gi in 0..g {
-        // SAFETY: gi < g bounds every slice read below.
-        unsafe {
-            let x = load4(qx.as_ptr().add(gi * GROUP));
-            let s = [
-                group_dot(&x, group_i16::<Q4>(codes[0].as_ptr(), gi)),
-                group_dot(&x, group_i16::<Q4>(codes[1].as_ptr(), gi)),
-                group_dot(&x, group_i16::<Q4>(codes[2].as_ptr(), gi)),
-                group_dot(&x, group_i16::<Q4>(codes[3].as_ptr(), gi)),
-            ];
-            let scale = f32x4_mul(v128_load(dw4.as_ptr().add(gi * 4) as *const v128), f32x4_splat(*dx.get_unchecked(gi)));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(reduce4(s)), scale));
-        }
-    }
-    lanes(acc)
-}
-
 pub(crate) fn dot4_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4] {
     let g = dx.len().min(qx.len() / GROUP).min(padded / GROUP).min(dw4.len() / 4);
     if w16.len() < 4 * padded {
@@ -188,34 +177,6 @@ pub(crate) fn dot4_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4:
             ];
             let scale = f32x4_mul(v128_load(dw4.as_ptr().add(gi * 4) as *const v128), f32x4_splat(*dx.get_unchecked(gi)));
             acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(reduce4(s)), scale));
-        }
-    }
-    lanes(acc)
-}
-
-/// q4 decoding on the stored codes c = q + 8 (0..15): Σ q·x = Σ c·x − 8·Σ x, with Σ x per group computed once per
-/// x row, so unpacking is an AND, a 16-bit shift and the widening (no per-row subtraction).
-fn dot4_q4_offset(qx: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw4: &[f32]) -> [f32; 4] {
-    let min_codes = codes.iter().map(|c| c.len()).min().unwrap_or(0);
-    let g = dx.len().min(sx.len()).min(qx.len() / GROUP).min(min_codes / (GROUP / 2)).min(dw4.len() / 4);
-    let mut acc = f32x4_splat(0.0);
-    let mask = i8x16_splat(15);
-    for gi in 0..g {
-        // SAFETY: gi < g bounds every slice read below.
-        unsafe {
-            let x = load4(qx.as_ptr().add(gi * GROUP));
-            let mut s = [f32x4_splat(0.0); 4];
-            for (r, sr) in s.iter_mut().enumerate() {
-                let v = v128_load(codes[r].as_ptr().add(gi * GROUP / 2) as *const v128);
-                // Nibbles stay below 16, so a 16-bit shift then the byte mask is the byte shift.
-                let (low, high) = (v128_and(v, mask), v128_and(u16x8_shr(v, 4), mask));
-                let w = [u16x8_extend_low_u8x16(low), u16x8_extend_high_u8x16(low), u16x8_extend_low_u8x16(high), u16x8_extend_high_u8x16(high)];
-                *sr = group_dot(&x, w);
-            }
-            let offset = i32x4_splat(8 * *sx.get_unchecked(gi));
-            let sums = i32x4_sub(reduce4(s), offset);
-            let scale = f32x4_mul(v128_load(dw4.as_ptr().add(gi * 4) as *const v128), f32x4_splat(*dx.get_unchecked(gi)));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sums), scale));
         }
     }
     lanes(acc)
@@ -255,4 +216,48 @@ pub(crate) fn dot8_wide(qx: [&[i16]; 2], dx: [&[f32]; 2], w16: &[i16], padded: u
         }
     }
     [lanes(acc0), lanes(acc1)]
+}
+
+/// A lane mask built from a runtime value so that LLVM hoists the splat out of the loop instead of rematerialising a
+/// `v128.const` in it (V8 builds such a constant with several instructions every iteration).
+#[inline(always)]
+fn runtime_splat_i16(v: i16) -> v128 {
+    // SAFETY: a volatile read of a local.
+    i16x8_splat(unsafe { core::ptr::read_volatile(&v) })
+}
+
+/// The decode product: one x row (codes in `perm_group` order, see quant.rs) against four weight rows, each row
+/// with its own f32x4 accumulator scaled per group by dx[g]·dw_r[g] (broadcast loads straight from the scale planes,
+/// no per-group horizontal work, no scalar set-up); the four partial lanes are summed once at the end. q8 unpacks
+/// 16 codes into the even and odd i16 lanes with two arithmetic shifts and one left shift; q4 unpacks 32 codes with
+/// ANDs and 16-bit shifts on the stored c = q + 8 and subtracts 8·Σx once per group (2·Σx in each of the 4 lanes).
+///
+/// # Safety
+/// qxp holds g·32 values, dx and sx (q4) g values, every codes[r] g groups, every dw[r] g values.
+pub(crate) unsafe fn dot4_decode<const Q4: bool>(qxp: *const i16, sx: *const i32, dx: *const f32, codes: [*const u8; 4], dw: [*const f32; 4], g: usize) -> [f32; 4] {
+    let mut acc = [f32x4_splat(0.0); 4];
+    let mask = runtime_splat_i16(15);
+    let xp = qxp as *const v128;
+    for gi in 0..g {
+        let x = [v128_load(xp.add(gi * 4)), v128_load(xp.add(gi * 4 + 1)), v128_load(xp.add(gi * 4 + 2)), v128_load(xp.add(gi * 4 + 3))];
+        let off = if Q4 { i32x4_shl(v128_load32_splat(sx.add(gi) as *const u32), 1) } else { x[0] };
+        let d = v128_load32_splat(dx.add(gi) as *const u32);
+        for r in 0..4 {
+            let s = if Q4 {
+                let v = v128_load(codes[r].add(gi * GROUP / 2) as *const v128);
+                let a = i32x4_add(i32x4_dot_i16x8(x[0], v128_and(v, mask)), i32x4_dot_i16x8(x[1], v128_and(u16x8_shr(v, 8), mask)));
+                let b = i32x4_add(i32x4_dot_i16x8(x[2], v128_and(u16x8_shr(v, 4), mask)), i32x4_dot_i16x8(x[3], u16x8_shr(v, 12)));
+                i32x4_sub(i32x4_add(a, b), off)
+            } else {
+                let v = v128_load(codes[r].add(gi * GROUP) as *const v128);
+                let w = v128_load(codes[r].add(gi * GROUP + 16) as *const v128);
+                let a = i32x4_add(i32x4_dot_i16x8(x[0], i16x8_shr(i16x8_shl(v, 8), 8)), i32x4_dot_i16x8(x[1], i16x8_shr(v, 8)));
+                let b = i32x4_add(i32x4_dot_i16x8(x[2], i16x8_shr(i16x8_shl(w, 8), 8)), i32x4_dot_i16x8(x[3], i16x8_shr(w, 8)));
+                i32x4_add(a, b)
+            };
+            let scale = f32x4_mul(d, v128_load32_splat(dw[r].add(gi) as *const u32));
+            acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), scale));
+        }
+    }
+    [horizontal(acc[0]), horizontal(acc[1]), horizontal(acc[2]), horizontal(acc[3])]
 }
