@@ -10,7 +10,8 @@
  *     intra-op thread; a devDependency installed with --ignore-scripts, or ORT_NODE_MODULE=…/dist/index.js).
  *
  * Writes bench/results/quant-accuracy.json, quant-<shape>.json per shape, and quant-summary.json (the ratios).
- *   deno run -A bench/quant.ts [accuracy|speed]
+ *   deno run -A bench/quant.ts [accuracy|speed] [--only=f32,q8,q4]
+ * `--only` times just those weight types (ours and the peers' matching op; results get a `-<types>` suffix).
  */
 import { runBench } from "./harness.ts";
 import { measureAccuracy, PROMPTS, type Variant } from "./quant/accuracy.ts";
@@ -76,7 +77,9 @@ async function accuracy(): Promise<void> {
   await writeJson("quant-accuracy", { date: new Date().toISOString(), prompts: PROMPTS, rows });
 }
 
-async function speed(): Promise<void> {
+async function speed(only: string[]): Promise<void> {
+  const wanted = (type: string) => only.length === 0 || only.includes(type);
+  const suffix = only.length ? `-${only.join("+")}` : "";
   const web = await tryImport([env("ORT_WEB_MODULE"), "onnxruntime-web/wasm"]);
   if (web) web.ort.env.wasm.numThreads = 1;
   const node = await tryImport([env("ORT_NODE_MODULE"), "onnxruntime-node"]);
@@ -99,8 +102,8 @@ async function speed(): Promise<void> {
         { label: "ours q8 (wasm simd)", run: () => ours.linear(xt, held.q8).dispose() },
         { label: "ours q4 (wasm simd)", run: () => ours.linear(xt, held.q4).dispose() },
         { label: "ours f32 (wasm simd)", run: () => ours.linear(xt, held.f32).dispose() },
-      ];
-      const other = n === k
+      ].filter((c) => wanted(c.label.split(" ")[1]));
+      const other = n === k && wanted("q8")
         ? f32Method.scope(() => {
           const q = f32Method.quantize(f32Method.upload(w, [n, k]), "q8");
           return { q: f32Method.keep(q), x: f32Method.keep(f32Method.upload(x, [m, k])) };
@@ -122,6 +125,7 @@ async function speed(): Promise<void> {
             int4MatMul,
           ]] as const
         ) {
+          if (!wanted({ f32: "f32", int8: "q8", int4: "q4" }[kind.split(" ")[0]]!)) continue;
           const s = await ort.InferenceSession.create(make(m, k, n, w), options);
           sessions.push({ label: `${runtime} ${kind}`, s, ort });
           cases.push(
@@ -130,7 +134,7 @@ async function speed(): Promise<void> {
         }
       }
       const result = await runBench({
-        name: `quant-${n}x${k}-m${m}`,
+        name: `quant-${n}x${k}-m${m}${suffix}`,
         cases,
         reps: m === 1 ? 15 : 5,
         warmup: 2,
@@ -170,7 +174,7 @@ async function speed(): Promise<void> {
   }
   console.log("\n## quant-summary: peer time / our time (> 1: ours faster)");
   for (const row of summary) console.log(JSON.stringify(row));
-  await writeJson("quant-summary", { date: new Date().toISOString(), rows: summary });
+  await writeJson(`quant-summary${suffix}`, { date: new Date().toISOString(), rows: summary });
 }
 
 async function loadAverage(): Promise<string> {
@@ -182,9 +186,10 @@ async function loadAverage(): Promise<string> {
 }
 
 export async function main(): Promise<void> {
-  const only = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
-  if (!only.includes("speed")) await accuracy();
-  if (!only.includes("accuracy")) await speed();
+  const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
+  const types = args.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",").filter(Boolean) ?? [];
+  if (!args.includes("speed")) await accuracy();
+  if (!args.includes("accuracy")) await speed(types);
 }
 
 if (import.meta.main) await main();
