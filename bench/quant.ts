@@ -10,11 +10,13 @@
  *     intra-op thread; a devDependency installed with --ignore-scripts, or ORT_NODE_MODULE=…/dist/index.js).
  *
  * Writes bench/results/quant-accuracy.json, quant-<shape>.json per shape, and quant-summary.json (the ratios).
- *   deno run -A bench/quant.ts [accuracy|speed] [--shapes=4096x4096,11008x4096] [--m=1,64]
+ *   deno run -A bench/quant.ts [accuracy|speed] [--shapes=4096x4096,11008x4096] [--m=1,64] [--only=f32,q8,q4]
+ * `--shapes` and `--m` pick a subset of the rows; `--only` times just those weight types (ours and the peers'
+ * matching op; results get a `-<types>` suffix).
  */
 import { runBench } from "./harness.ts";
 import { measureAccuracy, PROMPTS, type Variant } from "./quant/accuracy.ts";
-import { f32MatMul, int4MatMul, int8MatMul } from "./quant/onnx_models.ts";
+import { f32MatMul, int4MatMul, int8BlockMatMul, int8MatMul } from "./quant/onnx_models.ts";
 import type { QuantDType } from "../src/backend/backend.ts";
 import { createWasmBackend } from "../src/backend/wasm/backend.ts";
 import { quantizationFor } from "../src/model/quant_checkpoint.ts";
@@ -84,7 +86,9 @@ function flag(name: string, all: number[][]): number[][] {
   return given.slice(name.length + 3).split(",").map((v) => v.split("x").map(Number));
 }
 
-async function speed(): Promise<void> {
+async function speed(only: string[]): Promise<void> {
+  const wanted = (type: string) => only.length === 0 || only.includes(type);
+  const suffix = only.length ? `-${only.join("+")}` : "";
   const web = await tryImport([env("ORT_WEB_MODULE"), "onnxruntime-web/wasm"]);
   if (web) web.ort.env.wasm.numThreads = 1;
   const node = await tryImport([env("ORT_NODE_MODULE"), "onnxruntime-node"]);
@@ -107,8 +111,8 @@ async function speed(): Promise<void> {
         { label: "ours q8 (wasm simd)", run: () => ours.linear(xt, held.q8).dispose() },
         { label: "ours q4 (wasm simd)", run: () => ours.linear(xt, held.q4).dispose() },
         { label: "ours f32 (wasm simd)", run: () => ours.linear(xt, held.f32).dispose() },
-      ];
-      const other = n === k
+      ].filter((c) => wanted(c.label.split(" ")[1]));
+      const other = n === k && wanted("q8")
         ? f32Method.scope(() => {
           const q = f32Method.quantize(f32Method.upload(w, [n, k]), "q8");
           return { q: f32Method.keep(q), x: f32Method.keep(f32Method.upload(x, [m, k])) };
@@ -125,11 +129,14 @@ async function speed(): Promise<void> {
           : { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1 };
         const input = new ort.Tensor("float32", x, [m, k]);
         for (
-          const [kind, make] of [["f32 MatMul", f32MatMul], ["int8 DynamicQuantizeMatMul", int8MatMul], [
-            "int4 MatMulNBits",
-            int4MatMul,
-          ]] as const
+          const [kind, make] of [
+            ["f32 MatMul", f32MatMul],
+            ["int8 DynamicQuantizeMatMul", int8MatMul],
+            ["int8 MatMulNBits", int8BlockMatMul],
+            ["int4 MatMulNBits", int4MatMul],
+          ] as const
         ) {
+          if (!wanted({ f32: "f32", int8: "q8", int4: "q4" }[kind.split(" ")[0]]!)) continue;
           const s = await ort.InferenceSession.create(make(m, k, n, w), options);
           sessions.push({ label: `${runtime} ${kind}`, s, ort });
           cases.push(
@@ -138,7 +145,7 @@ async function speed(): Promise<void> {
         }
       }
       const result = await runBench({
-        name: `quant-${n}x${k}-m${m}`,
+        name: `quant-${n}x${k}-m${m}${suffix}`,
         cases,
         reps: m === 1 ? 15 : 5,
         // V8 runs a WASM function in its baseline compiler (Liftoff) until the optimised code is ready: a decode
@@ -166,9 +173,11 @@ async function speed(): Promise<void> {
         gflops: Object.fromEntries(result.cases.map((c) => [c.label, Number(((c.throughput ?? 0) / 1e9).toFixed(2))])),
         "int8 method vs f32 method": ratio("ours q8 (wasm simd)", "ours q8, f32 method"),
         "q8 vs web int8": ratio("ours q8 (wasm simd)", "onnxruntime-web int8 DynamicQuantizeMatMul"),
+        "q8 vs web int8 same format": ratio("ours q8 (wasm simd)", "onnxruntime-web int8 MatMulNBits"),
         "q4 vs web int4": ratio("ours q4 (wasm simd)", "onnxruntime-web int4 MatMulNBits"),
         "f32 vs web f32": ratio("ours f32 (wasm simd)", "onnxruntime-web f32 MatMul"),
         "q8 vs node int8": ratio("ours q8 (wasm simd)", "onnxruntime-node int8 DynamicQuantizeMatMul"),
+        "q8 vs node int8 same format": ratio("ours q8 (wasm simd)", "onnxruntime-node int8 MatMulNBits"),
         "q4 vs node int4": ratio("ours q4 (wasm simd)", "onnxruntime-node int4 MatMulNBits"),
         "f32 vs node f32": ratio("ours f32 (wasm simd)", "onnxruntime-node f32 MatMul"),
       });
@@ -180,7 +189,7 @@ async function speed(): Promise<void> {
   }
   console.log("\n## quant-summary: peer time / our time (> 1: ours faster)");
   for (const row of summary) console.log(JSON.stringify(row));
-  await writeJson("quant-summary", { date: new Date().toISOString(), rows: summary });
+  await writeJson(`quant-summary${suffix}`, { date: new Date().toISOString(), rows: summary });
 }
 
 async function loadAverage(): Promise<string> {
@@ -192,9 +201,10 @@ async function loadAverage(): Promise<string> {
 }
 
 export async function main(): Promise<void> {
-  const only = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
-  if (!only.includes("speed")) await accuracy();
-  if (!only.includes("accuracy")) await speed();
+  const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
+  const types = args.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",").filter(Boolean) ?? [];
+  if (!args.includes("speed")) await accuracy();
+  if (!args.includes("accuracy")) await speed(types);
 }
 
 if (import.meta.main) await main();

@@ -5,7 +5,9 @@
  * - `int8MatMul`: com.microsoft DynamicQuantizeMatMul(A, B int8 (K, N), b_scale (N), b_zero_point (N)): A is
  *   quantised per tensor at run time, B per output column (ORT's int8 path for linear layers);
  * - `int4MatMul`: com.microsoft MatMulNBits(A, B uint8 (N, K/32, 16), scales (N·K/32)), bits 4, block 32: group-wise
- *   int4 like our q4 (ORT's zero point defaults to 8, i.e. symmetric codes stored offset by 8).
+ *   int4 like our q4 (ORT's zero point defaults to 8, i.e. symmetric codes stored offset by 8);
+ * - `int8BlockMatMul`: the same op with bits 8 (B (N, K/32, 32), zero point 128): exactly our q8 format, so the
+ *   like-for-like int8 peer (DynamicQuantizeMatMul's one scale per tensor / column is coarser and cheaper).
  */
 
 type Part = Uint8Array;
@@ -150,18 +152,33 @@ export function int8MatMul(m: number, k: number, n: number, w: Float32Array): Ui
 
 /** MatMulNBits, 4 bits, blocks of 32 along K (k must be a multiple of 32), codes = round(w/d) + 8 with d = absmax/7. */
 export function int4MatMul(m: number, k: number, n: number, w: Float32Array): Uint8Array {
+  return nBitsMatMul(4, m, k, n, w);
+}
+
+/** MatMulNBits, 8 bits, blocks of 32 along K: our q8 format (one f32 scale per 32 values, d = absmax/127), codes
+ * stored offset by ORT's default zero point 128. */
+export function int8BlockMatMul(m: number, k: number, n: number, w: Float32Array): Uint8Array {
+  return nBitsMatMul(8, m, k, n, w);
+}
+
+function nBitsMatMul(bits: 4 | 8, m: number, k: number, n: number, w: Float32Array): Uint8Array {
   const blocks = k / 32;
-  const codes = new Uint8Array(n * blocks * 16);
+  const blockBytes = 32 * bits / 8;
+  const [zero, top] = bits === 4 ? [8, 15] : [128, 255];
+  const codes = new Uint8Array(n * blocks * blockBytes);
   const scales = new Float32Array(n * blocks);
   for (let j = 0; j < n; j++) {
     for (let g = 0; g < blocks; g++) {
       let absmax = 0;
       for (let t = 0; t < 32; t++) absmax = Math.max(absmax, Math.abs(w[j * k + g * 32 + t]));
-      const d = absmax / 7 || 1;
+      const d = absmax / (zero - 1) || 1;
       scales[j * blocks + g] = d;
-      for (let t = 0; t < 32; t += 2) {
-        const q = (v: number) => Math.max(0, Math.min(15, Math.round(v / d) + 8));
-        codes[(j * blocks + g) * 16 + t / 2] = q(w[j * k + g * 32 + t]) | (q(w[j * k + g * 32 + t + 1]) << 4);
+      const q = (v: number) => Math.max(0, Math.min(top, Math.round(v / d) + zero));
+      const at = (j * blocks + g) * blockBytes;
+      for (let t = 0; t < 32; t++) {
+        const code = q(w[j * k + g * 32 + t]);
+        if (bits === 8) codes[at + t] = code;
+        else codes[at + (t >> 1)] |= t & 1 ? code << 4 : code;
       }
     }
   }
@@ -170,10 +187,10 @@ export function int4MatMul(m: number, k: number, n: number, w: Float32Array): Ui
       type: "MatMulNBits",
       domain: "com.microsoft",
       inputs: ["A", "B", "scales"],
-      attrs: { K: k, N: n, bits: 4, block_size: 32 },
+      attrs: { K: k, N: n, bits, block_size: 32 },
     },
     [
-      { name: "B", type: UINT8, dims: [n, blocks, 16], data: codes },
+      { name: "B", type: UINT8, dims: [n, blocks, blockBytes], data: codes },
       { name: "scales", type: FLOAT, dims: [n * blocks], data: scales },
     ],
     m,

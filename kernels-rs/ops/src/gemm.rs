@@ -15,7 +15,7 @@
 //! bound is the usual K·ε·Σ|a·b| (tests compare against a float64 reference relative to Σ|a·b|).
 
 use crate::convert::Element;
-use crate::lanes::{Lanes, MR, NR};
+use crate::lanes::{pack_quad, Lanes, MR, NR};
 use crate::OpError;
 
 const KC: usize = 256;
@@ -169,20 +169,26 @@ fn gemv<L: Lanes, B: Element>(a: &Matrix<f32>, b: &Matrix<B>, c: &mut [f32], c_r
 }
 
 /// C[i, j] += ⟨A[i, :], W[j, :]⟩ for f32 W (n rows of k, row stride w_rs) without packing: blocks of DOT_ROWS
-/// weight rows (kept in L2) against every quad of x rows, 4×2 dot tiles inside. Each element has the bits of the
+/// weight rows (kept in L2) against every quad of x rows (packed once, `pack_quad`), 4×2 dot tiles inside. Each element has the bits of the
 /// matrix–vector path (`dot8_rows_f32`), so a prefill row equals the decode step that computes the same row.
 fn dot_tiles<L: Lanes>(a: &Matrix<f32>, w: &[f32], w_rs: usize, n: usize, c: &mut [f32], c_rs: usize) {
     let (m, k) = (a.rows, a.cols);
+    // Each quad of x rows packed once (all of them: m·k values, small next to the m·n·k product).
+    let quads = m / 4;
+    let mut packed = vec![0.0f32; quads * 4 * k];
+    for q in 0..quads {
+        pack_quad(&a.data[4 * q * a.rs..], a.rs, k, &mut packed[4 * q * k..4 * (q + 1) * k]);
+    }
     let mut jb = 0;
     while jb < n {
         let nb = DOT_ROWS.min(n - jb);
         let mut i = 0;
         while i < m {
             if i + 4 <= m {
-                let x = &a.data[i * a.rs..];
+                let xp = &packed[i * k..(i + 4) * k];
                 let mut j = jb;
                 while j + 2 <= jb + nb {
-                    let out = L::dot_tile_4x2(x, a.rs, &w[j * w_rs..], w_rs, k);
+                    let out = L::dot_tile_4x2_packed(xp, &w[j * w_rs..], w_rs, k);
                     for (e, &v) in out.iter().enumerate() {
                         c[(i + e / 2) * c_rs + j + e % 2] += v;
                     }

@@ -39,20 +39,31 @@ pub trait Lanes {
         }
         out
     }
-    /// The 4×2 dot tile of x·Wᵀ for f32 W: out[2·i + r] = Σ a[i·a_rs + t]·w[r·w_rs + t] over t < k, for x rows
-    /// i < 4 and W rows r < 2, each sum with exactly `dot8_rows_f32`'s partial sums and reduction (so a prefill row
-    /// equals the decode step's bits). Eight accumulators, and per step four x and two W vectors: no packing.
-    fn dot_tile_4x2(a: &[f32], a_rs: usize, w: &[f32], w_rs: usize, k: usize) -> [f32; 8] {
+    /// The 4×2 dot tile of x·Wᵀ for f32 W, x rows packed by `pack_quad`: out[2·i + r] = Σ x_i[t]·w[r·w_rs + t]
+    /// over t < k, for x rows i < 4 and W rows r < 2, each sum with exactly `dot8_rows_f32`'s partial sums and
+    /// reduction (so a prefill row equals the decode step's bits). Eight accumulators, and per step one packed x
+    /// address (four vectors at constant offsets) and two W vectors.
+    fn dot_tile_4x2_packed(xp: &[f32], w: &[f32], w_rs: usize, k: usize) -> [f32; 8] {
+        let k4 = k - k % 4;
+        let tail = k - k4;
         let mut out = [0.0f32; 8];
         for i in 0..4 {
-            let x = &a[i * a_rs..i * a_rs + k];
-            let rows = Self::dot8_rows_pair(x, w, w_rs);
-            out[2 * i] = rows[0];
-            out[2 * i + 1] = rows[1];
+            for r in 0..2 {
+                let row = &w[r * w_rs..r * w_rs + k];
+                let mut part = [0.0f32; 4];
+                for t in 0..k4 {
+                    part[t % 4] += xp[(t / 4) * 16 + i * 4 + t % 4] * row[t];
+                }
+                let mut sum = (part[0] + part[2]) + (part[1] + part[3]);
+                for j in 0..tail {
+                    sum += xp[4 * k4 + i * tail + j] * row[k4 + j];
+                }
+                out[2 * i + r] = sum;
+            }
         }
         out
     }
-    /// The first two rows of `dot8_rows_f32` (the scalar twin's helper for `dot_tile_4x2`).
+    /// The first two rows of `dot8_rows_f32` (the leftover rows of the decode and prefill paths).
     fn dot8_rows_pair(a: &[f32], w: &[f32], rs: usize) -> [f32; 2] {
         let k = a.len();
         let k4 = k - k % 4;
@@ -97,6 +108,20 @@ pub trait Lanes {
 
     /// (Σ a[i]·b[i], Σ a[i]²) in one pass over `a`, with `b` already widened to f64 (exactly as `dot_f64` would).
     fn dot_and_square_f64(a: &[f32], b: &[f64]) -> (f64, f64);
+}
+
+/// Packs four rows of x (row i at x[i·rs..], k values) for `dot_tile_4x2_packed`: four values of each row per
+/// group of four k, rows in order (xp[16·g + 4·i + l] = x_i[4·g + l]), then the k mod 4 tail values row by row.
+pub fn pack_quad(x: &[f32], rs: usize, k: usize, xp: &mut [f32]) {
+    let k4 = k - k % 4;
+    let tail = k - k4;
+    for i in 0..4 {
+        let row = &x[i * rs..i * rs + k];
+        for g in 0..k4 / 4 {
+            xp[16 * g + 4 * i..16 * g + 4 * i + 4].copy_from_slice(&row[4 * g..4 * g + 4]);
+        }
+        xp[4 * k4 + i * tail..4 * k4 + (i + 1) * tail].copy_from_slice(&row[k4..]);
+    }
 }
 
 pub(crate) const EXP_LOG2E: f32 = 1.442_695_04;
@@ -266,6 +291,23 @@ mod tests {
         }
         assert_eq!(exp_cephes(0.0), 1.0);
         assert_eq!(exp_cephes(-100.0), 0.0);
+    }
+
+    #[test]
+    fn packed_dot_tile_has_the_bits_of_the_row_dots() {
+        // Every k tail (k mod 4 = 0..3), rows with a stride wider than k: the packed quad is a relayout only.
+        for &k in &[1usize, 6, 37, 70, 131] {
+            let (a_rs, w_rs) = (k + 3, k + 5);
+            let a: Vec<f32> = (0..4 * a_rs).map(|i| ((i * 7919) % 101) as f32 / 37.0 - 1.3).collect();
+            let w: Vec<f32> = (0..2 * w_rs).map(|i| ((i * 104729) % 97) as f32 / 41.0 - 1.1).collect();
+            let mut xp = vec![0.0f32; 4 * k];
+            pack_quad(&a, a_rs, k, &mut xp);
+            let tile = Scalar::dot_tile_4x2_packed(&xp, &w, w_rs, k);
+            for i in 0..4 {
+                let rows = Scalar::dot8_rows_pair(&a[i * a_rs..i * a_rs + k], &w, w_rs);
+                assert_eq!([tile[2 * i], tile[2 * i + 1]], rows, "k {} row {}", k, i);
+            }
+        }
     }
 
     #[test]

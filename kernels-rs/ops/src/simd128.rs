@@ -124,9 +124,31 @@ impl Lanes for Simd128 {
         let k = a.len();
         assert!(k == 0 || w.len() >= 7 * rs + k);
         let k4 = k - k % 4;
+        let k16 = k - k % 16;
         let z = f32x4_splat(0.0);
         let mut s = [z; 8];
+        // Addresses as integers: `base + byte offset` then constant offsets per vector, which LLVM folds into the
+        // loads' offset immediates (pointer induction variables get strength-reduced into one add per load: a
+        // third of the instructions V8 then runs).
+        let xa = a.as_ptr() as usize;
+        let mut rows = [0usize; 8];
+        for (r, p) in rows.iter_mut().enumerate() {
+            *p = w.as_ptr() as usize + 4 * r * rs;
+        }
         let mut i = 0;
+        while i < k16 {
+            // SAFETY: i + 16 <= k16 <= k, and row r < 8 of w holds k values from r·rs (asserted above).
+            unsafe {
+                let px = (xa + 4 * i) as *const v128;
+                for u in 0..4 {
+                    let x = v128_load(px.add(u));
+                    for (r, sr) in s.iter_mut().enumerate() {
+                        *sr = f32x4_add(*sr, f32x4_mul(x, v128_load(((rows[r] + 4 * i) as *const v128).add(u))));
+                    }
+                }
+            }
+            i += 16;
+        }
         while i < k4 {
             // SAFETY: i + 4 <= k4 <= k, and row r < 8 of w holds k values from r·rs (asserted above).
             unsafe {
@@ -179,24 +201,29 @@ impl Lanes for Simd128 {
         out
     }
 
-    fn dot_tile_4x2(a: &[f32], a_rs: usize, w: &[f32], w_rs: usize, k: usize) -> [f32; 8] {
+    fn dot_tile_4x2_packed(xp: &[f32], w: &[f32], w_rs: usize, k: usize) -> [f32; 8] {
         use core::arch::wasm32::*;
-        assert!(k == 0 || (a.len() >= 3 * a_rs + k && w.len() >= w_rs + k));
+        assert!(k == 0 || (xp.len() >= 4 * k && w.len() >= w_rs + k));
         let k4 = k - k % 4;
+        let tail = k - k4;
         let z = f32x4_splat(0.0);
         let mut s = [z; 8];
+        // Integer addresses: the packed x quad is one address per step, its four vectors at constant offsets that
+        // fold into the loads (see `dot8_rows_f32`).
+        let (px, pw0) = (xp.as_ptr() as usize, w.as_ptr() as usize);
+        let pw1 = pw0 + 4 * w_rs;
         let mut t = 0;
         while t < k4 {
-            // SAFETY: t + 4 <= k4 <= k; rows i < 4 of a and r < 2 of w hold k values (asserted above).
+            // SAFETY: t + 4 <= k4 <= k: the packed quad holds 4·k4 values before its tail, and rows 0 and 1 of w
+            // hold k values (asserted above).
             unsafe {
-                let pa = a.as_ptr().add(t);
-                let pw = w.as_ptr().add(t);
-                let w0 = v128_load(pw as *const v128);
-                let w1 = v128_load(pw.add(w_rs) as *const v128);
+                let x = (px + 16 * t) as *const v128;
+                let w0 = v128_load((pw0 + 4 * t) as *const v128);
+                let w1 = v128_load((pw1 + 4 * t) as *const v128);
                 for i in 0..4 {
-                    let x = v128_load(pa.add(i * a_rs) as *const v128);
-                    s[2 * i] = f32x4_add(s[2 * i], f32x4_mul(x, w0));
-                    s[2 * i + 1] = f32x4_add(s[2 * i + 1], f32x4_mul(x, w1));
+                    let xv = v128_load(x.add(i));
+                    s[2 * i] = f32x4_add(s[2 * i], f32x4_mul(xv, w0));
+                    s[2 * i + 1] = f32x4_add(s[2 * i + 1], f32x4_mul(xv, w1));
                 }
             }
             t += 4;
@@ -206,8 +233,8 @@ impl Lanes for Simd128 {
             let (i, r) = (e / 2, e % 2);
             let v = s[e];
             let mut sum = (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v)) + (f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v));
-            for j in k4..k {
-                sum += a[i * a_rs + j] * w[r * w_rs + j];
+            for j in 0..tail {
+                sum += xp[4 * k4 + i * tail + j] * w[r * w_rs + k4 + j];
             }
             *o = sum;
         }
