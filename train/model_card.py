@@ -72,6 +72,7 @@ def main():
         return f"{seconds[name] / 60:.0f} min" if name in seconds else "n/a"
 
     weights = run_all_default("WEIGHTS2")
+    weights_text = f"; a video's questions drawn with type weights {weights}, others 1" if weights else ""
     curve = ", ".join(f"step {r['step']}: {pct(r['val']['mc_accuracy'])}" for r in vals)
     types = sorted(dpo["mc_per_type"])
     py_table = ["| type | MC (DPO) | open (DPO) | MC (SFT) |", "| --- | --- | --- | --- |"]
@@ -155,14 +156,13 @@ choice ("... Options: (A) red. (B) blue. ...") the text of the right option (not
 ## Data (train/data.py)
 
 Seeded generator: {X.D.RENDER_FRAMES} rendered frames of {X.D.SIZE}×{X.D.SIZE} ({X.D.FPS} fps), 1–3 objects (square / circle / triangle; red / green / blue /
-yellow / purple; large {X.D.LARGE} px or small {X.D.SMALL} px; moving left / right / up / down at {X.D.SPEED} px per rendered frame, or
-still; some appear late or disappear early). The model sees the 8 frames the §3.1 index formula picks from 16, so the runtime sampling the written file
-sees the training frames. Question types: colour_of_shape, shape_of_colour, direction, colour_moving, count, appear,
-disappear, small_object (one {X.D.SMALL} px object among {X.D.LARGE} px distractors: the PGP ablation), describe (the caption); each as
-multiple choice and open. Splits by seed: train 4000 videos, val 200, test 400 (never trained on); val/test written as
-MP4 (H.264), MJPEG AVI and GIF. Images (one frame) and image pairs (first/last frame) are cut from the train videos.
-
-DATA_CHANGES_PLACEHOLDER
+yellow / purple; large {X.D.LARGE} px or small {X.D.SMALL} px; moving left / right / up / down at {X.D.SPEED} px per rendered
+frame, or still; some appear late or disappear early). The model sees the 8 frames the §3.1 index formula picks from
+16, so the runtime sampling the written file sees the training frames. Question types: colour_of_shape,
+shape_of_colour, direction, colour_moving, count, appear, disappear, small_object (one {X.D.SMALL} px object among
+{X.D.LARGE} px distractors: the PGP ablation), describe (the caption); each as multiple choice and open.
+Splits by seed: train 4000 videos, val 200, test 400 (never trained on); val/test written as MP4 (H.264), MJPEG AVI
+and GIF. Images (one frame) and image pairs (first/last frame) are cut from the train videos.
 
 ## Recipe (train/run_all.sh, one uninterrupted run; losses in train/logs/)
 
@@ -172,8 +172,7 @@ DATA_CHANGES_PLACEHOLDER
    every video holding such an object); {len(s1) and s1[-1]['step']} steps of 24, final loss {s1 and s1[-1]['loss']}.
 2. `stage2_sft.py`: instruction tuning with PGP on the interleave mix (80% video QA, 10% single image, 10% image
    pairs); a video batch is 8 videos × 4 of their questions (the vision tower, which does not see the question, runs
-   once per video; PGP once per question; a video's questions are drawn with the type weights
-   {weights or 'uniform'}, others 1); loss = mean over samples of each answer's mean token CE (answer + EOS);
+   once per video; PGP once per question{weights_text}); loss = mean over samples of each answer's mean token CE (answer + EOS);
    text tower and logit_scale frozen; AdamW, lr 2e-3, 100 warm-up steps, one cosine schedule over
    {losses2 and losses2[-1]['step']} steps{', stopped by wall clock at step ' + str(stopped[-1]['step']) if stopped else ''}; last logged loss {losses2 and losses2[-1]['loss']}.
    Validation MC accuracy during training (every 2nd val video): {curve or 'n/a'}.
@@ -212,9 +211,6 @@ LIMITS_PLACEHOLDER
     limits = os.path.join(ROOT, "train", "model_card_limits.md")
     with open(limits) as f:
         text = text.replace("LIMITS_PLACEHOLDER", f.read().strip())
-    changes = os.path.join(ROOT, "train", "model_card_data_changes.md")
-    with open(changes) as f:
-        text = text.replace("DATA_CHANGES_PLACEHOLDER", f.read().strip())
     with open(os.path.join(folder, "README.md"), "w") as f:
         f.write(text)
     print("model card written")

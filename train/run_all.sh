@@ -12,15 +12,20 @@ WORK=${1:-/tmp/ppllava-train}
 PY=/usr/bin/python3
 THREADS=${THREADS:-1}
 STEPS1=${STEPS1:-800}
-STEPS2=${STEPS2:-6000}
-EVAL2=${EVAL2:-850}  # validation MC every EVAL2 SFT steps
-# SFT oversampling of the question types that stayed at chance at 84 px (weights within a video batch)
-WEIGHTS2=${WEIGHTS2:-direction=3,shape_of_colour=3,colour_of_shape=2,colour_moving=2}
+STEPS2=${STEPS2:-4500}
+EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
+# SFT oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3 (empty: uniform)
+WEIGHTS2=${WEIGHTS2:-}
+# The generated scene (train/data.py SCENES): 84 = the shipped model's. The train3 experiment (112 px frames, 8×8
+# patches, 32/12 px objects, 3.2 px/frame; not better: train/logs/train3/) ran as
+#   SCENE=112 STEPS2=6000 EVAL2=850 WEIGHTS2=direction=3,shape_of_colour=3,colour_of_shape=2,colour_moving=2
+SCENE=${SCENE:-84}
+export PPLLAVA_SCENE=$SCENE
 STEPS3=${STEPS3:-150}
 STOP2=${STOP2:-0}  # unix time: stage 2 saves and ends early once passed (a wall-clock safety net; 0 = off)
 LOGS=train/logs
-# glibc: keep freed big blocks instead of mmap/munmap per tensor (page-fault churn: stage 2 spent a third of its
-# time in the kernel at 112 px)
+# glibc: keep freed big blocks instead of mmap/munmap per tensor (page-fault churn: a stage-2 probe at 112 px spent a
+# third of its time in the kernel; numerics unchanged)
 export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 if [ ! -d "$WORK/run" ]; then
   mkdir -p "$LOGS/previous"
