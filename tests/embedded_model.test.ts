@@ -32,7 +32,9 @@ Deno.test("the main job: `ppllava ask` answers the bundled sample's question", a
   // 16 frames, 8 samples: int(seg/2 + round_half_even(seg·i)) with seg = 15/8 (spec §3.1).
   assertEquals(result.frames, [0, 2, 4, 6, 8, 9, 11, 13]);
   assertEquals(result.answer, samples[0].answer);
-  assert(/decoded .*avi\/mjpeg 84×84/.test(stderr), "progress lines on stderr");
+  // The bundled sample is a held-out video of train/data.py, written at the model's own input size.
+  const side = JSON.parse(await Deno.readTextFile(`${MODEL}/preprocessor_config.json`)).crop_size.height;
+  assert(new RegExp(`decoded .*avi/mjpeg ${side}×${side}`).test(stderr), `progress lines on stderr: ${stderr}`);
 });
 
 Deno.test("ask: bad arguments exit 2 with a one-line reason, a missing model exits 1", async () => {

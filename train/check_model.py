@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data as D  # noqa: E402
 import model as M  # noqa: E402
 import samples as S  # noqa: E402
 from model import ref  # noqa: E402
@@ -24,7 +25,7 @@ def main():
     net = M.TinyPPLLaVA.load(folder)
     tok = S.Tokenizers()
     rng = np.random.default_rng(0)
-    frames = (rng.random((8, 84, 84, 3)) * 255).astype(np.uint8)
+    frames = (rng.random((8, D.SIZE, D.SIZE, 3)) * 255).astype(np.uint8)
     if len(sys.argv) > 2:
         frames = np.load(os.path.join(sys.argv[2], "test.npz"))["frames"][0]
     question = "What colour is the small triangle?"

@@ -1,8 +1,14 @@
 """Seeded generator of short synthetic videos with captions, questions and answers (issue 4).
 
 Each video has 16 rendered frames of 84×84 RGB (dark background, light noise) holding 1–3 objects: shapes square /
-circle / triangle, colours red / green / blue / yellow / purple, sizes large / small, each moving left / right / up /
-down or staying still, and appearing late or disappearing early. Within one video colours and shapes are distinct,
+circle / triangle, colours red / green / blue / yellow / purple, sizes large (22 px) / small (9 px), each moving left /
+right / up / down (1.8 px per rendered frame) or staying still, and appearing late or disappearing early.
+
+Scene "112" (PPLLaVA_SCENE=112, the train3 experiment): at 84 px (6×6 patches of 14 px) a 22 px shape lies under about
+two patches and shape questions stayed at chance, and 1.8 px/frame moves an object about one pooling window over the
+clip (direction at chance). 112 px gives 8×8 patches; a 32 px object spans about 2.3 patches, the small object keeps
+the small/large ratio (12/32 ≈ 9/22), and an object travels about 42 px (1.5 pooling windows of 28 px) between the
+first and last sampled frames. It did not help (train/logs/train3/): shape and direction stayed at chance. Within one video colours and shapes are distinct,
 so "the red object" and "the triangle" name one object.
 
 The model sees the 8 frames that spec §3.1's index formula picks from 16 (segment centres: 0,2,4,6,8,9,11,13):
@@ -26,7 +32,7 @@ Images and multi-image samples for interleave training are cut from the same sce
 frames as two images ("the first image" / "the second image").
 
 CLI: python3 train/data.py OUT [--train N --val N --test N --seed S --videos]  writes OUT/{split}.npz (uint8 frames
-(N,8,84,84,3)) + OUT/{split}.jsonl (one record per video: objects, caption, qa) and, with --videos, MP4 (H.264),
+(N,8,SIZE,SIZE,3)) + OUT/{split}.jsonl (one record per video: objects, caption, qa) and, with --videos, MP4 (H.264),
 MJPEG AVI and GIF files of the 16 frames under OUT/videos/{split}/.
 """
 import argparse
@@ -36,7 +42,13 @@ import subprocess
 
 import numpy as np
 
-SIZE = 84
+# The scene (env PPLLAVA_SCENE, set by train/run_all.sh's SCENE): frame side, large / small object size, speed in px
+# per rendered frame. "84" is the shipped model's; "112" the train3 experiment's (see below).
+SCENES = {"84": (84, 22, 9, 1.8), "112": (112, 32, 12, 3.2)}
+SCENE = os.environ.get("PPLLAVA_SCENE", "84")
+if SCENE not in SCENES:
+    raise SystemExit(f"PPLLAVA_SCENE={SCENE!r}: allowed {sorted(SCENES)}")
+SIZE, LARGE, SMALL, SPEED = SCENES[SCENE]
 RENDER_FRAMES = 16
 FRAMES = 8
 FPS = 8
@@ -45,8 +57,6 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 90, 235), 
 SHAPES = ["square", "circle", "triangle"]
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "still": (0, 0)}
 COUNT_WORDS = {1: "one", 2: "two", 3: "three"}
-LARGE, SMALL = 22, 9
-SPEED = 1.8  # pixels per rendered frame
 QTYPES = ["colour_of_shape", "shape_of_colour", "direction", "colour_moving", "count", "appear", "disappear",
           "small_object"]
 

@@ -83,11 +83,14 @@ def per_sample_mean(values, rows, n):
 class Mix:
     """Seeded stream of SFT batches: video QA (MC + open + describe), single images, image pairs."""
 
-    def __init__(self, frames, records, seed, batch, shares=(0.7, 0.15, 0.15), per_video=1, items=None):
+    def __init__(self, frames, records, seed, batch, shares=(0.7, 0.15, 0.15), per_video=1, items=None,
+                 type_weights=None):
         self.frames, self.records = frames, records
         self.items = items if items is not None else S.video_items(records)
         self.rng = np.random.default_rng(seed)
         self.batch, self.shares, self.per_video = batch, shares, per_video
+        # qtype → weight of a question of that type when picking a video's per_video questions (None: uniform)
+        self.type_weights = type_weights
 
     def next(self):
         """→ kind, frames, texts, answers, which (video samples sharing frames: see visual_tokens; else None)."""
@@ -101,7 +104,11 @@ class Mix:
             its, which = [], []
             for n, v in enumerate(vids):
                 own = self.by_video[v]
-                for i in self.rng.choice(len(own), size=min(self.per_video, len(own)), replace=False):
+                p = None
+                if self.type_weights:
+                    w = np.array([self.type_weights.get(it[4], 1.0) for it in own])
+                    p = w / w.sum()
+                for i in self.rng.choice(len(own), size=min(self.per_video, len(own)), replace=False, p=p):
                     its.append(own[i])
                     which.append(n)
             return kind, self.frames[vids], [i[1] for i in its], [i[2] for i in its], which

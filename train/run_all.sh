@@ -13,9 +13,20 @@ PY=/usr/bin/python3
 THREADS=${THREADS:-1}
 STEPS1=${STEPS1:-800}
 STEPS2=${STEPS2:-4500}
+EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
+# SFT oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3 (empty: uniform)
+WEIGHTS2=${WEIGHTS2:-}
+# The generated scene (train/data.py SCENES): 84 = the shipped model's. The train3 experiment (112 px frames, 8×8
+# patches, 32/12 px objects, 3.2 px/frame; not better: train/logs/train3/) ran as
+#   SCENE=112 STEPS2=6000 EVAL2=850 WEIGHTS2=direction=3,shape_of_colour=3,colour_of_shape=2,colour_moving=2
+SCENE=${SCENE:-84}
+export PPLLAVA_SCENE=$SCENE
 STEPS3=${STEPS3:-150}
 STOP2=${STOP2:-0}  # unix time: stage 2 saves and ends early once passed (a wall-clock safety net; 0 = off)
 LOGS=train/logs
+# glibc: keep freed big blocks instead of mmap/munmap per tensor (page-fault churn: a stage-2 probe at 112 px spent a
+# third of its time in the kernel; numerics unchanged)
+export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 if [ ! -d "$WORK/run" ]; then
   mkdir -p "$LOGS/previous"
   for f in stage1 stage2 stage3 run_all; do [ -f "$LOGS/$f.jsonl" ] && mv "$LOGS/$f.jsonl" "$LOGS/previous/$f.jsonl"; done
@@ -35,7 +46,8 @@ mark stage1
 # Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
 # schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.
 $PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" --batch 32 --per-video 4 \
-  --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every 1700 --stop-at "$STOP2"
+  --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every "$EVAL2" --stop-at "$STOP2" \
+  --type-weights "$WEIGHTS2"
 mark stage2
 $PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS"
 mark stage3

@@ -39,6 +39,8 @@ def main():
     ap.add_argument("--mix", default="0.7,0.15,0.15", help="shares of video QA, single images, image pairs")
     ap.add_argument("--loss", choices=["token", "sample"], default="sample",
                     help="token: mean over all answer tokens (long captions dominate); sample: mean of per-sample means")
+    ap.add_argument("--type-weights", default="",
+                    help="oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3")
     ap.add_argument("--stop-at", type=float, default=0, help="unix time: save and finish early once passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -61,10 +63,11 @@ def main():
     cache = E.TextCache(net, tok)
     items = S.video_items(records)
     log = E.Logger(args.log)
+    weights = {k: float(v) for k, v in (kv.split("=") for kv in args.type_weights.split(",") if kv)} or None
     while step < args.steps:
         net.train()
         mix = E.Mix(frames, records, [args.seed, step], args.batch, shares=[float(x) for x in args.mix.split(",")],
-                    per_video=args.per_video, items=items)  # per-step seed: resumes replay the stream
+                    per_video=args.per_video, items=items, type_weights=weights)  # per-step seed: resumes replay the stream
         kind, fr, texts, answers, which = mix.next()
         seqs, starts, _, _ = S.batch_tensors(tok, texts, answers, E.n_images(kind))
         for g in opt.param_groups:
