@@ -22,20 +22,9 @@ pub trait Lanes {
     /// and a is loaded once per step for all of them). Per row: four interleaved partial sums (part[l] over
     /// i ≡ l mod 4), reduced as (part[0] + part[2]) + (part[1] + part[3]), then the tail in order.
     fn dot8_rows_f32(a: &[f32], w: &[f32], rs: usize) -> [f32; 8] {
-        let k = a.len();
-        let k4 = k - k % 4;
         let mut out = [0.0f32; 8];
         for (r, o) in out.iter_mut().enumerate() {
-            let row = &w[r * rs..r * rs + k];
-            let mut part = [0.0f32; 4];
-            for i in 0..k4 {
-                part[i % 4] += a[i] * row[i];
-            }
-            let mut sum = (part[0] + part[2]) + (part[1] + part[3]);
-            for i in k4..k {
-                sum += a[i] * row[i];
-            }
-            *o = sum;
+            *o = row_dot(a, &w[r * rs..r * rs + a.len()]);
         }
         out
     }
@@ -65,22 +54,7 @@ pub trait Lanes {
     }
     /// The first two rows of `dot8_rows_f32` (the leftover rows of the decode and prefill paths).
     fn dot8_rows_pair(a: &[f32], w: &[f32], rs: usize) -> [f32; 2] {
-        let k = a.len();
-        let k4 = k - k % 4;
-        let mut out = [0.0f32; 2];
-        for (r, o) in out.iter_mut().enumerate() {
-            let row = &w[r * rs..r * rs + k];
-            let mut part = [0.0f32; 4];
-            for i in 0..k4 {
-                part[i % 4] += a[i] * row[i];
-            }
-            let mut sum = (part[0] + part[2]) + (part[1] + part[3]);
-            for i in k4..k {
-                sum += a[i] * row[i];
-            }
-            *o = sum;
-        }
-        out
+        [row_dot(a, &w[..a.len()]), row_dot(a, &w[rs..rs + a.len()])]
     }
     /// `dot_f32` against bfloat16 bits, widened in registers (same sums and rounding as widening first).
     fn dot_bf16(a: &[f32], b: &[u16]) -> f32;
@@ -324,4 +298,20 @@ mod tests {
             }
         }
     }
+}
+
+/// One row of `Lanes::dot8_rows_f32` in plain code: four interleaved partial sums (part[l] over i ≡ l mod 4),
+/// reduced as (part[0] + part[2]) + (part[1] + part[3]), then the tail in order.
+fn row_dot(a: &[f32], row: &[f32]) -> f32 {
+    let k = a.len();
+    let k4 = k - k % 4;
+    let mut part = [0.0f32; 4];
+    for i in 0..k4 {
+        part[i % 4] += a[i] * row[i];
+    }
+    let mut sum = (part[0] + part[2]) + (part[1] + part[3]);
+    for i in k4..k {
+        sum += a[i] * row[i];
+    }
+    sum
 }
