@@ -6,9 +6,10 @@
  * Failure is never a hang: an uncaught error or an exit in the worker rejects every pending and every later call
  * with `WorkerError("crashed")`; an error thrown by a handler comes back as `WorkerError("remote")` carrying the
  * remote error's name and code (a `BackendError("out_of_memory")` inside the worker stays recognisable). A worker
- * that goes silent is the remaining way to hang: with `stallMs`, a call that hears neither its reply nor a progress
- * report (`context.progress()`, which long handlers call between steps) for that long ends the worker with
- * `WorkerError("stalled")`, like a crash.
+ * that goes silent is the remaining way to hang: with `stallMs`, a worker that owes replies and sends nothing (no
+ * reply, no progress report: `context.progress()`, which long handlers call between steps) for that long is stopped
+ * with `WorkerError("stalled")`, like a crash. Any message counts, since the worker answers requests in order: a call
+ * queued behind a long one is not blamed for its wait.
  *
  * The worker side is `serveRequests(handlers)`, run at the top of the worker module.
  */
@@ -46,7 +47,7 @@ interface Reply {
 export type HandlerResult = unknown | { value: unknown; transfer: ArrayBuffer[] };
 /** What a handler gets besides its arguments. */
 export interface RequestContext {
-  /** Tells the caller this request is alive (its stall clock restarts); cheap to call often (sent ≤ 4 times/s). */
+  /** Tells the caller this worker is alive (its stall clock restarts); cheap to call often (sent ≤ 4 times/s). */
   progress(): void;
 }
 export type Handlers = Record<string, (args: never, context: RequestContext) => HandlerResult | Promise<HandlerResult>>;
@@ -64,17 +65,12 @@ interface Channel {
   terminate(): void;
 }
 
-type Pending = {
-  op: string;
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-  stall?: ReturnType<typeof setTimeout>;
-};
+type Pending = { op: string; resolve(value: unknown): void; reject(error: Error): void };
 
 export interface SpawnOptions {
   /** Names the worker in errors (default: the module's file name). */
   label?: string;
-  /** A call that hears nothing from the worker (reply or progress) for this long fails it as "stalled"; 0 or
+  /** A worker that owes replies and sends nothing (reply or progress) for this long is stopped as "stalled"; 0 or
    * absent: never. */
   stallMs?: number;
 }
@@ -85,6 +81,9 @@ export class RpcWorker {
   #failure: WorkerError | null = null;
   /** Settled by the worker's first message (serveRequests is listening) or by its failure before that. */
   #started = resolvers();
+  /** When the worker was last heard from (or began to owe a reply), and the watchdog's timer while it owes one. */
+  #heard = 0;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
   #channel!: Channel;
   /** Called once when the worker crashes (not on `terminate`). */
   onCrash?: (error: WorkerError) => void;
@@ -146,14 +145,13 @@ export class RpcWorker {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { op, resolve: resolve as (v: unknown) => void, reject };
-      this.#pending.set(id, pending);
-      this.#watch(pending);
+      if (this.#pending.size === 0) this.#heard = performance.now();
+      this.#pending.set(id, { op, resolve: resolve as (v: unknown) => void, reject });
+      this.#arm(this.stallMs);
       try {
         this.#channel.post({ id, op, args } satisfies Request, transfer);
       } catch (cause) {
         this.#pending.delete(id);
-        clearTimeout(pending.stall);
         reject(new WorkerError("remote", `worker ${this.label}: cannot send ${op}: ${String(cause)}`));
       }
     });
@@ -167,34 +165,39 @@ export class RpcWorker {
     this.#rejectAll(this.#failure);
   }
 
-  /** (Re)starts the stall clock of a pending call. */
-  #watch(pending: Pending): void {
-    if (this.stallMs === 0) return;
-    clearTimeout(pending.stall);
-    const due = performance.now() + this.stallMs;
-    pending.stall = setTimeout(() => {
-      // A timer that fires late means this thread was busy (a long synchronous op): the worker's progress reports
-      // may be queued unread behind it, so give them one more period rather than blame the worker.
-      if (performance.now() - due > Math.min(1000, this.stallMs)) return this.#watch(pending);
+  /** Checks in `ms` that the worker spoke within the last stallMs while it owed a reply. */
+  #arm(ms: number): void {
+    if (this.stallMs === 0 || this.#watchdog !== undefined || this.#failure) return;
+    const due = performance.now() + ms;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      if (this.#pending.size === 0 || this.#failure) return;
+      const now = performance.now();
+      // A timer that fires late means this thread was busy (a long synchronous op): the worker's messages may be
+      // queued unread behind it, so give them one more period rather than blame the worker.
+      if (now - due > Math.min(1000, this.stallMs)) return this.#arm(this.stallMs);
+      const silent = now - this.#heard;
+      if (silent < this.stallMs) return this.#arm(this.stallMs - silent);
+      const owed = [...this.#pending.values()][0].op;
       this.#fail(
         new WorkerError(
           "stalled",
-          `worker ${this.label}: ${pending.op} sent neither a reply nor progress for ${this.stallMs} ms; the worker was stopped`,
+          `worker ${this.label}: silent for ${this.stallMs} ms while owing a reply to ${owed}; the worker was stopped`,
         ),
       );
-    }, this.stallMs);
+    }, ms);
   }
 
   #settle(reply: Reply): void {
+    this.#heard = performance.now();
     if (reply.id === READY) return this.#started.resolve();
     const pending = this.#pending.get(reply.id);
-    if (!pending) return;
-    if (reply.progress) {
-      this.#watch(pending);
-      return;
-    }
+    if (!pending || reply.progress) return;
     this.#pending.delete(reply.id);
-    clearTimeout(pending.stall);
+    if (this.#pending.size === 0) {
+      clearTimeout(this.#watchdog); // owes nothing: no timer left to keep an event loop alive
+      this.#watchdog = undefined;
+    }
     if (reply.error) {
       const { name, code, message } = reply.error;
       pending.reject(
@@ -224,10 +227,9 @@ export class RpcWorker {
   #rejectAll(error: WorkerError): void {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
-    for (const p of pending) {
-      clearTimeout(p.stall);
-      p.reject(error);
-    }
+    clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
+    for (const p of pending) p.reject(error);
   }
 }
 
