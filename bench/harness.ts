@@ -1,10 +1,10 @@
 /**
  * Times this project and its peers in one run. The first case is ours, the rest are peers; each runs `warmup`
  * times untimed, then `reps` timed rounds run every case once in turn (interleaved, so a change of load on a shared
- * machine hits every case alike instead of whichever ran then; `order: "grouped"` runs each case's reps back to
- * back). Prints median and spread per case, the ratio peer/ours of medians (> 1 means we are faster), throughput
- * when `work` is given, and writes bench/results/<name>.json so numbers can be compared over time. A case may return
- * `{ seconds }` to report a time it measured itself (an external process timing its own loop, without its start-up).
+ * machine hits every case alike instead of whichever ran then). Prints median and spread per case, the ratio
+ * peer/ours of medians (> 1 means we are faster), throughput when `work` is given, and writes
+ * bench/results/<name>.json so numbers can be compared over time. A case may return `{ seconds }` to report a time it
+ * measured itself (an external process timing its own loop, without its start-up).
  */
 
 export interface BenchCase {
@@ -17,8 +17,6 @@ export interface BenchSpec {
   cases: BenchCase[];
   reps?: number;
   warmup?: number;
-  /** "interleaved" (default): round r times case 1, 2, … once each; "grouped": all reps of a case, then the next. */
-  order?: "interleaved" | "grouped";
   /** Work done by one run, for throughput: e.g. { amount: 2 * n ** 3, unit: "FLOP" }. */
   work?: { amount: number; unit: string };
   /** Free-form facts recorded with the result (shapes, thread counts, versions). */
@@ -86,16 +84,9 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
   const reps = spec.reps ?? 7;
   const warmup = spec.warmup ?? 1;
   const measured = spec.cases.map(({ label }) => ({ label, samples: [] as number[] }));
-  if (spec.order === "grouped") {
-    for (const [i, benchCase] of spec.cases.entries()) {
-      for (let w = 0; w < warmup; w++) await benchCase.run();
-      for (let r = 0; r < reps; r++) measured[i].samples.push(await timeOnce(benchCase.run));
-    }
-  } else {
-    for (const benchCase of spec.cases) for (let w = 0; w < warmup; w++) await benchCase.run();
-    for (let r = 0; r < reps; r++) {
-      for (const [i, benchCase] of spec.cases.entries()) measured[i].samples.push(await timeOnce(benchCase.run));
-    }
+  for (const benchCase of spec.cases) for (let w = 0; w < warmup; w++) await benchCase.run();
+  for (let r = 0; r < reps; r++) {
+    for (const [i, benchCase] of spec.cases.entries()) measured[i].samples.push(await timeOnce(benchCase.run));
   }
   const oursMedian = median(measured[0].samples);
   const cases: CaseResult[] = measured.map(({ label, samples }) => {
