@@ -275,8 +275,9 @@ def pixels_from_uint8(frames):
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, -3)))
 
 
-def param_groups(model, stage):
-    """Which checkpoint keys a stage trains (spec §5.3 / §5.4 adapted to training from scratch)."""
+def param_groups(model, stage, freeze_clip=False):
+    """Which checkpoint keys a stage trains (spec §5.3 / §5.4 adapted to training from scratch). freeze_clip (SFT):
+    the base CLIP vision layers stay as stage 1 left them, as in §5.3 (BT-Adapter, projector, LLM train)."""
     keys = model.W.keys()
     if stage == "align":  # vision tower + CLIP text tower + the dense-CLIP head
         train = [k for k in keys if k.startswith(ref.VT) or k.startswith(ref.TT) or
@@ -285,6 +286,8 @@ def param_groups(model, stage):
     elif stage == "sft":  # everything but the CLIP text tower (no_grad in SFT) and logit_scale
         train = [k for k in keys if not k.startswith(ref.TT) and ".clip_text_projection" not in k and
                  not k.endswith("logit_scale")]
+        if freeze_clip:
+            train = [k for k in train if not k.startswith(ref.VT) or ".btadapter" in k]
     elif stage == "dpo":
         train = [k for k in keys if k.startswith(ref.LM)]
     else:

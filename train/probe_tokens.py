@@ -1,35 +1,87 @@
-"""Usage: /usr/bin/python3 train/probe_tokens.py CHECKPOINT_DIR DATA_DIR
+"""Usage: /usr/bin/python3 train/probe_tokens.py CHECKPOINT DATA_DIR [--limit N]
 
-Linear probes on what the LLM sees (PGP-pooled visual tokens, after the projector) for one-object videos:
-is shape / colour / direction decodable? Train on train-split videos, test on val."""
-import sys, os
+Linear probes on what the LLM sees (the PGP-pooled visual tokens, after the projector): is the asked-about object's
+shape / colour / direction decodable from its tokens (per pooled time step, the token of the window with the most
+relevance: 4 tokens in time order)? Each video is pooled with the question that names its object
+(the PGP relevance then points at it): shape with "What shape is the {colour} object?", colour with "What colour is
+the {shape}?", direction with "Which way does the {colour} {shape} move?"; the object is a random one of the video
+(1–3 objects). Train on train-split videos, test on val. CHECKPOINT: an HF folder or a stage*.pt of train/."""
+import argparse
+import os
+import sys
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch, numpy as np
-import engine as E, model as M, samples as S
-torch.set_num_threads(1)
-ckpt, data = sys.argv[1], sys.argv[2]
-net = M.TinyPPLLaVA.load(ckpt); net.eval()
-tok = S.Tokenizers(); cache = E.TextCache(net, tok)
-def feats(split, limit):
-    fr, rec = S.load_split(data, split)
-    idx = [i for i, r in enumerate(rec) if len(r["objects"]) == 1][:limit]
-    X = []
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import engine as E  # noqa: E402
+import model as M  # noqa: E402
+import samples as S  # noqa: E402
+
+QUESTIONS = {"shape": "What shape is the {colour} object?", "colour": "What colour is the {shape}?",
+             "direction": "Which way does the {colour} {shape} move?"}
+
+
+def load(ckpt):
+    if ckpt.endswith(".pt"):
+        state = torch.load(ckpt)
+        return M.TinyPPLLaVA(state["weights"], config=state["config"])
+    return M.TinyPPLLaVA.load(ckpt)
+
+
+def features(net, cache, frames, records, attribute, limit, seed):
+    rng = np.random.default_rng(seed)
+    idx = list(range(min(limit, len(records))))
+    objects = [records[i]["objects"][int(rng.integers(len(records[i]["objects"])))] for i in idx]
+    xs = []
     with torch.no_grad():
         for s in range(0, len(idx), 32):
-            ch = idx[s:s + 32]
-            v = E.visual_tokens(net, "video", fr[ch], cache(["What shape is the object?"] * len(ch)))
-            X.append(v.reshape(len(ch), -1))
-    X = torch.cat(X)
-    o = [rec[i]["objects"][0] for i in idx]
-    return X, {k: [x[k] for x in o] for k in ("shape", "colour", "direction")}
-Xtr, ytr = feats("train", 800); Xva, yva = feats("val", 200)
-mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-5
-Xtr, Xva = (Xtr - mu) / sd, (Xva - mu) / sd
-for k in ("shape", "colour", "direction"):
-    labels = sorted(set(ytr[k])); a = torch.tensor([labels.index(x) for x in ytr[k]]); b = torch.tensor([labels.index(x) for x in yva[k]])
-    W = torch.zeros(Xtr.shape[1], len(labels), requires_grad=True)
-    opt = torch.optim.Adam([W], lr=1e-2)
-    for _ in range(300):
-        loss = torch.nn.functional.cross_entropy(Xtr @ W, a) + 1e-3 * (W ** 2).sum()
-        opt.zero_grad(); loss.backward(); opt.step()
-    print(k, "probe train %.2f val %.2f (n=%d, chance %.2f)" % (((Xtr @ W).argmax(1) == a).float().mean(), ((Xva @ W).argmax(1) == b).float().mean(), len(b), 1 / len(labels)))
+            chunk = idx[s:s + 32]
+            texts = [QUESTIONS[attribute].format(**objects[s + k]) for k in range(len(chunk))]
+            b, t = len(chunk), frames.shape[1]
+            feature = net.vision(M.pixels_from_uint8(frames[chunk].reshape(b * t, *frames.shape[2:])), b)
+            pooled, p = net.pgp(feature, cache(texts), b)  # (B, T'·H'·W', hidden), (B, T, H, W)
+            # The object's token per pooled time step: the window holding the most relevance (location-invariant,
+            # time-ordered), as the LLM would find it by attention.
+            gh, gw = p.shape[2:]
+            win = p.reshape(b, t // 2, 2, gh // 2, 2, gw // 2, 2).sum(dim=(2, 4, 6)).reshape(b, t // 2, -1)
+            tokens = pooled.view(b, t // 2, -1, pooled.shape[-1])
+            pick = win.argmax(-1)
+            xs.append(torch.gather(tokens, 2, pick[..., None, None].expand(-1, -1, 1, tokens.shape[-1]))
+                      .reshape(b, -1))
+    return torch.cat(xs), [o[attribute] for o in objects]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint")
+    ap.add_argument("data")
+    ap.add_argument("--limit", type=int, default=1500)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    net = load(args.checkpoint)
+    net.eval()
+    cache = E.TextCache(net, S.Tokenizers())
+    fr, rec = S.load_split(args.data, "train")
+    vfr, vrec = S.load_split(args.data, "val")
+    for attribute in ("shape", "colour", "direction"):
+        xtr, ytr = features(net, cache, fr, rec, attribute, args.limit, 0)
+        xva, yva = features(net, cache, vfr, vrec, attribute, 200, 1)
+        mu, sd = xtr.mean(0), xtr.std(0) + 1e-5
+        xtr, xva = (xtr - mu) / sd, (xva - mu) / sd
+        labels = sorted(set(ytr))
+        a = torch.tensor([labels.index(x) for x in ytr])
+        b = torch.tensor([labels.index(x) for x in yva])
+        w = torch.zeros(xtr.shape[1], len(labels), requires_grad=True)
+        opt = torch.optim.Adam([w], lr=1e-2)
+        for _ in range(300):
+            loss = torch.nn.functional.cross_entropy(xtr @ w, a) + 1e-3 * (w ** 2).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(f"{attribute}: probe train {((xtr @ w).argmax(1) == a).float().mean():.2f} "
+              f"val {((xva @ w).argmax(1) == b).float().mean():.2f} (n={len(b)}, chance {1 / len(labels):.2f})",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

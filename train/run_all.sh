@@ -12,6 +12,9 @@ WORK=${1:-/tmp/ppllava-train}
 PY=/usr/bin/python3
 THREADS=${THREADS:-1}
 STEPS1=${STEPS1:-800}
+GROUND1=${GROUND1:-1.0}  # stage 1: weight of the grounding loss (object phrase → its patches), 0 = contrastive only
+MOTION1=${MOTION1:-0.5}  # stage 1: share of object phrases that name the direction ("the red square moving left")
+FREEZE2=${FREEZE2:-0}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
 STEPS2=${STEPS2:-4500}
 EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
 # SFT oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3 (empty: uniform)
@@ -41,13 +44,14 @@ mark() {  # one JSON line per finished step: name, its seconds, seconds since th
 [ -f "$WORK/data/test.jsonl" ] || $PY train/data.py "$WORK/data" --train 4000 --val 200 --test 400 --videos
 mark data
 # Stage 1: contrastive alignment (vision + BT-Adapter + CLIP text), every true pair of the batch a positive.
-$PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS"
+$PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS" \
+  --ground "$GROUND1" --motion-share "$MOTION1"
 mark stage1
 # Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
 # schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.
 $PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" --batch 32 --per-video 4 \
   --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every "$EVAL2" --stop-at "$STOP2" \
-  --type-weights "$WEIGHTS2"
+  --type-weights "$WEIGHTS2" $([ "$FREEZE2" = 1 ] && echo --freeze-clip)
 mark stage2
 $PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS"
 mark stage3

@@ -21,27 +21,43 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import engine as E  # noqa: E402
 import model as M  # noqa: E402
 import samples as S  # noqa: E402
+import data as D  # noqa: E402
 
 TEMPLATES = ["{p}", "a {p}", "What colour is the {p}?", "Which way does the {p} move?", "What shape is the {p}?",
              "the {p} in the video"]
+MOTION_TEMPLATES = ["{p} {m}", "a {p} {m}", "the {p} {m} in the video"]  # phrases that also name the direction
 
 
-def object_text(obj, rng):
-    """→ (text, what it says: dict of the attributes it names) for one object."""
-    parts, says = [], {}
+def motion(direction):
+    return "that stays still" if direction == "still" else f"moving {direction}"
+
+
+def phrase(says, rng, with_motion):
+    parts = (["small"] if says.get("size") == "small" else []) + ([says["colour"]] if "colour" in says else [])
+    parts.append(says.get("shape", "object"))
+    p = " ".join(parts)
+    if with_motion:
+        return MOTION_TEMPLATES[int(rng.integers(len(MOTION_TEMPLATES)))].format(p=p, m=motion(says["direction"]))
+    return TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(p=p)
+
+
+def object_text(obj, rng, motion_share=0.0):
+    """→ (text, what it says: dict of the attributes it names) for one object; with probability motion_share the
+    phrase also names its direction ("the red square moving left")."""
+    says = {}
     if obj["size"] == "small" and rng.random() < 0.8:
-        parts.append("small")
         says["size"] = "small"
     keep_colour, keep_shape = rng.random() < 0.7, rng.random() < 0.7
     if not (keep_colour or keep_shape):
         keep_shape = True
     if keep_colour:
-        parts.append(obj["colour"])
         says["colour"] = obj["colour"]
-    parts.append(obj["shape"] if keep_shape else "object")
     if keep_shape:
         says["shape"] = obj["shape"]
-    return TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(p=" ".join(parts)), says
+    with_motion = motion_share > 0 and rng.random() < motion_share  # no draw when off: the seeded stream stays
+    if with_motion:
+        says["direction"] = obj["direction"]
+    return phrase(says, rng, with_motion), says
 
 
 def matches(records, vids, said):
@@ -65,6 +81,40 @@ def similarity(net, feature, e_t, b):
     return (w * cos).sum(-1)
 
 
+def object_patches(frames, objects, says):
+    """frames (T, S, S, 3) uint8 → (T·P,) bool: patches of which ≥ 10% is painted in the colour of an object that the
+    phrase is true of (colours are unique within a video, so colour finds an object's pixels, occlusion included)."""
+    patch = M.VISION["patch_size"]
+    t, size = frames.shape[0], frames.shape[1]
+    side = size // patch
+    hit = np.zeros((t, side, side), dtype=bool)
+    for o in objects:
+        if all(o[k] == v for k, v in says.items()):
+            same = (frames.astype(np.int16) == np.array(D.COLOURS[o["colour"]], dtype=np.int16)).all(-1)
+            hit |= same.reshape(t, side, patch, side, patch).mean(axis=(2, 4)) >= 0.1
+    return hit.reshape(-1)
+
+
+def grounding_loss(net, feature, e_t, frames, records, vids, said):
+    """−log of the relevance mass that each object phrase puts on its objects' patches, over its own video's T·P
+    patches (PGP's global softmax of 100·cos, spec §3.4 step B). Contrastive video–text pairs alone never made a
+    shape or a direction move the relevance (a phrase naming only a shape put ~0 mass on that shape); this term
+    grounds every named attribute in the patch embeddings."""
+    b = len(vids)
+    e_v = torch.nn.functional.normalize(net.visual_embeds(feature).reshape(b, -1, e_t.shape[-1]), dim=-1)
+    terms = []
+    for i, v in enumerate(vids):
+        if said[i] is None:  # a caption names every object: nothing to point at
+            continue
+        mask = torch.from_numpy(object_patches(frames[i], records[v]["objects"], said[i]))
+        if not mask.any():
+            continue
+        logits = torch.exp(net.W[M.ref.MP + ".logit_scale"]) * (e_v[i] @ torch.nn.functional.normalize(e_t[i], dim=0))
+        logp = torch.log_softmax(logits, dim=0)
+        terms.append(-torch.logsumexp(logp[mask], dim=0))
+    return torch.stack(terms).mean() if terms else feature.sum() * 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -75,6 +125,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log", default="stage1")
+    ap.add_argument("--motion-share", type=float, default=0.0,
+                    help="share of object phrases that also name the direction ('the red square moving left')")
+    ap.add_argument("--ground", type=float, default=0.0,
+                    help="weight of the grounding loss: an object phrase's relevance over its own video's patches "
+                         "(softmax of 100·cos, PGP's step B) should fall on the patches the named objects cover")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -105,7 +160,7 @@ def main():
                 texts.append(r["caption"])
                 said.append(None)
             else:
-                text, says = object_text(r["objects"][int(rng.integers(len(r["objects"])))], rng)
+                text, says = object_text(r["objects"][int(rng.integers(len(r["objects"])))], rng, args.motion_share)
                 texts.append(text)
                 said.append(says)
         for g in opt.param_groups:
@@ -125,6 +180,9 @@ def main():
         logp_video = torch.log_softmax(sim.T, dim=1)  # text → videos
         loss = (-(truth / truth.sum(1, keepdim=True) * logp_text).sum(1).mean()
                 - (truth.T / truth.T.sum(1, keepdim=True) * logp_video).sum(1).mean()) / 2
+        ground = grounding_loss(net, feature, e_t, frames[vids], records, vids, said) if args.ground else None
+        if ground is not None:
+            loss = loss + args.ground * ground
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -132,7 +190,8 @@ def main():
         step += 1
         if step % 10 == 0 or step == args.steps:
             acc = truth[target, sim.argmax(1)].mean().item()  # the best text of each video is true of it
-            log.log(step=step, loss=round(loss.item(), 4), acc=round(acc, 3))
+            log.log(step=step, loss=round(loss.item(), 4), acc=round(acc, 3),
+                    **({"ground": round(ground.item(), 4)} if ground is not None else {}))
         if step % 50 == 0 or step == args.steps:
             E.save_state(path, net, opt, step)
 

@@ -41,6 +41,8 @@ def main():
                     help="token: mean over all answer tokens (long captions dominate); sample: mean of per-sample means")
     ap.add_argument("--type-weights", default="",
                     help="oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3")
+    ap.add_argument("--freeze-clip", action="store_true",
+                    help="keep the base CLIP vision layers frozen (spec §5.3); BT-Adapter, projector and LLM train")
     ap.add_argument("--stop-at", type=float, default=0, help="unix time: save and finish early once passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -54,7 +56,7 @@ def main():
     if start is None:
         raise SystemExit("no stage1.pt in --out: run stage1_align.py first")
     net = M.TinyPPLLaVA(start["weights"], config=start["config"])
-    params = M.param_groups(net, "sft")
+    params = M.param_groups(net, "sft", freeze_clip=args.freeze_clip)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.98))
     step = 0
     if state:

@@ -26,6 +26,8 @@ export function mediaDir(): Promise<string> {
   if (!generated) {
     generated = (async () => {
       const dir = await Deno.makeTempDir({ prefix: "ppllava-media-" });
+      // One folder per test process (~1.5 MB): removed when the process ends, or every run left one in /tmp.
+      globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
       await run("bash", ["tests/oracles/make_media.sh", dir]);
       return dir;
     })();
