@@ -27,6 +27,50 @@ function losses(jsonl: string, key: string): number[] {
   return jsonl.trim().split("\n").map((line) => JSON.parse(line)).filter((row) => key in row).map((row) => row[key]);
 }
 
+/** Compares stage2.pt with stage1.pt of a folder: how many base-CLIP-vision / BT-Adapter / LLM tensors changed. */
+const FROZEN_CHECK = `
+import sys, json, torch
+sys.path.insert(0, "train")
+import model as M
+a = torch.load(sys.argv[1] + "/stage1.pt")["weights"]; b = torch.load(sys.argv[1] + "/stage2.pt")["weights"]
+out = {"clip": 0, "clip_changed": 0, "bt_changed": 0, "llm_changed": 0}
+for k in a:
+    moved = int(not torch.equal(a[k], b[k]))
+    if k.startswith(M.ref.VT) and ".btadapter" not in k:
+        out["clip"] += 1; out["clip_changed"] += moved
+    elif ".btadapter" in k:
+        out["bt_changed"] += moved
+    elif k.startswith(M.ref.LM):
+        out["llm_changed"] += moved
+print(json.dumps(out))
+`;
+
+/** train/stage1_align.py's object_patches against the generator's geometry: every patch it marks for an object lies
+ * within (or touches) that object's box at that frame, and the patch under the box centre is marked. */
+const PATCHES_CHECK = `
+import sys, json, numpy as np
+sys.path.insert(0, "train")
+import data as D, samples as S, stage1_align as A
+frames, records = S.load_split(sys.argv[1], "train")
+checked = bad = 0
+for f, r in zip(frames, records):
+    for o in r["objects"]:
+        mask = A.object_patches(f, r["objects"], {"colour": o["colour"]}).reshape(len(f), 6, 6)
+        for t, idx in enumerate(D.SAMPLED):
+            if not (o["first"] <= idx <= o["last"]):
+                bad += int(mask[t].any()); continue
+            x, y = D.position(o, idx); h = o["pixels"] / 2
+            lo, hi = int((x - h) // 14), int((x + h) // 14)
+            top, bottom = int((y - h) // 14), int((y + h) // 14)
+            ys, xs = np.nonzero(mask[t])
+            bad += int(((xs < lo) | (xs > hi) | (ys < top) | (ys > bottom)).any())
+            others = [p for p in r["objects"] if p is not o and p["first"] <= idx <= p["last"]]
+            if o["size"] == "large" and not others:  # unoccluded: its centre patch is covered well over 10%
+                bad += int(not mask[t, int(y // 14), int(x // 14)])
+            checked += 1
+print(json.dumps({"checked": checked, "bad": bad}))
+`;
+
 Deno.test({
   name: "train: a few steps of stage 1/2/3 give finite losses and a checkpoint the reference forward reproduces",
   sanitizeResources: false,
@@ -37,10 +81,51 @@ Deno.test({
     try {
       await py(["train/data.py", `${dir}/data`, "--train", "24", "--val", "4", "--test", "2"], env);
       const common = ["--data", `${dir}/data`, "--out", `${dir}/run`, "--threads", "1", "--batch", "3"];
-      await py(["train/stage1_align.py", ...common, "--steps", "3", "--log", "s1"], env);
-      await py(["train/stage2_sft.py", ...common, "--steps", "20", "--log", "s2", "--eval-every", "0", "--lr", "2e-3"], env);
+      await py([
+        "train/stage1_align.py",
+        ...common,
+        "--steps",
+        "3",
+        "--log",
+        "s1",
+        "--ground",
+        "1",
+        "--motion-share",
+        "0.5",
+      ], env);
+      // --freeze-clip (spec §5.3) on a copy of stage 1: base CLIP vision must stay bit-equal, the BT-Adapter must move.
+      await Deno.mkdir(`${dir}/frozen`);
+      await Deno.copyFile(`${dir}/run/stage1.pt`, `${dir}/frozen/stage1.pt`);
+      await py([
+        "train/stage2_sft.py",
+        ...common.slice(0, 2),
+        "--out",
+        `${dir}/frozen`,
+        "--threads",
+        "1",
+        "--batch",
+        "3",
+        "--steps",
+        "2",
+        "--log",
+        "s2f",
+        "--eval-every",
+        "0",
+        "--freeze-clip",
+      ], env);
+      const frozen = JSON.parse((await py(["-c", FROZEN_CHECK, `${dir}/frozen`], env)).trim());
+      assert(frozen.clip_changed === 0 && frozen.clip > 10, `frozen CLIP keys changed: ${JSON.stringify(frozen)}`);
+      assert(frozen.bt_changed > 0 && frozen.llm_changed > 0, `nothing else trained: ${JSON.stringify(frozen)}`);
+      await py(
+        ["train/stage2_sft.py", ...common, "--steps", "20", "--log", "s2", "--eval-every", "0", "--lr", "2e-3"],
+        env,
+      );
       await py(["train/stage3_dpo.py", ...common, "--steps", "2", "--log", "s3"], env);
+      const patches = JSON.parse((await py(["-c", PATCHES_CHECK, `${dir}/data`], env)).trim());
+      assert(patches.checked > 100 && patches.bad === 0, `object_patches vs geometry: ${JSON.stringify(patches)}`);
       const s1 = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), "loss");
+      const ground = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), "ground");
+      assert(ground.length === 1 && Number.isFinite(ground[0]) && ground[0] >= 0, `grounding loss: ${ground}`);
       const s2 = losses(await Deno.readTextFile(`${logs}/s2.jsonl`), "loss");
       assert(s1.length === 1 && s2.length === 2, `unexpected log rows: ${s1} / ${s2}`);
       for (const l of [...s1, ...s2]) assert(Number.isFinite(l) && l > 0, `non-finite loss ${l}`);
