@@ -71,6 +71,18 @@ def main():
     def minutes(name):
         return f"{seconds[name] / 60:.0f} min" if name in seconds else "n/a"
 
+    ground1, motion1 = float(run_all_default("GROUND1") or 0), run_all_default("MOTION1") or "0"
+    ground_text = ""
+    if ground1:
+        ground_text = (f", plus {ground1:g} × a grounding term: for each object phrase, −log of the relevance mass "
+                       "(softmax of 100·cos over its own video's T·P patch embeddings, PGP's step B) that falls on the "
+                       "patches its objects cover (≥ 10% of the patch in the object's colour; colours are unique "
+                       "within a video)")
+    ground_rows = [r for r in s1 if "ground" in r]
+    ground_last = f" (grounding term {ground_rows[-1]['ground']})" if ground_rows else ""
+    sft_trainable = ("base CLIP vision layers, text tower and logit_scale frozen (spec §5.3: BT-Adapter, projector and "
+                     "LLM train)" if run_all_default("FREEZE2") == "1" else
+                     "text tower and logit_scale frozen, the whole vision tower trains")
     weights = run_all_default("WEIGHTS2")
     weights_text = f"; a video's questions drawn with type weights {weights}, others 1" if weights else ""
     curve = ", ".join(f"step {r['step']}: {pct(r['val']['mc_accuracy'])}" for r in vals)
@@ -167,13 +179,14 @@ and GIF. Images (one frame) and image pairs (first/last frame) are cut from the 
 ## Recipe (train/run_all.sh, one uninterrupted run; losses in train/logs/)
 
 1. `stage1_align.py`: contrastive alignment of vision (+BT) and CLIP text towers on video–text pairs (captions and
-   object phrases / object questions), similarity = Σ softmax(100·cos)·cos over the dense patch embeddings (the PGP
-   relevance path), symmetric InfoNCE with every true pair of the batch as a positive (an object phrase is true of
-   every video holding such an object); {len(s1) and s1[-1]['step']} steps of 24, final loss {s1 and s1[-1]['loss']}.
+   object phrases / object questions; {pct(float(motion1))} of the object phrases also name the direction, "the red
+   square moving left"), similarity = Σ softmax(100·cos)·cos over the dense patch embeddings (the PGP relevance path),
+   symmetric InfoNCE with every true pair of the batch as a positive (an object phrase is true of every video holding
+   such an object){ground_text}; {len(s1) and s1[-1]['step']} steps of 24, final loss {s1 and s1[-1]['loss']}{ground_last}.
 2. `stage2_sft.py`: instruction tuning with PGP on the interleave mix (80% video QA, 10% single image, 10% image
    pairs); a video batch is 8 videos × 4 of their questions (the vision tower, which does not see the question, runs
    once per video; PGP once per question{weights_text}); loss = mean over samples of each answer's mean token CE (answer + EOS);
-   text tower and logit_scale frozen; AdamW, lr 2e-3, 100 warm-up steps, one cosine schedule over
+   {sft_trainable}; AdamW, lr 2e-3, 100 warm-up steps, one cosine schedule over
    {losses2 and losses2[-1]['step']} steps{', stopped by wall clock at step ' + str(stopped[-1]['step']) if stopped else ''}; last logged loss {losses2 and losses2[-1]['loss']}.
    Validation MC accuracy during training (every 2nd val video): {curve or 'n/a'}.
 3. `stage3_dpo.py`: sigmoid DPO, β = 0.1, LLM only, reference = the SFT model, chosen = right answer, rejected = a

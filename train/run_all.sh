@@ -14,7 +14,8 @@ THREADS=${THREADS:-1}
 STEPS1=${STEPS1:-800}
 GROUND1=${GROUND1:-1.0}  # stage 1: weight of the grounding loss (object phrase → its patches), 0 = contrastive only
 MOTION1=${MOTION1:-0.5}  # stage 1: share of object phrases that name the direction ("the red square moving left")
-FREEZE2=${FREEZE2:-0}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
+COLOUR1=${COLOUR1:-0.7}  # stage 1: share of object phrases that name the colour (the rest: shape / size / direction)
+FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
 STEPS2=${STEPS2:-4500}
 EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
 # SFT oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3 (empty: uniform)
@@ -45,7 +46,7 @@ mark() {  # one JSON line per finished step: name, its seconds, seconds since th
 mark data
 # Stage 1: contrastive alignment (vision + BT-Adapter + CLIP text), every true pair of the batch a positive.
 $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS" \
-  --ground "$GROUND1" --motion-share "$MOTION1"
+  --ground "$GROUND1" --motion-share "$MOTION1" --colour-share "$COLOUR1"
 mark stage1
 # Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
 # schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.

@@ -41,13 +41,14 @@ def phrase(says, rng, with_motion):
     return TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(p=p)
 
 
-def object_text(obj, rng, motion_share=0.0):
+def object_text(obj, rng, motion_share=0.0, colour_share=0.7):
     """→ (text, what it says: dict of the attributes it names) for one object; with probability motion_share the
-    phrase also names its direction ("the red square moving left")."""
+    phrase also names its direction ("the red square moving left"); colour_share: how often it names the colour (a
+    phrase without colour can only be grounded by shape, size or direction)."""
     says = {}
     if obj["size"] == "small" and rng.random() < 0.8:
         says["size"] = "small"
-    keep_colour, keep_shape = rng.random() < 0.7, rng.random() < 0.7
+    keep_colour, keep_shape = rng.random() < colour_share, rng.random() < 0.7
     if not (keep_colour or keep_shape):
         keep_shape = True
     if keep_colour:
@@ -127,6 +128,7 @@ def main():
     ap.add_argument("--log", default="stage1")
     ap.add_argument("--motion-share", type=float, default=0.0,
                     help="share of object phrases that also name the direction ('the red square moving left')")
+    ap.add_argument("--colour-share", type=float, default=0.7, help="share of object phrases that name the colour")
     ap.add_argument("--ground", type=float, default=0.0,
                     help="weight of the grounding loss: an object phrase's relevance over its own video's patches "
                          "(softmax of 100·cos, PGP's step B) should fall on the patches the named objects cover")
@@ -160,7 +162,8 @@ def main():
                 texts.append(r["caption"])
                 said.append(None)
             else:
-                text, says = object_text(r["objects"][int(rng.integers(len(r["objects"])))], rng, args.motion_share)
+                text, says = object_text(r["objects"][int(rng.integers(len(r["objects"])))], rng, args.motion_share,
+                                          args.colour_share)
                 texts.append(text)
                 said.append(says)
         for g in opt.param_groups:
