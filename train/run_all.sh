@@ -44,7 +44,8 @@ mark() {  # one JSON line per finished step: name, its seconds, seconds since th
 }
 [ -f "$WORK/data/test.jsonl" ] || $PY train/data.py "$WORK/data" --train 4000 --val 200 --test 400 --videos
 mark data
-# Stage 1: contrastive alignment (vision + BT-Adapter + CLIP text), every true pair of the batch a positive.
+# Stage 1: contrastive alignment (vision + BT-Adapter + CLIP text), every true pair of the batch a positive, plus the
+# grounding term (an object phrase's relevance on its object's patches).
 $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS" \
   --ground "$GROUND1" --motion-share "$MOTION1" --colour-share "$COLOUR1"
 mark stage1

@@ -4,10 +4,13 @@ that the relevance map of PGP (§3.4 steps A–C) means something before instruc
 Similarity of a video and a text = Σ_n softmax_n(100·cos_n)·cos_n over the dense patch embeddings n (the same
 clip_visual_ln + clip_visual_projection and the same global softmax as PGP; the token-level 'ST' weighting of the
 original CLIPModelwithVideo, spec §5.1); symmetric InfoNCE over the batch at temperature 1/20.
-Texts: the caption, or one object named by a random subset of size/colour/shape, alone or inside a question template
-("What colour is the small triangle?"): the questions PGP will see at inference then point at their object.
+Texts: the caption, or one object named by a random subset of size/colour/shape (and, --motion-share, its direction),
+alone or inside a question template ("What colour is the small triangle?"). With --ground, a grounding term adds to
+the loss: each object phrase's relevance over its own video's patches should fall on that object's patches, so the
+questions PGP sees at inference point at their object by every attribute they name, not by colour alone.
 
     /usr/bin/python3 train/stage1_align.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
+        [--ground W --motion-share P --colour-share P]
 Resumable: RUN_DIR/stage1.pt holds weights + optimizer + step; rerunning continues. Logs: train/logs/stage1.jsonl.
 """
 import argparse

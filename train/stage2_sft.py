@@ -1,8 +1,9 @@
 """Stage 2: instruction tuning with prompt-guided pooling on the interleave mix (spec §5.3, §5.5): video QA (multiple
 choice + open + describe), single images (one tile, (1,3,3) pooling + image_newline) and image pairs (multi-image,
-BT-Adapter over the 2 images). Loss: cross-entropy on the answer tokens + EOS. Trainable: vision tower with
-BT-Adapter, projector (MLP + clip_visual_ln/projection: they learn through the pooling weights), LLM; frozen: CLIP
-text tower, logit_scale (§5.3). Starts from stage 1's weights.
+BT-Adapter over the 2 images). Loss: cross-entropy on the answer tokens + EOS. Trainable: BT-Adapter, projector (MLP
++ clip_visual_ln/projection: they learn through the pooling weights), LLM, and the base CLIP vision layers unless
+--freeze-clip (§5.3 freezes them; train/run_all.sh does); frozen: CLIP text tower, logit_scale. Starts from stage 1's
+weights.
 
     /usr/bin/python3 train/stage2_sft.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
 Resumable (RUN_DIR/stage2.pt); logs train/logs/stage2.jsonl; writes RUN_DIR/sft/ (HF layout) at the end.
