@@ -1,11 +1,13 @@
-"""Usage: /usr/bin/python3 train/probe_tokens.py CHECKPOINT DATA_DIR [--limit N]
+"""Usage: /usr/bin/python3 train/probe_tokens.py CHECKPOINT DATA_DIR [--limit N] [--patch-only]
 
 Linear probes on what the LLM sees (the PGP-pooled visual tokens, after the projector): is the asked-about object's
 shape / colour / direction decodable from its tokens (per pooled time step, the token of the window with the most
 relevance: 4 tokens in time order)? Each video is pooled with the question that names its object
 (the PGP relevance then points at it): shape with "What shape is the {colour} object?", colour with "What colour is
 the {shape}?", direction with "Which way does the {colour} {shape} move?"; the object is a random one of the video
-(1–3 objects). Train on train-split videos, test on val. CHECKPOINT: an HF folder or a stage*.pt of train/."""
+(1–3 objects). Train on train-split videos, test on val. CHECKPOINT: an HF folder or a stage*.pt of train/.
+A last probe reads shape before any pooling: the vision feature (hs[-2]) of the patch under an object's centre in the
+first frame; it tells whether the vision tower encodes shape at all (a tower trained on shape directly reaches ~0.9)."""
 import argparse
 import os
 import sys
@@ -13,6 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import data as D  # noqa: E402
 import engine as E  # noqa: E402
 import model as M  # noqa: E402
 import samples as S  # noqa: E402
@@ -51,11 +54,52 @@ def features(net, cache, frames, records, attribute, limit, seed):
     return torch.cat(xs), [o[attribute] for o in objects]
 
 
+def centre_patch_features(net, frames, records, limit, seed):
+    """→ (N, D) hs[-2] features of the patch under a random first-frame object's centre, shape labels."""
+    rng = np.random.default_rng(seed)
+    patch = M.VISION["patch_size"]
+    side = frames.shape[2] // patch
+    xs, ys = [], []
+    with torch.no_grad():
+        for s in range(0, min(limit, len(records)), 32):
+            chunk = list(range(s, min(limit, len(records), s + 32)))
+            b, t = len(chunk), frames.shape[1]
+            feature = net.vision(M.pixels_from_uint8(frames[chunk].reshape(b * t, *frames.shape[2:])), b)
+            feature = feature.view(b, t, side * side, -1)
+            for j, i in enumerate(chunk):
+                present = [o for o in records[i]["objects"] if o["first"] == 0]
+                if present:
+                    o = present[int(rng.integers(len(present)))]
+                    x, y = D.position(o, 0)
+                    xs.append(feature[j, 0, int(y // patch) * side + int(x // patch)])
+                    ys.append(o["shape"])
+    return torch.stack(xs), ys
+
+
+def probe(name, xtr, ytr, xva, yva):
+    """Standardised linear softmax probe, 300 Adam steps; prints train and val accuracy."""
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-5
+    xtr, xva = (xtr - mu) / sd, (xva - mu) / sd
+    labels = sorted(set(ytr))
+    a = torch.tensor([labels.index(x) for x in ytr])
+    b = torch.tensor([labels.index(x) for x in yva])
+    w = torch.zeros(xtr.shape[1], len(labels), requires_grad=True)
+    opt = torch.optim.Adam([w], lr=1e-2)
+    for _ in range(300):
+        loss = torch.nn.functional.cross_entropy(xtr @ w, a) + 1e-3 * (w ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    print(f"{name}: probe train {((xtr @ w).argmax(1) == a).float().mean():.2f} "
+          f"val {((xva @ w).argmax(1) == b).float().mean():.2f} (n={len(b)}, chance {1 / len(labels):.2f})", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoint")
     ap.add_argument("data")
     ap.add_argument("--limit", type=int, default=1500)
+    ap.add_argument("--patch-only", action="store_true", help="only the centre-patch shape probe (stage 1 checks)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     net = load(args.checkpoint)
@@ -63,24 +107,12 @@ def main():
     cache = E.TextCache(net, S.Tokenizers())
     fr, rec = S.load_split(args.data, "train")
     vfr, vrec = S.load_split(args.data, "val")
-    for attribute in ("shape", "colour", "direction"):
+    for attribute in () if args.patch_only else ("shape", "colour", "direction"):
         xtr, ytr = features(net, cache, fr, rec, attribute, args.limit, 0)
         xva, yva = features(net, cache, vfr, vrec, attribute, 200, 1)
-        mu, sd = xtr.mean(0), xtr.std(0) + 1e-5
-        xtr, xva = (xtr - mu) / sd, (xva - mu) / sd
-        labels = sorted(set(ytr))
-        a = torch.tensor([labels.index(x) for x in ytr])
-        b = torch.tensor([labels.index(x) for x in yva])
-        w = torch.zeros(xtr.shape[1], len(labels), requires_grad=True)
-        opt = torch.optim.Adam([w], lr=1e-2)
-        for _ in range(300):
-            loss = torch.nn.functional.cross_entropy(xtr @ w, a) + 1e-3 * (w ** 2).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        print(f"{attribute}: probe train {((xtr @ w).argmax(1) == a).float().mean():.2f} "
-              f"val {((xva @ w).argmax(1) == b).float().mean():.2f} (n={len(b)}, chance {1 / len(labels):.2f})",
-              flush=True)
+        probe(attribute, xtr, ytr, xva, yva)
+    probe("shape (centre patch, before pooling)", *centre_patch_features(net, fr, rec, args.limit, 0),
+          *centre_patch_features(net, vfr, vrec, 200, 1))
 
 
 if __name__ == "__main__":
