@@ -72,6 +72,7 @@ def main():
         return f"{seconds[name] / 60:.0f} min" if name in seconds else "n/a"
 
     ground1, motion1 = float(run_all_default("GROUND1") or 0), run_all_default("MOTION1") or "0"
+    colour1 = float(run_all_default("COLOUR1") or 0.7)
     ground_text = ""
     if ground1:
         ground_text = (f", plus {ground1:g} × a grounding term: for each object phrase, −log of the relevance mass "
@@ -180,7 +181,8 @@ and GIF. Images (one frame) and image pairs (first/last frame) are cut from the 
 
 1. `stage1_align.py`: contrastive alignment of vision (+BT) and CLIP text towers on video–text pairs (captions and
    object phrases / object questions; {pct(float(motion1))} of the object phrases also name the direction, "the red
-   square moving left"), similarity = Σ softmax(100·cos)·cos over the dense patch embeddings (the PGP relevance path),
+   square moving left", and {pct(colour1)} name the colour, the rest only shape / size / direction),
+   similarity = Σ softmax(100·cos)·cos over the dense patch embeddings (the PGP relevance path),
    symmetric InfoNCE with every true pair of the batch as a positive (an object phrase is true of every video holding
    such an object){ground_text}; {len(s1) and s1[-1]['step']} steps of 24, final loss {s1 and s1[-1]['loss']}{ground_last}.
 2. `stage2_sft.py`: instruction tuning with PGP on the interleave mix (80% video QA, 10% single image, 10% image

@@ -12,9 +12,9 @@ WORK=${1:-/tmp/ppllava-train}
 PY=/usr/bin/python3
 THREADS=${THREADS:-1}
 STEPS1=${STEPS1:-2400}
-GROUND1=${GROUND1:-1.0}  # stage 1: weight of the grounding loss (object phrase → its patches), 0 = contrastive only
+GROUND1=${GROUND1:-2.0}  # stage 1: weight of the grounding loss (object phrase → its patches), 0 = contrastive only
 MOTION1=${MOTION1:-0.5}  # stage 1: share of object phrases that name the direction ("the red square moving left")
-COLOUR1=${COLOUR1:-0.4}  # stage 1: share of object phrases that name the colour (the rest: shape / size / direction)
+COLOUR1=${COLOUR1:-0.15} # stage 1: share of object phrases that name the colour (the rest: shape / size / direction)
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
 STEPS2=${STEPS2:-4500}
 EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
