@@ -25,7 +25,9 @@ for (const [runtime, command] of [["node", "node"], ["bun", bin("bun")]]) {
 }
 
 const servers: [string, string, string[]][] = [
-  ["deno", bin("deno"), ["run", "--allow-net", "--allow-read", "--allow-env", "examples/deno-serve.ts"]],
+  // The deno binary itself: node_modules/.bin/deno is a Node wrapper that does not pass SIGTERM on, so killing it
+  // left the example server running after the tests.
+  ["deno", Deno.execPath(), ["run", "--allow-net", "--allow-read", "--allow-env", "examples/deno-serve.ts"]],
   ["bun", bin("bun"), ["examples/bun-serve.ts"]],
   ["node", "node", ["examples/node-serve.mjs"]],
 ];
@@ -39,10 +41,10 @@ for (const [runtime, command, args] of servers) {
       stderr: "inherit",
     }).spawn();
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let url: string | undefined;
     try {
       let seen = "";
       const deadline = Date.now() + 20_000;
-      let url: string | undefined;
       while (!url && Date.now() < deadline) {
         const { value, done } = await reader.read();
         if (done) break;
@@ -65,5 +67,8 @@ for (const [runtime, command, args] of servers) {
       await reader.cancel().catch(() => {});
       await child.status;
     }
+    // Stopping the process stops the server: nothing keeps listening after the test.
+    const after = await fetch(`${url}/healthz`).then((r) => r.body?.cancel().then(() => r.status), () => "refused");
+    assertEquals(after, "refused", `${runtime}: the server still answers after SIGTERM`);
   });
 }
