@@ -23,6 +23,7 @@ WEIGHTS2=${WEIGHTS2:-}
 # The generated scene (train/data.py SCENES): 84 = the shipped model's. The train3 experiment (112 px frames, 8×8
 # patches, 32/12 px objects, 3.2 px/frame; not better: train/logs/train3/) ran as
 #   SCENE=112 STEPS2=6000 EVAL2=850 WEIGHTS2=direction=3,shape_of_colour=3,colour_of_shape=2,colour_moving=2
+# and the 84-fast experiment (3.0 px/frame, direction still at chance: train/logs/fast84/) as SCENE=84-fast.
 SCENE=${SCENE:-84}
 export PPLLAVA_SCENE=$SCENE
 STEPS3=${STEPS3:-150}
