@@ -71,6 +71,31 @@ for f, r in zip(frames, records):
 print(json.dumps({"checked": checked, "bad": bad}))
 `;
 
+/** stage 1's direction-only phrases (--direction-only): they name nothing but the motion, their grounding mask is the
+ * union of the masks of the objects moving that way, and at share 0 the seeded phrase stream is the old one. */
+const DIRECTION_ONLY_CHECK = `
+import sys, json, numpy as np
+sys.path.insert(0, "train")
+import data as D, samples as S, stage1_align as A
+frames, records = S.load_split(sys.argv[1], "train")
+bad = n = 0
+for f, r in zip(frames, records):
+    o = r["objects"][0]
+    text, says = A.object_text(o, np.random.default_rng(7), 0.5, 0.15, 1.0)
+    words = set(text.split())
+    bad += int(says != {"direction": o["direction"]} or A.motion(o["direction"]) not in text
+               or bool(words & (set(D.COLOURS) | set(D.SHAPES) | {"small"})))
+    union = np.zeros(len(f) * 36, dtype=bool)
+    for p in r["objects"]:
+        if p["direction"] == o["direction"]:
+            union |= A.object_patches(f, r["objects"], {"colour": p["colour"]})
+    bad += int(not np.array_equal(A.object_patches(f, r["objects"], says), union))
+    old = A.object_text(o, np.random.default_rng(7), 0.5, 0.15)
+    bad += int(A.object_text(o, np.random.default_rng(7), 0.5, 0.15, 0.0) != old)
+    n += 1
+print(json.dumps({"checked": n, "bad": bad}))
+`;
+
 Deno.test({
   name: "train: a few steps of stage 1/2/3 give finite losses and a checkpoint the reference forward reproduces",
   sanitizeResources: false,
@@ -123,6 +148,8 @@ Deno.test({
       await py(["train/stage3_dpo.py", ...common, "--steps", "2", "--log", "s3"], env);
       const patches = JSON.parse((await py(["-c", PATCHES_CHECK, `${dir}/data`], env)).trim());
       assert(patches.checked > 100 && patches.bad === 0, `object_patches vs geometry: ${JSON.stringify(patches)}`);
+      const dirOnly = JSON.parse((await py(["-c", DIRECTION_ONLY_CHECK, `${dir}/data`], env)).trim());
+      assert(dirOnly.checked === 24 && dirOnly.bad === 0, `direction-only phrases: ${JSON.stringify(dirOnly)}`);
       const s1 = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), "loss");
       const ground = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), "ground");
       assert(ground.length === 1 && Number.isFinite(ground[0]) && ground[0] >= 0, `grounding loss: ${ground}`);

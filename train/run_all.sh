@@ -15,6 +15,8 @@ STEPS1=${STEPS1:-2400}
 GROUND1=${GROUND1:-2.0}  # stage 1: weight of the grounding loss (object phrase → its patches), 0 = contrastive only
 MOTION1=${MOTION1:-0.5}  # stage 1: share of object phrases that name the direction ("the red square moving left")
 COLOUR1=${COLOUR1:-0.15} # stage 1: share of object phrases that name the colour (the rest: shape / size / direction)
+DIRONLY1=${DIRONLY1:-0}  # stage 1: share of object phrases that name only the direction ("the object moving left";
+#   0.3 / 0.15 were tried and not kept: the model card's limits)
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
 STEPS2=${STEPS2:-4500}
 EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
@@ -48,7 +50,7 @@ mark data
 # Stage 1: contrastive alignment (vision + BT-Adapter + CLIP text), every true pair of the batch a positive, plus the
 # grounding term (an object phrase's relevance on its object's patches).
 $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS" \
-  --ground "$GROUND1" --motion-share "$MOTION1" --colour-share "$COLOUR1"
+  --ground "$GROUND1" --motion-share "$MOTION1" --colour-share "$COLOUR1" --direction-only "$DIRONLY1"
 mark stage1
 # Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
 # schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.

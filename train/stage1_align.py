@@ -10,7 +10,7 @@ the loss: each object phrase's relevance over its own video's patches should fal
 questions PGP sees at inference point at their object by every attribute they name, not by colour alone.
 
     /usr/bin/python3 train/stage1_align.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
-        [--ground W --motion-share P --colour-share P]
+        [--ground W --motion-share P --colour-share P --direction-only P]
 Resumable: RUN_DIR/stage1.pt holds weights + optimizer + step; rerunning continues. Logs: train/logs/stage1.jsonl.
 """
 import argparse
@@ -44,10 +44,15 @@ def phrase(says, rng, with_motion):
     return TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(p=p)
 
 
-def object_text(obj, rng, motion_share=0.0, colour_share=0.7):
+def object_text(obj, rng, motion_share=0.0, colour_share=0.7, direction_only=0.0):
     """→ (text, what it says: dict of the attributes it names) for one object; with probability motion_share the
     phrase also names its direction ("the red square moving left"); colour_share: how often it names the colour (a
-    phrase without colour can only be grounded by shape, size or direction)."""
+    phrase without colour can only be grounded by shape, size or direction); direction_only: how often the phrase
+    names nothing but the direction ("the object moving left": colours and shapes are unique within a video, so a
+    phrase that also names either never needs the motion to find its object)."""
+    if direction_only > 0 and rng.random() < direction_only:  # no draw when off: the seeded stream stays
+        says = {"direction": obj["direction"]}
+        return phrase(says, rng, True), says
     says = {}
     if obj["size"] == "small" and rng.random() < 0.8:
         says["size"] = "small"
@@ -132,6 +137,8 @@ def main():
     ap.add_argument("--motion-share", type=float, default=0.0,
                     help="share of object phrases that also name the direction ('the red square moving left')")
     ap.add_argument("--colour-share", type=float, default=0.7, help="share of object phrases that name the colour")
+    ap.add_argument("--direction-only", type=float, default=0.0,
+                    help="share of object phrases that name only the direction ('the object moving left')")
     ap.add_argument("--ground", type=float, default=0.0,
                     help="weight of the grounding loss: an object phrase's relevance over its own video's patches "
                          "(softmax of 100·cos, PGP's step B) should fall on the patches the named objects cover")
@@ -166,7 +173,7 @@ def main():
                 said.append(None)
             else:
                 text, says = object_text(r["objects"][int(rng.integers(len(r["objects"])))], rng, args.motion_share,
-                                          args.colour_share)
+                                          args.colour_share, args.direction_only)
                 texts.append(text)
                 said.append(says)
         for g in opt.param_groups:
