@@ -16,7 +16,7 @@ GROUND1=${GROUND1:-2.0}  # stage 1: weight of the grounding loss (object phrase 
 MOTION1=${MOTION1:-0.5}  # stage 1: share of object phrases that name the direction ("the red square moving left")
 COLOUR1=${COLOUR1:-0.15} # stage 1: share of object phrases that name the colour (the rest: shape / size / direction)
 DIRONLY1=${DIRONLY1:-0}  # stage 1: share of object phrases that name only the direction ("the object moving left";
-#   0.3 / 0.15 were tried and not kept: the model card's limits)
+#   0.15 / 0.3 / 0.5 were tried and not kept: the model card's limits)
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
 STEPS2=${STEPS2:-4500}
 EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
