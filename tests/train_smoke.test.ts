@@ -72,7 +72,8 @@ print(json.dumps({"checked": checked, "bad": bad}))
 `;
 
 /** stage 1's direction-only phrases (--direction-only): they name nothing but the motion, their grounding mask is the
- * union of the masks of the objects moving that way, and at share 0 the seeded phrase stream is the old one. */
+ * union of the masks of the objects moving that way, and at share 0 no random draw is added (the seeded phrase
+ * stream of the committed recipe stays as it was). */
 const DIRECTION_ONLY_CHECK = `
 import sys, json, numpy as np
 sys.path.insert(0, "train")
@@ -90,8 +91,16 @@ for f, r in zip(frames, records):
         if p["direction"] == o["direction"]:
             union |= A.object_patches(f, r["objects"], {"colour": p["colour"]})
     bad += int(not np.array_equal(A.object_patches(f, r["objects"], says), union))
-    old = A.object_text(o, np.random.default_rng(7), 0.5, 0.15)
-    bad += int(A.object_text(o, np.random.default_rng(7), 0.5, 0.15, 0.0) != old)
+    calls = {}
+    for share in (0.0, 1e-12):  # 1e-12: draws for the direction-only choice but (almost surely) never takes it
+        rec, rng = [], np.random.default_rng(7)
+        class Spy:
+            def __getattr__(self, name):
+                rec.append(name)
+                return getattr(rng, name)
+        A.object_text(o, Spy(), 0.5, 0.15, share)
+        calls[share] = rec
+    bad += int(calls[1e-12] != ["random"] + calls[0.0])
     n += 1
 print(json.dumps({"checked": n, "bad": bad}))
 `;
