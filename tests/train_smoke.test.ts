@@ -105,6 +105,47 @@ for f, r in zip(frames, records):
 print(json.dumps({"checked": n, "bad": bad}))
 `;
 
+/** stage 1's region term (--region): with patch embeddings that hold, on the patches an object covers, the one-hot
+ * codes of its colour, shape and direction, and phrase embeddings that are those codes, region_loss must be ~0 (each
+ * object's region is its own patches, its labels its own values); with the phrases of each attribute rotated (every
+ * label now names another value) it must be large. phrase_separation: ~0 for distinct phrases, ln(n) when an
+ * attribute's phrases coincide. attribute_phrases: an attribute's phrases differ only in the value's words. */
+const REGION_CHECK = `
+import sys, json, math, torch, numpy as np
+sys.path.insert(0, "train")
+import samples as S, stage1_align as A
+frames, records = S.load_split(sys.argv[1], "train")
+names = [(a, v) for a, values in A.ATTRIBUTE_VALUES.items() for v in values]
+code = {n: i for i, n in enumerate(names)}
+feature = torch.zeros(len(frames), frames.shape[1] * 36, len(names))
+for i, (f, r) in enumerate(zip(frames, records)):
+    for o in r["objects"]:
+        m = torch.from_numpy(A.object_patches(f, [o], {"colour": o["colour"]}))
+        for a in A.ATTRIBUTE_VALUES:
+            feature[i, m, code[(a, o[a])]] += 1
+class Identity:
+    def visual_embeds(self, x):
+        return x
+def phrases(shift):
+    out = {}
+    for a, values in A.ATTRIBUTE_VALUES.items():
+        rows = torch.stack([torch.nn.functional.one_hot(torch.tensor(code[(a, v)]), len(names)).float() for v in values])
+        out[a] = torch.roll(rows, shift, dims=0)
+    return out
+vids = list(range(len(records)))
+loss = lambda e: A.region_loss(Identity(), feature.reshape(-1, 36, len(names)), e, frames, records, vids).item()
+same = {a: torch.ones(len(v), 4) for a, v in A.ATTRIBUTE_VALUES.items()}
+collapsed = A.phrase_separation(same).item() - sum(math.log(len(v)) for v in A.ATTRIBUTE_VALUES.values()) / 3
+wording = 0
+for seed in range(20):
+    for a, texts in A.attribute_phrases(np.random.default_rng(seed)).items():
+        values = A.ATTRIBUTE_VALUES[a]
+        words = [A.motion(v) if a == "direction" else v for v in values]
+        wording += int(len(set(t.replace(w, "#") for t, w in zip(texts, words))) != 1 or len(set(texts)) != len(values))
+print(json.dumps({"right": loss(phrases(0)), "rotated": loss(phrases(1)),
+                  "separated": A.phrase_separation(phrases(0)).item(), "collapsed": abs(collapsed), "wording": wording}))
+`;
+
 Deno.test({
   name: "train: a few steps of stage 1/2/3 give finite losses and a checkpoint the reference forward reproduces",
   sanitizeResources: false,
@@ -126,6 +167,8 @@ Deno.test({
         "1",
         "--motion-share",
         "0.5",
+        "--region",
+        "1",
       ], env);
       // --freeze-clip (spec §5.3) on a copy of stage 1: base CLIP vision must stay bit-equal, the BT-Adapter must move.
       await Deno.mkdir(`${dir}/frozen`);
@@ -159,9 +202,19 @@ Deno.test({
       assert(patches.checked > 100 && patches.bad === 0, `object_patches vs geometry: ${JSON.stringify(patches)}`);
       const dirOnly = JSON.parse((await py(["-c", DIRECTION_ONLY_CHECK, `${dir}/data`], env)).trim());
       assert(dirOnly.checked === 24 && dirOnly.bad === 0, `direction-only phrases: ${JSON.stringify(dirOnly)}`);
+      const region = JSON.parse((await py(["-c", REGION_CHECK, `${dir}/data`], env)).trim());
+      assert(
+        region.right < 0.05 && region.rotated > 5 && region.separated < 1e-6 && region.collapsed < 1e-5 &&
+          region.wording === 0,
+        `region term: ${JSON.stringify(region)}`,
+      );
       const s1 = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), "loss");
       const ground = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), "ground");
       assert(ground.length === 1 && Number.isFinite(ground[0]) && ground[0] >= 0, `grounding loss: ${ground}`);
+      for (const key of ["region", "separation"]) {
+        const logged = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), key);
+        assert(logged.length === 1 && Number.isFinite(logged[0]) && logged[0] > 0, `${key} term: ${logged}`);
+      }
       const s2 = losses(await Deno.readTextFile(`${logs}/s2.jsonl`), "loss");
       assert(s1.length === 1 && s2.length === 2, `unexpected log rows: ${s1} / ${s2}`);
       for (const l of [...s1, ...s2]) assert(Number.isFinite(l) && l > 0, `non-finite loss ${l}`);

@@ -79,6 +79,13 @@ def main():
                        "(softmax of 100·cos over its own video's T·P patch embeddings, PGP's step B) that falls on the "
                        "patches its objects cover (≥ 10% of the patch in the object's colour; colours are unique "
                        "within a video)")
+    region1 = float(run_all_default("REGION1") or 0)
+    if region1:
+        ground_text += (f", plus {region1:g} × a region term: every object of the batch, as the mean of the unit "
+                        "embeddings of its patches, classified by cosine among the phrases of each attribute (one "
+                        "template per step filled with every colour / shape / direction, \"the object moving left\"), "
+                        "and those phrases told apart from each other (each nearest to itself; without this the text "
+                        "tower gave every direction the same embedding)")
     ground_rows = [r for r in s1 if "ground" in r]
     ground_last = f" (grounding term {ground_rows[-1]['ground']})" if ground_rows else ""
     sft_trainable = ("base CLIP vision layers, text tower and logit_scale frozen (spec §5.3: BT-Adapter, projector and "

@@ -7,10 +7,13 @@ original CLIPModelwithVideo, spec §5.1); symmetric InfoNCE over the batch at te
 Texts: the caption, or one object named by a random subset of size/colour/shape (and, --motion-share, its direction),
 alone or inside a question template ("What colour is the small triangle?"). With --ground, a grounding term adds to
 the loss: each object phrase's relevance over its own video's patches should fall on that object's patches, so the
-questions PGP sees at inference point at their object by every attribute they name, not by colour alone.
+questions PGP sees at inference point at their object by every attribute they name, not by colour alone. With
+--region, a region term adds to it: every object's patches, pooled, are classified among the phrases of each attribute
+("the red object" …, "the square" …, "the object moving left" …), so the patch embeddings carry shape and direction
+even where no phrase of the batch needs them.
 
     /usr/bin/python3 train/stage1_align.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
-        [--ground W --motion-share P --colour-share P --direction-only P]
+        [--ground W --motion-share P --colour-share P --direction-only P --region W]
 Resumable: RUN_DIR/stage1.pt holds weights + optimizer + step; rerunning continues. Logs: train/logs/stage1.jsonl.
 """
 import argparse
@@ -104,6 +107,63 @@ def object_patches(frames, objects, says):
     return hit.reshape(-1)
 
 
+# The region term's phrases: per attribute, one template (drawn per step) filled with each value, so that the phrases
+# of an attribute differ only in the value's words; worded as stage 1's object phrases and the data's questions are.
+ATTRIBUTE_VALUES = {"colour": list(D.COLOURS), "shape": list(D.SHAPES), "direction": list(D.DIRECTIONS)}
+ATTRIBUTE_TEMPLATES = {
+    "colour": ["the {v} object", "a {v} object", "What shape is the {v} object?", "Which way does the {v} object move?"],
+    "shape": ["the {v}", "a {v}", "What colour is the {v}?", "Which way does the {v} move?"],
+    "direction": ["the object {v}", "a object {v}", "What colour is the object {v}?", "the object {v} in the video"],
+}
+
+
+def attribute_phrases(rng):
+    """→ {attribute: [phrase per value, in ATTRIBUTE_VALUES order]} with one random template per attribute."""
+    out = {}
+    for a, values in ATTRIBUTE_VALUES.items():
+        template = ATTRIBUTE_TEMPLATES[a][int(rng.integers(len(ATTRIBUTE_TEMPLATES[a])))]
+        out[a] = [template.format(v=motion(v) if a == "direction" else v) for v in values]
+    return out
+
+
+def region_loss(net, feature, e_attr, frames, records, vids):
+    """Region–phrase alignment: every object of every batch video, as the mean of its patches' unit embeddings (the
+    patches it covers, as in the grounding term), is classified among the phrases of each attribute (its colour, its
+    shape, its direction) by cosine at temperature 1/20. e_attr: {attribute: (n_values, proj) text embeddings}.
+    The contrastive and grounding terms never needed the direction (colours and shapes are unique within a video, so
+    a phrase that names either finds its object without the motion); this term asks every object for each attribute."""
+    b = len(vids)
+    e_v = net.visual_embeds(feature)
+    e_v = torch.nn.functional.normalize(e_v.reshape(b, -1, e_v.shape[-1]), dim=-1)
+    regions, labels = [], {a: [] for a in ATTRIBUTE_VALUES}
+    for i, v in enumerate(vids):
+        for o in records[v]["objects"]:
+            mask = torch.from_numpy(object_patches(frames[i], [o], {"colour": o["colour"]}))
+            if not mask.any():
+                continue
+            regions.append(e_v[i][mask].mean(dim=0))
+            for a, values in ATTRIBUTE_VALUES.items():
+                labels[a].append(values.index(o[a]))
+    if not regions:
+        return feature.sum() * 0
+    r = torch.nn.functional.normalize(torch.stack(regions), dim=-1)
+    terms = [torch.nn.functional.cross_entropy(20.0 * r @ torch.nn.functional.normalize(e_attr[a], dim=-1).T,
+                                               torch.tensor(labels[a])) for a in ATTRIBUTE_VALUES]
+    return torch.stack(terms).mean()
+
+
+def phrase_separation(e_attr):
+    """Each attribute's phrases must be told apart by the text tower: each one nearest to itself among its set (cosine,
+    temperature 1/20). Without it the text tower (which nothing else asked) gave "…moving left" and "…moving right"
+    the same embedding (cosine 1.000), so neither the region term nor PGP could point by direction; and with all of
+    an attribute's phrases equal, the region term has no gradient on either side."""
+    terms = []
+    for e in e_attr.values():
+        e = torch.nn.functional.normalize(e, dim=-1)
+        terms.append(torch.nn.functional.cross_entropy(20.0 * e @ e.T, torch.arange(e.shape[0])))
+    return torch.stack(terms).mean()
+
+
 def grounding_loss(net, feature, e_t, frames, records, vids, said):
     """−log of the relevance mass that each object phrase puts on its objects' patches, over its own video's T·P
     patches (PGP's global softmax of 100·cos, spec §3.4 step B). Contrastive video–text pairs alone never made a
@@ -124,6 +184,13 @@ def grounding_loss(net, feature, e_t, frames, records, vids, said):
     return torch.stack(terms).mean() if terms else feature.sum() * 0
 
 
+def clip_batch(tok, texts):
+    """→ (ids, mask) of the texts, cut after the longest one's first EOS (EOS padding beyond it does not change e_t)."""
+    clip = [tok.clip_ids(t) for t in texts]
+    length = max(sum(m) for _, m in clip) + 1
+    return torch.tensor([c[0][:length] for c in clip]), torch.tensor([c[1][:length] for c in clip])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -139,6 +206,9 @@ def main():
     ap.add_argument("--colour-share", type=float, default=0.7, help="share of object phrases that name the colour")
     ap.add_argument("--direction-only", type=float, default=0.0,
                     help="share of object phrases that name only the direction ('the object moving left')")
+    ap.add_argument("--region", type=float, default=0.0,
+                    help="weight of the region term: each object's mean patch embedding classified among the phrases "
+                         "of its colour, shape and direction, plus those phrases told apart from each other")
     ap.add_argument("--ground", type=float, default=0.0,
                     help="weight of the grounding loss: an object phrase's relevance over its own video's patches "
                          "(softmax of 100·cos, PGP's step B) should fall on the patches the named objects cover")
@@ -178,11 +248,7 @@ def main():
                 said.append(says)
         for g in opt.param_groups:
             g["lr"] = E.lr_at(step, args.steps, args.lr, 20)
-        clip = [tok.clip_ids(t) for t in texts]
-        length = max(sum(m) for _, m in clip) + 1  # EOS padding beyond the first EOS does not change e_t
-        ids = torch.tensor([c[0][:length] for c in clip])
-        mask = torch.tensor([c[1][:length] for c in clip])
-        e_t = net.text(ids, mask)
+        e_t = net.text(*clip_batch(tok, texts))
         b, t = len(vids), frames.shape[1]
         feature = net.vision(M.pixels_from_uint8(frames[vids].reshape(b * t, *frames.shape[2:])), b)
         sim = similarity(net, feature, e_t, b) * 20.0
@@ -196,6 +262,13 @@ def main():
         ground = grounding_loss(net, feature, e_t, frames[vids], records, vids, said) if args.ground else None
         if ground is not None:
             loss = loss + args.ground * ground
+        region = separation = None
+        if args.region:  # its own random stream: the batches and phrases above stay those of the run without it
+            phrases = attribute_phrases(np.random.default_rng([args.seed, step, 1]))
+            e_attr = {a: net.text(*clip_batch(tok, texts_a)) for a, texts_a in phrases.items()}
+            region = region_loss(net, feature, e_attr, frames[vids], records, vids)
+            separation = phrase_separation(e_attr)
+            loss = loss + args.region * (region + separation)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -204,7 +277,9 @@ def main():
         if step % 10 == 0 or step == args.steps:
             acc = truth[target, sim.argmax(1)].mean().item()  # the best text of each video is true of it
             log.log(step=step, loss=round(loss.item(), 4), acc=round(acc, 3),
-                    **({"ground": round(ground.item(), 4)} if ground is not None else {}))
+                    **({"ground": round(ground.item(), 4)} if ground is not None else {}),
+                    **({"region": round(region.item(), 4), "separation": round(separation.item(), 4)}
+                       if region is not None else {}))
         if step % 50 == 0 or step == args.steps:
             E.save_state(path, net, opt, step)
 
