@@ -170,7 +170,8 @@ Deno.test({
         "--region",
         "1",
       ], env);
-      // --freeze-clip (spec §5.3) on a copy of stage 1: base CLIP vision must stay bit-equal, the BT-Adapter must move.
+      // --freeze-clip (spec §5.3) on a copy of stage 1: base CLIP vision must stay bit-equal, the BT-Adapter must move
+      // (video batches of 3 questions on one video, with the region term).
       await Deno.mkdir(`${dir}/frozen`);
       await Deno.copyFile(`${dir}/run/stage1.pt`, `${dir}/frozen/stage1.pt`);
       await py([
@@ -183,13 +184,22 @@ Deno.test({
         "--batch",
         "3",
         "--steps",
-        "2",
+        "10",
         "--log",
         "s2f",
         "--eval-every",
         "0",
         "--freeze-clip",
+        "--mix",
+        "1,0,0",
+        "--per-video",
+        "3",
+        "--region",
+        "1",
       ], env);
+      // SFT's region term (--region) logs its value and, like the answer loss, leaves the frozen layers alone.
+      const sftRegion = losses(await Deno.readTextFile(`${logs}/s2f.jsonl`), "region");
+      assert(sftRegion.length === 1 && Number.isFinite(sftRegion[0]) && sftRegion[0] > 0, `SFT region: ${sftRegion}`);
       const frozen = JSON.parse((await py(["-c", FROZEN_CHECK, `${dir}/frozen`], env)).trim());
       assert(frozen.clip_changed === 0 && frozen.clip > 10, `frozen CLIP keys changed: ${JSON.stringify(frozen)}`);
       assert(frozen.bt_changed > 0 && frozen.llm_changed > 0, `nothing else trained: ${JSON.stringify(frozen)}`);

@@ -40,13 +40,16 @@ class TextCache:
         return torch.stack([self.table[t] for t in texts])
 
 
-def visual_tokens(net, kind, frames, e_t, mode="pgp", which=None):
+def visual_tokens(net, kind, frames, e_t, mode="pgp", which=None, seen=None):
     """frames uint8: video (B,T,S,S,3) / image (B,S,S,3) / multi (B,2,S,S,3) → (B, k, n, H) tokens per <image>.
     which (video only): sample i asks about video which[i] of frames (V videos, B ≥ V questions): the vision tower,
-    which does not see the question, then runs once per video and PGP once per question."""
+    which does not see the question, then runs once per video and PGP once per question. seen (video only): a dict
+    that receives the vision feature of the videos, "feature" (V·T, P, D), for a loss on it (SFT's region term)."""
     if kind == "video":
         b, t = frames.shape[:2]
         feature = net.vision(M.pixels_from_uint8(frames.reshape(b * t, *frames.shape[2:])), b)
+        if seen is not None:
+            seen["feature"] = feature
         if which is not None:
             b = len(which)
             feature = feature.view(-1, t, *feature.shape[1:])[torch.as_tensor(which)].reshape(b * t,
@@ -101,6 +104,7 @@ class Mix:
                 for it in self.items:
                     self.by_video.setdefault(it[0], []).append(it)
             vids = self.rng.choice(len(self.records), size=self.batch // self.per_video, replace=False)
+            self.videos = vids  # the record index of each video of this batch (SFT's region term)
             its, which = [], []
             for n, v in enumerate(vids):
                 own = self.by_video[v]

@@ -19,6 +19,7 @@ DIRONLY1=${DIRONLY1:-0}  # stage 1: share of object phrases that name only the d
 #   0.15 / 0.3 / 0.5 were tried and not kept: the model card's limits)
 REGION1=${REGION1:-0}    # stage 1: weight of the region term (each object's patches classified among colour / shape /
 #   direction phrases)
+REGION2=${REGION2:-0}    # stage 2: weight of the same region term on SFT's video batches (frozen text tower)
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
 STEPS2=${STEPS2:-4500}
 EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
@@ -59,7 +60,7 @@ mark stage1
 # schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.
 $PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" --batch 32 --per-video 4 \
   --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every "$EVAL2" --stop-at "$STOP2" \
-  --type-weights "$WEIGHTS2" $([ "$FREEZE2" = 1 ] && echo --freeze-clip)
+  --type-weights "$WEIGHTS2" --region "$REGION2" $([ "$FREEZE2" = 1 ] && echo --freeze-clip)
 mark stage2
 $PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS"
 mark stage3

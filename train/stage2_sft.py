@@ -3,7 +3,7 @@ choice + open + describe), single images (one tile, (1,3,3) pooling + image_newl
 BT-Adapter over the 2 images). Loss: cross-entropy on the answer tokens + EOS. Trainable: BT-Adapter, projector (MLP
 + clip_visual_ln/projection: they learn through the pooling weights), LLM, and the base CLIP vision layers unless
 --freeze-clip (§5.3 freezes them; train/run_all.sh does); frozen: CLIP text tower, logit_scale. Starts from stage 1's
-weights.
+weights. --region W adds stage 1's region term on video batches (the logged loss is then the sum).
 
     /usr/bin/python3 train/stage2_sft.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
 Resumable (RUN_DIR/stage2.pt); logs train/logs/stage2.jsonl; writes RUN_DIR/sft/ (HF layout) at the end.
@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import engine as E  # noqa: E402
 import model as M  # noqa: E402
 import samples as S  # noqa: E402
+import stage1_align as A  # noqa: E402
 
 
 def main():
@@ -44,6 +45,9 @@ def main():
                     help="oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3")
     ap.add_argument("--freeze-clip", action="store_true",
                     help="keep the base CLIP vision layers frozen (spec §5.3); BT-Adapter, projector and LLM train")
+    ap.add_argument("--region", type=float, default=0.0,
+                    help="weight of stage 1's region term on video batches (needs --per-video > 1): each object's "
+                         "patches classified among the frozen text tower's colour / shape / direction phrases")
     ap.add_argument("--stop-at", type=float, default=0, help="unix time: save and finish early once passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -75,16 +79,24 @@ def main():
         seqs, starts, _, _ = S.batch_tensors(tok, texts, answers, E.n_images(kind))
         for g in opt.param_groups:
             g["lr"] = E.lr_at(step, args.steps, args.lr, args.warmup)
-        visuals = E.visual_tokens(net, kind, fr, cache(texts), which=which)
+        seen = {} if args.region and which is not None else None
+        visuals = E.visual_tokens(net, kind, fr, cache(texts), which=which, seen=seen)
         logp, rows = E.answer_logprobs(net, kind, seqs, starts, visuals)
         loss = -(logp.mean() if args.loss == "token" else E.per_sample_mean(logp, rows, len(texts)))
+        region = None
+        if seen:  # its own random stream: the batches stay those of the run without it
+            phrases = A.attribute_phrases(np.random.default_rng([args.seed, step, 1]))
+            e_attr = {a: cache(texts_a) for a, texts_a in phrases.items()}
+            region = A.region_loss(net, seen["feature"], e_attr, fr, records, mix.videos)
+            loss = loss + args.region * region
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
         if step % 10 == 0:
-            log.log(step=step, kind=str(kind), loss=round(loss.item(), 4), lr=round(opt.param_groups[0]["lr"], 6))
+            log.log(step=step, kind=str(kind), loss=round(loss.item(), 4), lr=round(opt.param_groups[0]["lr"], 6),
+                    **({"region": round(region.item(), 4)} if region is not None else {}))
         if step % 100 == 0 or step == args.steps:
             E.save_state(path, net, opt, step)
         if args.stop_at and time.time() > args.stop_at:
