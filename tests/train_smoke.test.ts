@@ -108,7 +108,8 @@ print(json.dumps({"checked": n, "bad": bad}))
 /** stage 1's region term (--region): with patch embeddings that hold, on the patches an object covers, the one-hot
  * codes of its colour, shape and direction, and phrase embeddings that are those codes, region_loss must be ~0 (each
  * object's region is its own patches, its labels its own values); with the phrases of each attribute rotated (every
- * label now names another value) it must be large. phrase_separation: ~0 for distinct phrases, ln(n) when an
+ * label now names another value) it must be large; per patch (--region-per-patch) the same, but a patch that two
+ * objects share holds both codes, so "right" is ~0.1 there. phrase_separation: ~0 for distinct phrases, ln(n) when an
  * attribute's phrases coincide. attribute_phrases: an attribute's phrases differ only in the value's words. */
 const REGION_CHECK = `
 import sys, json, math, torch, numpy as np
@@ -133,7 +134,8 @@ def phrases(shift):
         out[a] = torch.roll(rows, shift, dims=0)
     return out
 vids = list(range(len(records)))
-loss = lambda e: A.region_loss(Identity(), feature.reshape(-1, 36, len(names)), e, frames, records, vids).item()
+def loss(e, per_patch=False):
+    return A.region_loss(Identity(), feature.reshape(-1, 36, len(names)), e, frames, records, vids, per_patch).item()
 same = {a: torch.ones(len(v), 4) for a, v in A.ATTRIBUTE_VALUES.items()}
 collapsed = A.phrase_separation(same).item() - sum(math.log(len(v)) for v in A.ATTRIBUTE_VALUES.values()) / 3
 wording = 0
@@ -143,6 +145,7 @@ for seed in range(20):
         words = [A.motion(v) if a == "direction" else v for v in values]
         wording += int(len(set(t.replace(w, "#") for t, w in zip(texts, words))) != 1 or len(set(texts)) != len(values))
 print(json.dumps({"right": loss(phrases(0)), "rotated": loss(phrases(1)),
+                  "patch_right": loss(phrases(0), True), "patch_rotated": loss(phrases(1), True),
                   "separated": A.phrase_separation(phrases(0)).item(), "collapsed": abs(collapsed), "wording": wording}))
 `;
 
@@ -215,7 +218,7 @@ Deno.test({
       const region = JSON.parse((await py(["-c", REGION_CHECK, `${dir}/data`], env)).trim());
       assert(
         region.right < 0.05 && region.rotated > 5 && region.separated < 1e-6 && region.collapsed < 1e-5 &&
-          region.wording === 0,
+          region.wording === 0 && region.patch_right < 0.3 && region.patch_rotated > 5,
         `region term: ${JSON.stringify(region)}`,
       );
       const s1 = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), "loss");

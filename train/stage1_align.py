@@ -126,7 +126,7 @@ def attribute_phrases(rng):
     return out
 
 
-def region_loss(net, feature, e_attr, frames, records, vids):
+def region_loss(net, feature, e_attr, frames, records, vids, per_patch=False):
     """Region–phrase alignment: every object of every batch video, as the mean of its patches' unit embeddings (the
     patches it covers, as in the grounding term), is classified among the phrases of each attribute (its colour, its
     shape, its direction) by cosine at temperature 1/20. e_attr: {attribute: (n_values, proj) text embeddings}.
@@ -135,20 +135,27 @@ def region_loss(net, feature, e_attr, frames, records, vids):
     b = len(vids)
     e_v = net.visual_embeds(feature)
     e_v = torch.nn.functional.normalize(e_v.reshape(b, -1, e_v.shape[-1]), dim=-1)
-    regions, labels = [], {a: [] for a in ATTRIBUTE_VALUES}
+    regions, labels, weights = [], {a: [] for a in ATTRIBUTE_VALUES}, []
     for i, v in enumerate(vids):
         for o in records[v]["objects"]:
             mask = torch.from_numpy(object_patches(frames[i], [o], {"colour": o["colour"]}))
             if not mask.any():
                 continue
-            regions.append(e_v[i][mask].mean(dim=0))
+            if per_patch:  # every patch of the object on its own, the object's patches weighing 1 together
+                regions.append(e_v[i][mask])
+                weights.append(torch.full((int(mask.sum()),), 1.0 / int(mask.sum())))
+            else:
+                regions.append(e_v[i][mask].mean(dim=0, keepdim=True))
+                weights.append(torch.ones(1))
             for a, values in ATTRIBUTE_VALUES.items():
-                labels[a].append(values.index(o[a]))
+                labels[a] += [values.index(o[a])] * len(weights[-1])
     if not regions:
         return feature.sum() * 0
-    r = torch.nn.functional.normalize(torch.stack(regions), dim=-1)
-    terms = [torch.nn.functional.cross_entropy(20.0 * r @ torch.nn.functional.normalize(e_attr[a], dim=-1).T,
-                                               torch.tensor(labels[a])) for a in ATTRIBUTE_VALUES]
+    r = torch.nn.functional.normalize(torch.cat(regions), dim=-1)
+    w = torch.cat(weights)
+    terms = [(w * torch.nn.functional.cross_entropy(20.0 * r @ torch.nn.functional.normalize(e_attr[a], dim=-1).T,
+                                                    torch.tensor(labels[a]), reduction="none")).sum() / w.sum()
+             for a in ATTRIBUTE_VALUES]
     return torch.stack(terms).mean()
 
 
@@ -209,6 +216,8 @@ def main():
     ap.add_argument("--region", type=float, default=0.0,
                     help="weight of the region term: each object's mean patch embedding classified among the phrases "
                          "of its colour, shape and direction, plus those phrases told apart from each other")
+    ap.add_argument("--region-per-patch", action="store_true",
+                    help="the region term classifies each patch of an object (its interior too), not their mean")
     ap.add_argument("--ground", type=float, default=0.0,
                     help="weight of the grounding loss: an object phrase's relevance over its own video's patches "
                          "(softmax of 100·cos, PGP's step B) should fall on the patches the named objects cover")
@@ -266,7 +275,7 @@ def main():
         if args.region:  # its own random stream: the batches and phrases above stay those of the run without it
             phrases = attribute_phrases(np.random.default_rng([args.seed, step, 1]))
             e_attr = {a: net.text(*clip_batch(tok, texts_a)) for a, texts_a in phrases.items()}
-            region = region_loss(net, feature, e_attr, frames[vids], records, vids)
+            region = region_loss(net, feature, e_attr, frames[vids], records, vids, args.region_per_patch)
             separation = phrase_separation(e_attr)
             loss = loss + args.region * (region + separation)
         opt.zero_grad()

@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--region", type=float, default=0.0,
                     help="weight of stage 1's region term on video batches (needs --per-video > 1): each object's "
                          "patches classified among the frozen text tower's colour / shape / direction phrases")
+    ap.add_argument("--region-per-patch", action="store_true", help="as stage 1's: each patch of an object classified")
     ap.add_argument("--stop-at", type=float, default=0, help="unix time: save and finish early once passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -87,7 +88,7 @@ def main():
         if seen:  # its own random stream: the batches stay those of the run without it
             phrases = A.attribute_phrases(np.random.default_rng([args.seed, step, 1]))
             e_attr = {a: cache(texts_a) for a, texts_a in phrases.items()}
-            region = A.region_loss(net, seen["feature"], e_attr, fr, records, mix.videos)
+            region = A.region_loss(net, seen["feature"], e_attr, fr, records, mix.videos, args.region_per_patch)
             loss = loss + args.region * region
         opt.zero_grad()
         loss.backward()
