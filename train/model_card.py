@@ -81,11 +81,13 @@ def main():
                        "within a video)")
     region1 = float(run_all_default("REGION1") or 0)
     if region1:
-        ground_text += (f", plus {region1:g} × a region term: every object of the batch, as the mean of the unit "
-                        "embeddings of its patches, classified by cosine among the phrases of each attribute (one "
-                        "template per step filled with every colour / shape / direction, \"the object moving left\"), "
-                        "and those phrases told apart from each other (each nearest to itself; without this the text "
-                        "tower gave every direction the same embedding)")
+        which = ("every patch of every object of the batch (its unit embedding; an object's patches weigh 1 together)"
+                 if run_all_default("PATCH1") == "1" else
+                 "every object of the batch, as the mean of the unit embeddings of its patches,")
+        ground_text += (f", plus {region1:g} × a region term: {which} classified by cosine (temperature 1/20) among "
+                        "the phrases of each attribute (one template per step filled with every colour / shape / "
+                        "direction, \"the object moving left\"), plus those phrases told apart from each other (each "
+                        "nearest to itself; without this the text tower gave every direction the same embedding)")
     ground_rows = [r for r in s1 if "ground" in r]
     ground_last = f" (grounding term {ground_rows[-1]['ground']})" if ground_rows else ""
     sft_trainable = ("base CLIP vision layers, text tower and logit_scale frozen (spec §5.3: BT-Adapter, projector and "

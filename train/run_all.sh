@@ -17,9 +17,10 @@ MOTION1=${MOTION1:-0.5}  # stage 1: share of object phrases that name the direct
 COLOUR1=${COLOUR1:-0.15} # stage 1: share of object phrases that name the colour (the rest: shape / size / direction)
 DIRONLY1=${DIRONLY1:-0}  # stage 1: share of object phrases that name only the direction ("the object moving left";
 #   0.15 / 0.3 / 0.5 were tried and not kept: the model card's limits)
-REGION1=${REGION1:-0}    # stage 1: weight of the region term (each object's patches classified among colour / shape /
-#   direction phrases)
-REGION2=${REGION2:-0}    # stage 2: weight of the same region term on SFT's video batches (frozen text tower)
+REGION1=${REGION1:-2}    # stage 1: weight of the region term (each object's patches classified among colour / shape /
+#   direction phrases, the phrases kept apart); 0 = off (the weights before it), 1 was tried
+PATCH1=${PATCH1:-1}      # stage 1: 1 = the region term classifies every patch of an object, 0 = their mean (tried)
+REGION2=${REGION2:-0}    # stage 2: weight of the same region term on SFT's video batches (frozen text tower; 1 tried)
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
 STEPS2=${STEPS2:-4500}
 EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
@@ -51,10 +52,11 @@ mark() {  # one JSON line per finished step: name, its seconds, seconds since th
 [ -f "$WORK/data/test.jsonl" ] || $PY train/data.py "$WORK/data" --train 4000 --val 200 --test 400 --videos
 mark data
 # Stage 1: contrastive alignment (vision + BT-Adapter + CLIP text), every true pair of the batch a positive, plus the
-# grounding term (an object phrase's relevance on its object's patches).
+# grounding term (an object phrase's relevance on its object's patches) and the region term (each object's patches
+# classified among the phrases of its colour, shape and direction).
 $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS" \
   --ground "$GROUND1" --motion-share "$MOTION1" --colour-share "$COLOUR1" --direction-only "$DIRONLY1" \
-  --region "$REGION1"
+  --region "$REGION1" $([ "$PATCH1" = 1 ] && echo --region-per-patch)
 mark stage1
 # Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
 # schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.
