@@ -8,12 +8,13 @@ Texts: the caption, or one object named by a random subset of size/colour/shape 
 alone or inside a question template ("What colour is the small triangle?"). With --ground, a grounding term adds to
 the loss: each object phrase's relevance over its own video's patches should fall on that object's patches, so the
 questions PGP sees at inference point at their object by every attribute they name, not by colour alone. With
---region, a region term adds to it: every object's patches, pooled, are classified among the phrases of each attribute
-("the red object" …, "the square" …, "the object moving left" …), so the patch embeddings carry shape and direction
-even where no phrase of the batch needs them.
+--region, a region term adds to it: every object's patches (their mean, or with --region-per-patch each patch, as
+train/run_all.sh does) are classified among the phrases of each attribute ("the red object" …, "the square" …, "the
+object moving left" …), so the patch embeddings carry shape and direction even where no phrase of the batch needs
+them; and the phrases are kept apart (the text tower had given every direction the same embedding).
 
     /usr/bin/python3 train/stage1_align.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
-        [--ground W --motion-share P --colour-share P --direction-only P --region W]
+        [--ground W --motion-share P --colour-share P --direction-only P --region W [--region-per-patch]]
 Resumable: RUN_DIR/stage1.pt holds weights + optimizer + step; rerunning continues. Logs: train/logs/stage1.jsonl.
 """
 import argparse
@@ -128,8 +129,11 @@ def attribute_phrases(rng):
 
 def region_loss(net, feature, e_attr, frames, records, vids, per_patch=False):
     """Region–phrase alignment: every object of every batch video, as the mean of its patches' unit embeddings (the
-    patches it covers, as in the grounding term), is classified among the phrases of each attribute (its colour, its
-    shape, its direction) by cosine at temperature 1/20. e_attr: {attribute: (n_values, proj) text embeddings}.
+    patches it covers, as in the grounding term) or, per_patch, each of those patches (weighing 1/n each, so an object
+    counts once), is classified among the phrases of each attribute (its colour, its shape, its direction) by cosine at
+    temperature 1/20. e_attr: {attribute: (n_values, proj) text embeddings}. per_patch matters for PGP: its window
+    softmax (temperature 0.01) keeps one patch per window, mostly an object's interior, which the mean never asked to
+    carry the motion (validation MC 68.1% per patch vs 59.9% for the mean, same run otherwise).
     The contrastive and grounding terms never needed the direction (colours and shapes are unique within a video, so
     a phrase that names either finds its object without the motion); this term asks every object for each attribute."""
     b = len(vids)
