@@ -149,6 +149,37 @@ print(json.dumps({"right": loss(phrases(0)), "rotated": loss(phrases(1)),
                   "separated": A.phrase_separation(phrases(0)).item(), "collapsed": abs(collapsed), "wording": wording}))
 `;
 
+/** stage 1's direct term (--direct): with a vision feature that holds, on the patches an object covers, the one-hot
+ * codes of its shape and direction, and heads that read those codes (×20), direct_loss must be ~0 per patch where one
+ * object covers it (a shared patch holds two codes); with each head's rows rotated (every label names another value)
+ * it must be large. The heads are saved with stage 1's state (resumable) and sized from the vision hidden size. */
+const DIRECT_CHECK = `
+import sys, json, torch
+sys.path.insert(0, "train")
+import samples as S, stage1_align as A
+frames, records = S.load_split(sys.argv[1], "train")
+names = [(a, v) for a, values in A.DIRECT_ATTRIBUTES.items() for v in values]
+code = {n: i for i, n in enumerate(names)}
+feature = torch.zeros(len(frames), frames.shape[1] * 36, len(names))
+for i, (f, r) in enumerate(zip(frames, records)):
+    for o in r["objects"]:
+        m = torch.from_numpy(A.object_patches(f, [o], {"colour": o["colour"]}))
+        for a in A.DIRECT_ATTRIBUTES:
+            feature[i, m, code[(a, o[a])]] += 1
+def loss(shift):
+    heads = A.direct_heads(len(names))
+    with torch.no_grad():
+        for a, values in A.DIRECT_ATTRIBUTES.items():
+            rows = torch.stack([20.0 * torch.nn.functional.one_hot(torch.tensor(code[(a, v)]), len(names)).float()
+                                for v in values])
+            heads[a].weight.copy_(torch.roll(rows, shift, dims=0))
+            heads[a].bias.zero_()
+    return A.direct_loss(heads, feature.reshape(-1, 36, len(names)), frames, records, list(range(len(records)))).item()
+saved = torch.load(sys.argv[2])["extra"]["direct_heads"]
+print(json.dumps({"right": loss(0), "rotated": loss(1),
+                  "saved": {k: list(v.shape) for k, v in saved.items()}}))
+`;
+
 Deno.test({
   name: "train: a few steps of stage 1/2/3 give finite losses and a checkpoint the reference forward reproduces",
   sanitizeResources: false,
@@ -171,6 +202,8 @@ Deno.test({
         "--motion-share",
         "0.5",
         "--region",
+        "1",
+        "--direct",
         "1",
       ], env);
       // --freeze-clip (spec §5.3) on a copy of stage 1: base CLIP vision must stay bit-equal, the BT-Adapter must move
@@ -223,10 +256,23 @@ Deno.test({
           region.patch_right > 10 * region.right,
         `region term: ${JSON.stringify(region)}`,
       );
+      const direct = JSON.parse((await py(["-c", DIRECT_CHECK, `${dir}/data`, `${dir}/run/stage1.pt`], env)).trim());
+      const hidden = 64; // train/model.py VISION hidden_size: the heads read the vision feature itself
+      assert(
+        direct.right < 0.5 && direct.rotated > 5 &&
+          JSON.stringify(direct.saved) ===
+            JSON.stringify({
+              "shape.weight": [3, hidden],
+              "shape.bias": [3],
+              "direction.weight": [5, hidden],
+              "direction.bias": [5],
+            }),
+        `direct term: ${JSON.stringify(direct)}`,
+      );
       const s1 = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), "loss");
       const ground = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), "ground");
       assert(ground.length === 1 && Number.isFinite(ground[0]) && ground[0] >= 0, `grounding loss: ${ground}`);
-      for (const key of ["region", "separation"]) {
+      for (const key of ["region", "separation", "direct"]) {
         const logged = losses(await Deno.readTextFile(`${logs}/s1.jsonl`), key);
         assert(logged.length === 1 && Number.isFinite(logged[0]) && logged[0] > 0, `${key} term: ${logged}`);
       }
