@@ -148,11 +148,11 @@ Deno.test("memory plan: too large is refused before anything is allocated, namin
   assert(auto.workers >= 2 && auto.fits, `auto sharding: ${auto.workers} workers, ${auto.problems}`);
 });
 
-Deno.test("memory plan of the Vicuna-7B shapes (headers only): q4 in 2 workers, q8 in 3, f16 needs 5 and ~20 GiB", async () => {
+Deno.test("memory plan of the Vicuna-7B shapes (headers only): q4 in 2 workers, q8 in 3, f16 needs 5 and ~20 GiB; a vision worker", async () => {
   const { syntheticCheckpoint, VICUNA_7B_CONFIG } = await import("../src/model/synthetic_checkpoint.ts");
   const weights = await openCheckpoint(syntheticCheckpoint(VICUNA_7B_CONFIG));
-  const plan = (quantize?: "q8" | "q4") =>
-    planMemory(weights.config, weights.store, { quantize, hostBytes: 24 * 2 ** 30 });
+  const plan = (quantize?: "q8" | "q4", visionWorkers: number | "auto" = 0, cores = 2) =>
+    planMemory(weights.config, weights.store, { quantize, hostBytes: 24 * 2 ** 30, visionWorkers, cores });
   const q4 = plan("q4");
   const q8 = plan("q8");
   const f16 = plan();
@@ -162,6 +162,17 @@ Deno.test("memory plan of the Vicuna-7B shapes (headers only): q4 in 2 workers, 
   const layers = q4.groups.find((g) => g.name === "llm.layers")!;
   assertEquals(layers.bytes, 32 * ((4 * 4096 * 4096 + 3 * 4096 * 11008) / 32 * 20 + 2 * 4096 * 4));
   assert(f16.hostTotalBytes > 20 * 2 ** 30 && f16.hostTotalBytes < 21 * 2 ** 30, `f16 host ${f16.hostTotalBytes}`);
+  // "auto" gives CLIP-L a frame worker on a host with a second core: a second copy of the per-frame weights and the
+  // activations of its 16 of the 32 frames; none on one core. Weights: CLIP layers 0..22, each 4·D² + 2·D·I f16 and
+  // 9·D + I f32 (biases, LayerNorms), plus the f16 patch kernel (D·3·14²) and the f32 class, position and pre-LN rows.
+  const auto = plan("q4", "auto");
+  const worker = auto.instances.find((i) => i.name === "vision 0")!;
+  const layer = (4 * 1024 * 1024 + 2 * 1024 * 4096) * 2 + (9 * 1024 + 4096) * 4;
+  const embeddings = 1024 * 588 * 2 + (1024 + 577 * 1024 + 2 * 1024) * 4;
+  assertEquals([auto.visionWorkers, auto.visionFrames, worker.weightBytes], [1, [16, 16], 23 * layer + embeddings]);
+  assertEquals(worker.weightBytes, auto.groups.find((g) => g.name === "vision")!.bytes);
+  assertEquals(auto.hostTotalBytes - q4.hostTotalBytes, worker.totalBytes + 64 * 2 ** 20, "the worker and its thread");
+  assertEquals(plan("q4", "auto", 1).visionWorkers, 0);
   await weights.close();
 });
 
