@@ -21,6 +21,7 @@ import { formatPlan } from "../src/model/memory_plan.ts";
 import type { VisionTower } from "../src/model/vision.ts";
 import { frameCounts, type VisionWorkers } from "../src/model/vision_split.ts";
 import { WorkerError } from "../src/util/workers.ts";
+import { ModelError } from "../src/model/errors.ts";
 
 async function goldenInputs(dir: string) {
   const g = await loadGolden(`${dir}/golden.safetensors`);
@@ -108,7 +109,7 @@ Deno.test("vision workers: each holds exactly the plan's per-frame weights; the 
     assertEquals(plan.instances[0].weightBytes, model.backend.stats().bytes, "the main instance keeps its copy");
     const text = formatPlan(plan);
     assert(text.includes("over the main instance and 2 worker(s) (1 + 2 + 2 frames), BT-Adapter on the main"), text);
-    // "auto" leaves these small towers on the main thread: a worker would cost more than their ~MFLOP per frame.
+    // "auto" leaves these small towers on the main thread: a worker would cost more than their 10–15 MFLOP per frame.
     const auto = await loadModel(dir, { featuresCacheBytes: 0 });
     assertEquals([auto.plan!.visionWorkers, (auto.vision as VisionTower).workers], [0, undefined]);
     assert(formatPlan(auto.plan!).includes("vision tower on the main instance"));
@@ -161,5 +162,29 @@ Deno.test("vision workers: a worker that goes silent is stopped as stalled, and 
     assertEquals([stalled.code, ((await hung) as WorkerError).code], ["stalled", "stalled"]);
   } finally {
     model.dispose();
+  }
+});
+
+Deno.test("visionWorkers: a bad count and a SigLIP tower (which runs on the main instance only) are typed errors", async () => {
+  const dir = await smallCheckpoints();
+  for (const visionWorkers of [-1, 1.5]) {
+    const error = await assertRejects(() => loadModel(`${dir}/f32`, { visionWorkers }), ModelError);
+    assertEquals(error.code, "bad_input");
+  }
+  const qwen = await Deno.makeTempDir({ prefix: "ppllava-vision-qwen-" });
+  try {
+    const made = await new Deno.Command("/usr/bin/python3", {
+      args: ["tests/oracles/make_qwen_checkpoint.py", qwen, "--shape", "small"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(made.success, new TextDecoder().decode(made.stderr));
+    const error = await assertRejects(() => loadModel(`${qwen}/f32`, { visionWorkers: 1 }), ModelError, "SigLIP");
+    assertEquals(error.code, "bad_input");
+    const auto = await loadModel(`${qwen}/f32`, { memory: { cores: 2 } });
+    assertEquals(auto.plan!.visionWorkers, 0);
+    auto.dispose();
+  } finally {
+    await Deno.remove(qwen, { recursive: true });
   }
 });

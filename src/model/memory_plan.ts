@@ -23,7 +23,7 @@ import { shardRanges, shardTensorSpecs } from "./llama_shard.ts";
 import type { TensorStore } from "./safetensors.ts";
 import { type QuantDType, storageBytes } from "../backend/backend.ts";
 import { quantizationFor, type QuantizedTensor } from "./quant_checkpoint.ts";
-import { frameCounts } from "./vision_split.ts";
+import { frameCounts, visionWorkerCount } from "./vision_split.ts";
 import { LLM, weightLayout, type WeightPart } from "./weights.ts";
 
 export type WeightPrecision = "f32" | "f16" | "bf16" | QuantDType;
@@ -32,10 +32,6 @@ const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 /** One JS thread's own heap and the kernels module's code, per worker and for the main thread. */
 const THREAD_BASELINE = 64 * MiB;
-/** "auto" gives the vision tower a frame worker from this much work per frame (2 FLOP per weight per token of the
- * per-frame part): CLIP-L/14-336 does about 340 GFLOP, so a worker's messages and copies (a few ms, a few MB per
- * frame) are noise; a tiny test tower does about 1 MFLOP, where they would not be. */
-const VISION_WORKER_MIN_FLOPS = 1e9;
 
 export interface RequestShape {
   /** Frames through the vision tower at once (default min(max_T, 32)). */
@@ -62,7 +58,7 @@ export interface PlanOptions {
   /** Frame workers of the vision tower (vision_split.ts), each with its own instance and copy of the per-frame vision
    * weights (the "vision" group): a count (0 = the whole tower on the main instance), or "auto" (default): 1 when
    * the host has a second core, the tower is CLIP's (the SigLIP tower always runs on the main instance), its
-   * per-frame work is ≥ VISION_WORKER_MIN_FLOPS and the plan still fits; else 0. */
+   * per-frame work pays for a worker (vision_split.ts `visionWorkerCount`) and the plan still fits; else 0. */
   visionWorkers?: number | "auto";
   /** CPU cores of the host, for "auto" (default `navigator.hardwareConcurrency`). */
   cores?: number;
@@ -258,7 +254,8 @@ export function planMemory(config: PPLLaVAConfig, store: TensorStore, options: P
     workers = options.workers;
   }
   const frameWeights = groupList.find((g) => g.name === "vision")?.elements ?? 0;
-  const visionWorkers = chooseVisionWorkers(config, options, frameWeights, (count) => {
+  const cores = options.cores ?? (globalThis.navigator?.hardwareConcurrency || 1);
+  const visionWorkers = visionWorkerCount(config, options.visionWorkers ?? "auto", frameWeights, cores, (count) => {
     const instances = [...planFor(workers), ...visionPlan(count)];
     return fitsInstances(instances) && hostTotal(instances) <= hostLimit;
   });
@@ -297,31 +294,6 @@ export function planMemory(config: PPLLaVAConfig, store: TensorStore, options: P
     fits: problems.length === 0,
     problems,
   };
-}
-
-/** The vision workers asked for, or what "auto" picks (see `PlanOptions.visionWorkers`); `fits(count)` checks the
- * whole plan with that many. */
-function chooseVisionWorkers(
-  config: PPLLaVAConfig,
-  options: PlanOptions,
-  frameWeights: number,
-  fits: (count: number) => boolean,
-): number {
-  const asked = options.visionWorkers ?? "auto";
-  const siglip = config.vision.arch === "siglip";
-  if (asked !== "auto") {
-    if (!(Number.isInteger(asked) && asked >= 0)) {
-      throw new ModelError("bad_input", `visionWorkers must be "auto" or an integer ≥ 0, got ${asked}`);
-    }
-    if (siglip && asked > 0) {
-      throw new ModelError("bad_input", "the SigLIP vision tower runs on the main instance only (visionWorkers: 0)");
-    }
-    return asked;
-  }
-  const cores = options.cores ?? (globalThis.navigator?.hardwareConcurrency || 1);
-  const v = config.vision;
-  const flopsPerFrame = 2 * frameWeights * (v.gridSize * v.gridSize + 1);
-  return !siglip && cores >= 2 && flopsPerFrame >= VISION_WORKER_MIN_FLOPS && fits(1) ? 1 : 0;
 }
 
 /** `ModelError("too_large")` naming every limit the plan breaks. */

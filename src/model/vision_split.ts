@@ -15,6 +15,8 @@
  */
 import type { QuantDType } from "../backend/backend.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
+import type { PPLLaVAConfig } from "./config.ts";
+import { ModelError } from "./errors.ts";
 import type { Params } from "./layers.ts";
 import { type FrameWorkers, type HostTensor, loadFrameWeights, type VisionConfig } from "./vision.ts";
 import { sendTensors, splitEvenly, tensorSpecs } from "./worker_tensors.ts";
@@ -44,10 +46,40 @@ export interface FrameWorkerStats {
   busySeconds: number;
 }
 
+/** "auto" gives the vision tower a worker from this much work per frame (2 FLOP per weight per token of the
+ * per-frame part): CLIP-L/14-336 does about 340 GFLOP, so a worker's messages and copies (a few ms, a few MB per
+ * frame) are noise; the tiny test towers do 10–15 MFLOP, where they would not be. */
+const VISION_WORKER_MIN_FLOPS = 1e9;
+
 /** Frames of each part when N frames are split over the main thread and `workers` workers: the main thread first. */
 export function frameCounts(frames: number, workers: number): number[] {
   const local = Math.max(1, Math.floor(frames / (workers + 1)));
   return [local, ...splitEvenly(Math.max(0, frames - local), workers).map(([from, to]) => to - from)];
+}
+
+/** The vision workers asked for (checked), or what "auto" picks: 1 for a CLIP tower whose per-frame part (of
+ * `frameWeights` weights) does at least VISION_WORKER_MIN_FLOPS per frame, on a host with a second core, when
+ * `fits(1)` (the whole plan with one worker); else 0. The SigLIP tower always runs on the main instance. */
+export function visionWorkerCount(
+  config: PPLLaVAConfig,
+  asked: number | "auto",
+  frameWeights: number,
+  cores: number,
+  fits: (count: number) => boolean,
+): number {
+  const siglip = config.vision.arch === "siglip";
+  if (asked !== "auto") {
+    if (!(Number.isInteger(asked) && asked >= 0)) {
+      throw new ModelError("bad_input", `visionWorkers must be "auto" or an integer ≥ 0, got ${asked}`);
+    }
+    if (siglip && asked > 0) {
+      throw new ModelError("bad_input", "the SigLIP vision tower runs on the main instance only (visionWorkers: 0)");
+    }
+    return asked;
+  }
+  const v = config.vision;
+  const flopsPerFrame = 2 * frameWeights * (v.gridSize * v.gridSize + 1);
+  return !siglip && cores >= 2 && flopsPerFrame >= VISION_WORKER_MIN_FLOPS && fits(1) ? 1 : 0;
 }
 
 export class VisionWorkers implements FrameWorkers {
