@@ -13,7 +13,7 @@
  *   ends the workers.
  */
 import { assert, assertEquals, assertRejects } from "./util/assert.ts";
-import { smallCheckpoints } from "./util/checkpoints.ts";
+import { qwenCheckpoints, smallCheckpoints } from "./util/checkpoints.ts";
 import { loadGolden } from "./util/golden.ts";
 import type { Tensor } from "../src/backend/backend.ts";
 import { loadModel, type ModelRequest, type PPLLaVAModel, type VisualInput } from "../src/model/model.ts";
@@ -171,20 +171,10 @@ Deno.test("visionWorkers: a bad count and a SigLIP tower (which runs on the main
     const error = await assertRejects(() => loadModel(`${dir}/f32`, { visionWorkers }), ModelError);
     assertEquals(error.code, "bad_input");
   }
-  const qwen = await Deno.makeTempDir({ prefix: "ppllava-vision-qwen-" });
-  try {
-    const made = await new Deno.Command("/usr/bin/python3", {
-      args: ["tests/oracles/make_qwen_checkpoint.py", qwen, "--shape", "small"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert(made.success, new TextDecoder().decode(made.stderr));
-    const error = await assertRejects(() => loadModel(`${qwen}/f32`, { visionWorkers: 1 }), ModelError, "SigLIP");
-    assertEquals(error.code, "bad_input");
-    const auto = await loadModel(`${qwen}/f32`, { memory: { cores: 2 } });
-    assertEquals(auto.plan!.visionWorkers, 0);
-    auto.dispose();
-  } finally {
-    await Deno.remove(qwen, { recursive: true });
-  }
+  const qwen = await qwenCheckpoints("small");
+  const error = await assertRejects(() => loadModel(`${qwen}/f32`, { visionWorkers: 1 }), ModelError, "SigLIP");
+  assertEquals(error.code, "bad_input");
+  const auto = await loadModel(`${qwen}/f32`, { memory: { cores: 2 } });
+  assertEquals(auto.plan!.visionWorkers, 0);
+  auto.dispose();
 });

@@ -125,7 +125,10 @@ export function embedFrames(b: Backend, w: FrameWeights, pixels: Tensor): Tensor
  */
 export interface FrameWorkers {
   localFrames(n: number): number;
+  /** Throws the workers' failure at once when they have already failed. */
   start(pixels: Float32Array, frames: number, wanted: readonly number[]): (k: number) => Promise<HostTensor[]>;
+  /** The error that ended the workers (a crash, a stall, `dispose`), once they are gone. */
+  readonly failed: Error | null;
   /** Ends the workers (the model's `dispose`). */
   dispose(): void;
 }
@@ -227,6 +230,7 @@ export class VisionTower {
           const next = b.scope(() => clipLayer(b, x, w.layers[k - 1]));
           x.dispose();
           x = next;
+          if (remote) await this.#workersAlive();
         }
         if (!wanted.includes(k)) continue;
         all = remote ? await withRemote(b, x, remote(k)) : x;
@@ -246,6 +250,13 @@ export class VisionTower {
     } finally {
       for (const held of [x, x2, all, hs]) if (held && held !== feature) held.dispose();
     }
+  }
+
+  /** Lets the workers' messages in between two local layers (seconds each for CLIP-L), so that a worker that died
+   * fails the forward now rather than after the local frames' last layer. */
+  async #workersAlive(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (this.workers!.failed) throw this.workers!.failed;
   }
 
   /** BT layer j on every frame's x after CLIP layer firstBt + j → the new BT stream (x2, the previous one, is freed). */

@@ -115,7 +115,7 @@ export class VisionWorkers implements FrameWorkers {
   }
 
   get failed(): WorkerError | null {
-    return this.#failure;
+    return this.#failure ?? this.workers.find((w) => w.failed)?.failed ?? null;
   }
 
   localFrames(frames: number): number {
@@ -123,8 +123,8 @@ export class VisionWorkers implements FrameWorkers {
   }
 
   start(pixels: Float32Array, frames: number, wanted: readonly number[]): (k: number) => Promise<HostTensor[]> {
-    const failure = this.#failure;
-    if (failure) return () => Promise.reject(failure);
+    const failure = this.failed;
+    if (failure) throw failure;
     const id = ++this.#runs;
     const size = this.config.imageSize;
     const frameValues = 3 * size * size;
