@@ -4,11 +4,13 @@
  * 1. Memory bandwidth measured now: `ppl_bandwidth_read` (16-byte SIMD loads over 1 GiB) in 1 worker, then in 2
  *    workers at once (each its own instance and buffer): the roofline of decoding.
  * 2. The real Vicuna-7B shapes (spec §2; seeded random weights from `syntheticCheckpoint`, loaded through the same
- *    path as files) at q4 and q8: load time and peak RSS (VmHWM), prefill of 64 tokens, decode tokens/s against the
- *    roofline = bandwidth / bytes read per token (every LLM weight once + the KV cache), and the vision tower (CLIP-L
- *    336 + BT-Adapter) seconds per frame at T = 2.
+ *    path as files) at q4 and q8, as `loadModel` plans them by default: load time and peak RSS (VmHWM), prefill of 64
+ *    tokens, decode tokens/s against the roofline = bandwidth / bytes read per token (every LLM weight once + the KV
+ *    cache).
  * 3. The second core: a model that fits one instance (hidden 2048, 8 layers, MLP 5504, q4) with the LLM in 1 and in
  *    2 workers (and on the main thread), decode and prefill.
+ * 4. The vision tower of the 7B shapes (CLIP-L 336 + BT-Adapter, f16) seconds per frame at T = VISION_FRAMES on 1
+ *    core (the main thread) and on 2 (its frames split with one vision worker), interleaved in one runBench.
  * Writes bench/results/big_model*.json.
  */
 import { runBench } from "./harness.ts";
@@ -17,12 +19,16 @@ import { ShardedLlama, WORKER_URL } from "../src/model/sharded_llama.ts";
 import { LlamaSession } from "../src/model/llama.ts";
 import { syntheticCheckpoint, VICUNA_7B_CONFIG } from "../src/model/synthetic_checkpoint.ts";
 import { fmt, formatPlan } from "../src/model/memory_plan.ts";
+import type { VisionTower } from "../src/model/vision.ts";
+import type { VisionWorkers } from "../src/model/vision_split.ts";
 import { RpcWorker } from "../src/util/workers.ts";
 import type { BandwidthSample } from "../src/backend/wasm/bandwidth.ts";
 
 const GiB = 2 ** 30;
 const PREFILL = 64;
 const DECODE_REPS = 8;
+/** Frames of the vision timing: 2 + 2 with a worker (the main thread also runs the BT-Adapter on all 4). */
+const VISION_FRAMES = 4;
 
 function peakRssBytes(): number | undefined {
   try {
@@ -40,7 +46,9 @@ function median(values: number[]): number {
 
 /** Aggregate read bandwidth (bytes/s) of `workers` workers reading their own 1 GiB buffers at the same time. */
 export async function bandwidth(workers: number): Promise<{ bytesPerSecond: number; perWorker: number[] }> {
-  const pool = await Promise.all(Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, { label: `bw-${i}` })));
+  const pool = await Promise.all(
+    Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, { label: `bw-${i}` })),
+  );
   try {
     const samples = await Promise.all(pool.map((w) => w.call<BandwidthSample>("bandwidth", { bytes: GiB, passes: 7 })));
     const perWorker = samples.map((s) => s.bytes / median(s.seconds.slice(1)));
@@ -54,7 +62,9 @@ export async function bandwidth(workers: number): Promise<{ bytesPerSecond: numb
  * machine gives right now (other processes share it). */
 export async function computeProbe(): Promise<number> {
   const run = async (workers: number) => {
-    const pool = await Promise.all(Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, { label: `cpu-${i}` })));
+    const pool = await Promise.all(
+      Array.from({ length: workers }, (_, i) => RpcWorker.spawn(WORKER_URL, { label: `cpu-${i}` })),
+    );
     try {
       const start = performance.now();
       await Promise.all(pool.map((w) => w.call<number>("matmulProbe", { n: 512, reps: 20 })));
@@ -126,7 +136,7 @@ function bytesPerToken(model: PPLLaVAModel, position: number): number {
   return llm.reduce((a, g) => a + g.bytes, 0) + kv;
 }
 
-async function sevenB(quantize: "q4" | "q8", roofline: number, withVision: boolean) {
+async function sevenB(quantize: "q4" | "q8", roofline: number) {
   const start = performance.now();
   const model = await loadModel(syntheticCheckpoint(VICUNA_7B_CONFIG), { quantize, featuresCacheBytes: 0 });
   const loadS = (performance.now() - start) / 1000;
@@ -143,26 +153,10 @@ async function sevenB(quantize: "q4" | "q8", roofline: number, withVision: boole
     const perToken = bytesPerToken(model, t.position);
     const tokensPerS = 1 / t.decodeS;
     const rooflineTokensPerS = roofline / perToken;
-    let visionSPerFrame: number | undefined;
-    if (withVision) {
-      const s = model.vision.config.imageSize;
-      const frames = 2;
-      const pixels = new Float32Array(frames * 3 * s * s).map((_, i) => Math.sin(i * 1e-3));
-      const vision = await runBench({
-        name: "big_model-vision-clip-l-bt",
-        cases: [{
-          label: `vision tower (CLIP-L 336 + BT-Adapter), T=${frames}`,
-          run: async () => (await model.features({ pixels, contentKey: `bench-${performance.now()}` })).dispose(),
-        }],
-        reps: 1,
-        warmup: 0,
-        work: { amount: frames, unit: "frame" },
-      });
-      visionSPerFrame = vision.cases[0].medianS / frames;
-    }
     return {
       quantize,
       workers: model.plan!.workers,
+      visionWorkers: model.plan!.visionWorkers,
       loadS,
       peakRssBytes: rss,
       plannedBytes: model.plan!.instances.map((i) => ({ name: i.name, bytes: i.totalBytes })),
@@ -173,7 +167,6 @@ async function sevenB(quantize: "q4" | "q8", roofline: number, withVision: boole
       bytesPerToken: perToken,
       rooflineTokensPerS,
       percentOfRoofline: (100 * tokensPerS) / rooflineTokensPerS,
-      visionSPerFrame,
       decodeBusyFraction: t.busyFraction,
     };
   } finally {
@@ -212,6 +205,58 @@ export async function secondCore() {
   return out;
 }
 
+/** The 7B shapes' vision tower (CLIP-L/14-336 + BT-Adapter, f16) with the LLM cut to one small layer (not timed),
+ * loaded twice: on the main thread alone, and with its frames split with one vision worker. */
+export async function visionCores() {
+  const text = { hidden_size: 512, intermediate_size: 1376, num_hidden_layers: 1, num_attention_heads: 4 };
+  const config = {
+    ...VICUNA_7B_CONFIG,
+    text_config: { ...VICUNA_7B_CONFIG.text_config, ...text, num_key_value_heads: 4 },
+  };
+  const one = await loadModel(syntheticCheckpoint(config), { visionWorkers: 0, featuresCacheBytes: 0 });
+  const two = await loadModel(syntheticCheckpoint(config), { visionWorkers: 1, featuresCacheBytes: 0 });
+  try {
+    const s = one.vision.config.imageSize;
+    const pixels = new Float32Array(VISION_FRAMES * 3 * s * s).map((_, i) => Math.sin(i * 1e-3));
+    const features = (model: PPLLaVAModel) => async () =>
+      (await model.features({ pixels, contentKey: `bench-${performance.now()}` })).dispose();
+    const split = (two.vision as VisionTower).workers as VisionWorkers;
+    const frames = split.localFrames(VISION_FRAMES);
+    const busyBefore = (await split.stats())[0].busySeconds;
+    const tower = `vision tower (CLIP-L 336 + BT-Adapter), T=${VISION_FRAMES}`;
+    const result = await runBench({
+      name: "big_model-vision-clip-l-bt",
+      cases: [
+        { label: `${tower}, 2 cores (${frames} + ${VISION_FRAMES - frames} frames)`, run: features(two) },
+        { label: `${tower}, 1 core (main thread)`, run: features(one) },
+      ],
+      reps: 1,
+      warmup: 0,
+      work: { amount: VISION_FRAMES, unit: "frame" },
+    });
+    const [twoCores, oneCore] = result.cases;
+    const workerBusyS = (await split.stats())[0].busySeconds - busyBefore;
+    const out = {
+      frames: VISION_FRAMES,
+      split: [frames, VISION_FRAMES - frames],
+      oneCoreSPerFrame: oneCore.medianS / VISION_FRAMES,
+      twoCoresSPerFrame: twoCores.medianS / VISION_FRAMES,
+      speedup: oneCore.medianS / twoCores.medianS,
+      /** Seconds the worker computed ÷ the 2-core wall time (the rest it waited, or had finished). */
+      workerBusyFraction: workerBusyS / twoCores.samplesS.reduce((a, b) => a + b, 0),
+    };
+    console.log(
+      `\n# vision tower, T=${VISION_FRAMES}: 1 core ${out.oneCoreSPerFrame.toFixed(2)} s/frame, 2 cores ${
+        out.twoCoresSPerFrame.toFixed(2)
+      } s/frame: ${out.speedup.toFixed(2)}× (worker busy ${(100 * out.workerBusyFraction).toFixed(0)}% of the time)`,
+    );
+    return out;
+  } finally {
+    one.dispose();
+    two.dispose();
+  }
+}
+
 export async function main(): Promise<void> {
   const bw1 = await bandwidth(1);
   const bw2 = await bandwidth(2);
@@ -220,9 +265,10 @@ export async function main(): Promise<void> {
       (bw2.bytesPerSecond / 1e9).toFixed(1)
     } GB/s (${bw2.perWorker.map((b) => (b / 1e9).toFixed(1)).join(" + ")})`,
   );
-  const q4 = await sevenB("q4", bw2.bytesPerSecond, true);
-  const q8 = await sevenB("q8", bw2.bytesPerSecond, false);
+  const q4 = await sevenB("q4", bw2.bytesPerSecond);
+  const q8 = await sevenB("q8", bw2.bytesPerSecond);
   const mid = await secondCore();
+  const vision = await visionCores();
   const cpuSpeedup = await computeProbe();
   console.log(`\n# compute probe: 2 workers do ${cpuSpeedup.toFixed(2)}× the f32 matmul work of 1 in the same time`);
   const one = mid["1 worker(s)"];
@@ -240,6 +286,7 @@ export async function main(): Promise<void> {
       computeProbeSpeedup: cpuSpeedup,
       prefillSpeedup: two.prefillTokensPerS / one.prefillTokensPerS,
     },
+    visionTower: { tower: "CLIP-L/14-336 + BT-Adapter (depth 4), f16", ...vision },
   };
   console.log("\n# summary\n" + JSON.stringify(summary, null, 2));
   const fs = await import("node:fs/promises");

@@ -90,30 +90,34 @@ for (const [workers, quantize] of [[3, undefined], [2, "q4"]] as const) {
   });
 }
 
-Deno.test("memory plan: the vision-activation estimate bounds the measured peak, within 4×", async () => {
-  const backend = new PeakBackend(await loadKernels());
-  const model = await loadModel("models/ppllava-tiny", { backend, featuresCacheBytes: 0 });
-  try {
-    const size = model.vision.config.imageSize;
-    for (const frames of [2, 8]) {
-      const base = backend.stats().bytes;
-      backend.peak = base;
-      const pixels = new Float32Array(frames * 3 * size * size).map((_, i) => Math.cos(i * 0.01));
-      const features = await model.features({ pixels });
-      features.dispose();
-      const measured = backend.peak - base;
-      const plan = planMemory(model.config, (await openCheckpoint("models/ppllava-tiny")).store, {
-        request: { frames },
-      });
-      const estimate = plan.request.visionActivationBytes;
-      console.log(`  T=${frames}: vision activations measured ${measured} B, estimated ${estimate} B`);
-      assert(estimate >= measured, `estimate ${estimate} below the measured peak ${measured}`);
-      assert(estimate <= 4 * measured, `estimate ${estimate} over 4× the measured peak ${measured}`);
+for (const visionWorkers of [0, 1]) {
+  Deno.test(`memory plan: the vision-activation estimate bounds the measured peak, within 4× (${visionWorkers} vision workers)`, async () => {
+    // With a vision worker the main instance runs half the frames' CLIP layers but holds every frame's x at the BT
+    // layers (its own and the workers' joined): the BT layer still sets the peak.
+    const backend = new PeakBackend(await loadKernels());
+    const model = await loadModel("models/ppllava-tiny", { backend, featuresCacheBytes: 0, visionWorkers });
+    try {
+      const size = model.vision.config.imageSize;
+      for (const frames of [2, 8]) {
+        const base = backend.stats().bytes;
+        backend.peak = base;
+        const pixels = new Float32Array(frames * 3 * size * size).map((_, i) => Math.cos(i * 0.01));
+        const features = await model.features({ pixels });
+        features.dispose();
+        const measured = backend.peak - base;
+        const plan = planMemory(model.config, (await openCheckpoint("models/ppllava-tiny")).store, {
+          request: { frames },
+        });
+        const estimate = plan.request.visionActivationBytes;
+        console.log(`  T=${frames}: vision activations measured ${measured} B, estimated ${estimate} B`);
+        assert(estimate >= measured, `estimate ${estimate} below the measured peak ${measured}`);
+        assert(estimate <= 4 * measured, `estimate ${estimate} over 4× the measured peak ${measured}`);
+      }
+    } finally {
+      model.dispose();
     }
-  } finally {
-    model.dispose();
-  }
-});
+  });
+}
 
 Deno.test("memory plan: too large is refused before anything is allocated, naming the numbers", async () => {
   const dir = `${await smallCheckpoints()}/f32`;
@@ -148,11 +152,11 @@ Deno.test("memory plan: too large is refused before anything is allocated, namin
   assert(auto.workers >= 2 && auto.fits, `auto sharding: ${auto.workers} workers, ${auto.problems}`);
 });
 
-Deno.test("memory plan of the Vicuna-7B shapes (headers only): q4 in 2 workers, q8 in 3, f16 needs 5 and ~20 GiB", async () => {
+Deno.test("memory plan of the Vicuna-7B shapes (headers only): q4 in 2 workers, q8 in 3, f16 needs 5 and ~20 GiB; a vision worker", async () => {
   const { syntheticCheckpoint, VICUNA_7B_CONFIG } = await import("../src/model/synthetic_checkpoint.ts");
   const weights = await openCheckpoint(syntheticCheckpoint(VICUNA_7B_CONFIG));
-  const plan = (quantize?: "q8" | "q4") =>
-    planMemory(weights.config, weights.store, { quantize, hostBytes: 24 * 2 ** 30 });
+  const plan = (quantize?: "q8" | "q4", visionWorkers: number | "auto" = 0, cores = 2) =>
+    planMemory(weights.config, weights.store, { quantize, hostBytes: 24 * 2 ** 30, visionWorkers, cores });
   const q4 = plan("q4");
   const q8 = plan("q8");
   const f16 = plan();
@@ -162,6 +166,17 @@ Deno.test("memory plan of the Vicuna-7B shapes (headers only): q4 in 2 workers, 
   const layers = q4.groups.find((g) => g.name === "llm.layers")!;
   assertEquals(layers.bytes, 32 * ((4 * 4096 * 4096 + 3 * 4096 * 11008) / 32 * 20 + 2 * 4096 * 4));
   assert(f16.hostTotalBytes > 20 * 2 ** 30 && f16.hostTotalBytes < 21 * 2 ** 30, `f16 host ${f16.hostTotalBytes}`);
+  // "auto" gives CLIP-L a frame worker on a host with a second core: a second copy of the per-frame weights and the
+  // activations of its 16 of the 32 frames; none on one core. Weights: CLIP layers 0..22, each 4·D² + 2·D·I f16 and
+  // 9·D + I f32 (biases, LayerNorms), plus the f16 patch kernel (D·3·14²) and the f32 class, position and pre-LN rows.
+  const auto = plan("q4", "auto");
+  const worker = auto.instances.find((i) => i.name === "vision 0")!;
+  const layer = (4 * 1024 * 1024 + 2 * 1024 * 4096) * 2 + (9 * 1024 + 4096) * 4;
+  const embeddings = 1024 * 588 * 2 + (1024 + 577 * 1024 + 2 * 1024) * 4;
+  assertEquals([auto.visionWorkers, auto.visionFrames, worker.weightBytes], [1, [16, 16], 23 * layer + embeddings]);
+  assertEquals(worker.weightBytes, auto.groups.find((g) => g.name === "vision")!.bytes);
+  assertEquals(auto.hostTotalBytes - q4.hostTotalBytes, worker.totalBytes + 64 * 2 ** 20, "the worker and its thread");
+  assertEquals(plan("q4", "auto", 1).visionWorkers, 0);
   await weights.close();
 });
 

@@ -1,7 +1,8 @@
 /**
  * The Qwen2/SigLIP variant (spec §9, issue 6) on the WASM SIMD backend, diffed against the float64 PyTorch
  * forward of tests/oracles/qwen_reference.py on small random checkpoints that tests/oracles/make_qwen_checkpoint.py
- * writes into a temp folder once per test file (f32, bf16, bf16 sharded: the same values).
+ * writes into a temp folder once per test process (tests/util/checkpoints.ts; f32, bf16, bf16 sharded: the same
+ * values).
  *
  * Bars (the Vicuna variant's, tests/model_graph.test.ts): relevance elementwise relative ≤ 1e-4 (floor 1e-3 of
  * the largest value); pooled tokens norm-relative ≤ 1e-4; every other named stage max |got − ref| ≤ 1e-5 of the
@@ -22,6 +23,7 @@ import { SiglipTokenizer } from "../src/model/tokenizers/siglip.ts";
 import { textTowerTokenizerFromFiles } from "../src/model/tokenizers/text_tokenizer.ts";
 import { onevisionJson, QWEN_IMAGE_ID, qwenTokenizerFile } from "./util/qwen_files.ts";
 import { modelProto } from "./util/sentencepiece_proto.ts";
+import { qwenCheckpoints } from "./util/checkpoints.ts";
 
 const VARIANTS = ["f32", "bf16", "bf16-sharded"];
 const RELATIVE_BAR = 1e-4;
@@ -29,33 +31,11 @@ const FLOOR = 1e-3;
 const LOGITS_BAR = 1e-3;
 const STAGE_BAR = 1e-5;
 
-/** "small": the main sizes; "wide": the real head widths (SigLIP 72, Qwen2 128 with 7 query heads per KV head). */
 type Shape = "small" | "wide";
-const made = new Map<Shape, Promise<string>>();
-function checkpoints(shape: Shape = "small"): Promise<string> {
-  if (!made.has(shape)) {
-    made.set(
-      shape,
-      (async () => {
-        const dir = await Deno.makeTempDir({ prefix: `ppllava-qwen-${shape}-` });
-        globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-        const out = await new Deno.Command("/usr/bin/python3", {
-          args: ["tests/oracles/make_qwen_checkpoint.py", dir, "--shape", shape],
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        if (!out.success) throw new Error(`make_qwen_checkpoint.py failed: ${new TextDecoder().decode(out.stderr)}`);
-        return dir;
-      })(),
-    );
-  }
-  return made.get(shape)!;
-}
-
 const goldens = new Map<Shape, Promise<Golden>>();
 const theGolden = (shape: Shape = "small") => {
   if (!goldens.has(shape)) {
-    goldens.set(shape, checkpoints(shape).then((dir) => loadGolden(`${dir}/golden.safetensors`)));
+    goldens.set(shape, qwenCheckpoints(shape).then((dir) => loadGolden(`${dir}/golden.safetensors`)));
   }
   return goldens.get(shape)!;
 };
@@ -63,7 +43,7 @@ const theGolden = (shape: Shape = "small") => {
 const models = new Map<string, Promise<PPLLaVAModel>>();
 const model = (variant: string, shape: Shape = "small") => {
   const key = `${shape}/${variant}`;
-  if (!models.has(key)) models.set(key, checkpoints(shape).then((dir) => loadModel(`${dir}/${variant}`)));
+  if (!models.has(key)) models.set(key, qwenCheckpoints(shape).then((dir) => loadModel(`${dir}/${variant}`)));
   return models.get(key)!;
 };
 
@@ -316,7 +296,7 @@ Deno.test({
   name: "qwen prompt: loadModel finds Qwen2's tokenizer.json and SigLIP's spiece.model, and a question generates",
   ignore: !QWEN_TOKENIZER,
   async fn() {
-    const dir = await checkpoints("small");
+    const dir = await qwenCheckpoints("small");
     const folder = await Deno.makeTempDir({ prefix: "qwen-tok-" });
     try {
       for (const name of ["config.json", "model.safetensors"]) {

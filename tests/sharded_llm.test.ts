@@ -8,7 +8,7 @@
  *   pending call and every later one (no hang), and takes the other workers down with it.
  */
 import { assert, assertEquals, assertRejects } from "./util/assert.ts";
-import { smallCheckpoints } from "./util/checkpoints.ts";
+import { qwenCheckpoints, smallCheckpoints } from "./util/checkpoints.ts";
 import { loadGolden } from "./util/golden.ts";
 import { loadModel, type ModelRequest, type PPLLaVAModel } from "../src/model/model.ts";
 import { LlamaSession } from "../src/model/llama.ts";
@@ -164,33 +164,23 @@ for (const quantize of ["q8", "q4"] as const) {
 }
 
 Deno.test("sharded Qwen2 (GQA 4 query heads over 2 KV heads, q/k/v biases) in 2 workers = one instance", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ppllava-shard-qwen-" });
+  const dir = await qwenCheckpoints("small");
+  const g = await loadGolden(`${dir}/golden.safetensors`);
+  const request: ModelRequest = {
+    visuals: [{ pixels: Float32Array.from(await g.f64("input.pixel_values")) }],
+    ids: await g.ints("input.ids"),
+    clipIds: await g.ints("input.clip_ids"),
+  };
+  const single = await loadModel(`${dir}/f32`, { workers: 0 });
+  const sharded = await loadModel(`${dir}/f32`, { workers: 2 });
   try {
-    const made = await new Deno.Command("/usr/bin/python3", {
-      args: ["tests/oracles/make_qwen_checkpoint.py", dir, "--shape", "small"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert(made.success, new TextDecoder().decode(made.stderr));
-    const g = await loadGolden(`${dir}/golden.safetensors`);
-    const request: ModelRequest = {
-      visuals: [{ pixels: Float32Array.from(await g.f64("input.pixel_values")) }],
-      ids: await g.ints("input.ids"),
-      clipIds: await g.ints("input.clip_ids"),
-    };
-    const single = await loadModel(`${dir}/f32`, { workers: 0 });
-    const sharded = await loadModel(`${dir}/f32`, { workers: 2 });
-    try {
-      assert(sharded.llm.config.attentionBias && sharded.llm.config.kvHeads === 2);
-      const error = await logitsParity(single, sharded, request);
-      console.log(`  qwen2 small, W=2: logits scaled error ${error.toExponential(2)}`);
-      assert(error <= BAR, `logits differ by ${error} of their scale (bar ${BAR})`);
-    } finally {
-      single.dispose();
-      sharded.dispose();
-    }
+    assert(sharded.llm.config.attentionBias && sharded.llm.config.kvHeads === 2);
+    const error = await logitsParity(single, sharded, request);
+    console.log(`  qwen2 small, W=2: logits scaled error ${error.toExponential(2)}`);
+    assert(error <= BAR, `logits differ by ${error} of their scale (bar ${BAR})`);
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    single.dispose();
+    sharded.dispose();
   }
 });
 

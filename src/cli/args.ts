@@ -50,3 +50,13 @@ export function numberFlag(flags: ParsedArgs["flags"], name: string, fallback?: 
   }
   return parsed;
 }
+
+/** A worker-count flag: "auto" (also when absent) or an integer ≥ 0. */
+export function countFlag(flags: ParsedArgs["flags"], name: string): number | "auto" {
+  if (flags[name] === undefined || flags[name] === "auto") return "auto";
+  const value = numberFlag(flags, name)!;
+  if (!(Number.isInteger(value) && value >= 0)) {
+    throw new UsageError(`--${name} must be auto or an integer ≥ 0, got ${value}`);
+  }
+  return value;
+}

@@ -1,13 +1,14 @@
 /**
  * `ppllava ask [VIDEO] [--question Q] [--model DIR] [--num-frames N] [--start S] [--end S] [--max-tokens N]
- *  [--beams N] [--temperature T] [--seed N] [--quant q8|q4] [--workers N|auto] [--verbose] [--json]`
+ *  [--beams N] [--temperature T] [--seed N] [--quant q8|q4] [--workers N|auto] [--vision-workers N|auto] [--verbose]
+ *  [--json]`
  *
  * The main job: decode the sampled frames of VIDEO (segment midpoints, spec §3.1), preprocess them for the model
  * (spec §3.2), and stream the model's answer to the question to stdout. Progress of each stage goes to stderr.
  * Defaults: the embedded model `models/ppllava-tiny` and its bundled sample video and question.
  */
 import { readFile } from "node:fs/promises";
-import { numberFlag, parseArgs, UsageError } from "./args.ts";
+import { countFlag, numberFlag, parseArgs, UsageError } from "./args.ts";
 import { decodeVideo } from "../media/video.ts";
 import { preprocess } from "../media/preprocess.ts";
 import { loadModel } from "../model/model.ts";
@@ -30,6 +31,7 @@ const FLAGS = {
   verbose: "boolean",
   quant: "string",
   workers: "string",
+  "vision-workers": "string",
 } as const;
 
 /** The bundled sample of a model folder: `samples.json` `[{ video, question, answer? }]`, paths relative to it. */
@@ -76,11 +78,11 @@ export async function askCommand(args: string[]): Promise<number> {
   let start = performance.now();
   const quant = flags.quant;
   if (quant !== undefined && quant !== "q8" && quant !== "q4") throw new UsageError(`--quant q8|q4, got ${quant}`);
-  const workers = flags.workers === undefined || flags.workers === "auto" ? "auto" : numberFlag(flags, "workers")!;
-  if (workers !== "auto" && !(Number.isInteger(workers) && workers >= 0)) {
-    throw new UsageError(`--workers must be auto or an integer ≥ 0 (0: the LLM on the main thread), got ${workers}`);
-  }
-  const model = await loadModel(modelDir, { quantize: quant as "q8" | "q4" | undefined, workers });
+  const model = await loadModel(modelDir, {
+    quantize: quant as "q8" | "q4" | undefined,
+    workers: countFlag(flags, "workers"),
+    visionWorkers: countFlag(flags, "vision-workers"),
+  });
   if (flags.verbose && model.plan) { for (const line of formatPlan(model.plan).split("\n")) log(`plan: ${line}`); }
   const vision = model.config.vision;
   log(

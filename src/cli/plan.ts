@@ -1,13 +1,13 @@
 /**
- * `ppllava plan [DIR] [--quant q8|q4] [--workers N|auto] [--frames T] [--context N] [--beams N] [--max-bytes B]
- *  [--synthetic-7b] [--json]`
+ * `ppllava plan [DIR] [--quant q8|q4] [--workers N|auto] [--vision-workers N|auto] [--frames T] [--context N] [--beams N]
+ *  [--max-bytes B] [--synthetic-7b] [--json]`
  *
  * The memory plan of a checkpoint (src/model/memory_plan.ts) without loading it: bytes per tensor group as loaded,
- * the LLM shards, each WASM instance's total against its 4 GiB, and the host total against the memory available.
+ * the LLM shards and vision workers, each WASM instance's total against its 4 GiB, and the host total against the memory available.
  * Reads only config.json and the safetensors headers. Exit status 1 when it does not fit. `--synthetic-7b` plans
  * the Vicuna-7B shapes (spec §2) without any file.
  */
-import { numberFlag, parseArgs, UsageError } from "./args.ts";
+import { countFlag, numberFlag, parseArgs, UsageError } from "./args.ts";
 import { DEFAULT_MODEL } from "./ask.ts";
 import { formatPlan, planMemory } from "../model/memory_plan.ts";
 import { openCheckpoint } from "../model/weights.ts";
@@ -16,6 +16,7 @@ import { syntheticCheckpoint, VICUNA_7B_CONFIG } from "../model/synthetic_checkp
 const FLAGS = {
   quant: "string",
   workers: "string",
+  "vision-workers": "string",
   frames: "string",
   context: "string",
   beams: "string",
@@ -29,17 +30,14 @@ export async function planCommand(args: string[]): Promise<number> {
   if (positional.length > 1) throw new UsageError("takes one checkpoint folder");
   const quant = flags.quant;
   if (quant !== undefined && quant !== "q8" && quant !== "q4") throw new UsageError(`--quant q8|q4, got ${quant}`);
-  const workers = flags.workers === undefined || flags.workers === "auto" ? "auto" : numberFlag(flags, "workers");
-  if (workers !== "auto" && !(Number.isInteger(workers) && workers! >= 0)) {
-    throw new UsageError(`--workers must be auto or an integer ≥ 0`);
-  }
   const source = flags["synthetic-7b"] ? syntheticCheckpoint(VICUNA_7B_CONFIG) : positional[0] ?? DEFAULT_MODEL;
   const weights = await openCheckpoint(source);
   try {
     const plan = planMemory(weights.config, weights.store, {
       quantize: quant as "q8" | "q4" | undefined,
       quantized: weights.quantized,
-      workers: workers as number | "auto",
+      workers: countFlag(flags, "workers"),
+      visionWorkers: countFlag(flags, "vision-workers"),
       maxBytes: numberFlag(flags, "max-bytes"),
       request: {
         frames: numberFlag(flags, "frames"),

@@ -1,11 +1,12 @@
 /**
  * `ppllava serve [--model DIR] [--id NAME] [--host H] [--port N] [--media-root DIR] [--max-body-mb N]
- *  [--max-queue N]`: the OpenAI-compatible HTTP API on Deno. Default model: the embedded `models/ppllava-tiny`.
+ *  [--max-queue N] [--workers N|auto] [--vision-workers N|auto]`: the OpenAI-compatible HTTP API on Deno. Default
+ * model: the embedded `models/ppllava-tiny`; workers as `loadModel` decides ("auto") unless given.
  */
 import { createApp } from "../server/app.ts";
 import { createModelEngine } from "../server/engine.ts";
 import { loadModel } from "../model/model.ts";
-import { numberFlag, parseArgs } from "./args.ts";
+import { countFlag, numberFlag, parseArgs } from "./args.ts";
 import { DEFAULT_MODEL } from "./ask.ts";
 
 export async function serveCommand(args: string[]): Promise<number> {
@@ -17,10 +18,15 @@ export async function serveCommand(args: string[]): Promise<number> {
     "media-root": "string",
     "max-body-mb": "string",
     "max-queue": "string",
+    workers: "string",
+    "vision-workers": "string",
   });
   const modelDir = String(flags.model ?? DEFAULT_MODEL).replace(/\/$/, "");
   const id = String(flags.id ?? modelDir.split("/").at(-1));
-  const model = await loadModel(modelDir);
+  const model = await loadModel(modelDir, {
+    workers: countFlag(flags, "workers"),
+    visionWorkers: countFlag(flags, "vision-workers"),
+  });
   const maxBodyMb = numberFlag(flags, "max-body-mb");
   const app = createApp({
     models: [{ id, created: Math.floor(Date.now() / 1000) }],

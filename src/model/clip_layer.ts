@@ -4,7 +4,7 @@
  * Shared by the vision tower, the BT-Adapter's S/T layers (which use parts of it) and the CLIP text tower.
  */
 import type { Backend, Tensor } from "../backend/backend.ts";
-import { type LayerNorm, layerNorm, type Linear, linear, type Params } from "./layers.ts";
+import { type LayerNorm, layerNorm, type Linear, linear, type TensorSource } from "./layers.ts";
 
 export interface ClipAttention {
   q: Linear;
@@ -26,7 +26,7 @@ export interface ClipLayer {
   mlp: ClipMlp;
 }
 
-export async function loadClipAttention(p: Params, prefix: string, heads: number): Promise<ClipAttention> {
+export async function loadClipAttention(p: TensorSource, prefix: string, heads: number): Promise<ClipAttention> {
   return {
     q: await p.linear(`${prefix}.q_proj`),
     k: await p.linear(`${prefix}.k_proj`),
@@ -36,11 +36,11 @@ export async function loadClipAttention(p: Params, prefix: string, heads: number
   };
 }
 
-export async function loadClipMlp(p: Params, prefix: string): Promise<ClipMlp> {
+export async function loadClipMlp(p: TensorSource, prefix: string): Promise<ClipMlp> {
   return { fc1: await p.linear(`${prefix}.fc1`), fc2: await p.linear(`${prefix}.fc2`) };
 }
 
-export async function loadClipLayer(p: Params, prefix: string, heads: number, eps: number): Promise<ClipLayer> {
+export async function loadClipLayer(p: TensorSource, prefix: string, heads: number, eps: number): Promise<ClipLayer> {
   return {
     norm1: await p.layerNorm(`${prefix}.layer_norm1`, eps),
     attention: await loadClipAttention(p, `${prefix}.self_attn`, heads),

@@ -40,16 +40,38 @@ export interface LayerNorm {
   eps: number;
 }
 
+/** Where a part's loader reads its tensors, by checkpoint key: `Params` (a checkpoint onto a backend), or the tensors
+ * a worker was sent (worker_tensors.ts), so one loader serves both. */
+export abstract class TensorSource {
+  /** A matrix (linear weight, embedding table, patch kernel) in its loaded dtype. */
+  abstract matrix(name: string): Promise<Tensor>;
+  /** Any other tensor, in f32 (shape as stored unless given; a scalar comes as shape [1]). */
+  abstract vector(name: string, shape?: Shape): Promise<Tensor>;
+
+  async linear(prefix: string, bias = true): Promise<Linear> {
+    return {
+      weight: await this.matrix(`${prefix}.weight`),
+      bias: bias ? await this.vector(`${prefix}.bias`) : undefined,
+    };
+  }
+
+  async layerNorm(prefix: string, eps: number): Promise<LayerNorm> {
+    return { weight: await this.vector(`${prefix}.weight`), bias: await this.vector(`${prefix}.bias`), eps };
+  }
+}
+
 /** Loads tensors of one checkpoint onto one backend; remembers them so `dispose` frees the whole model. */
-export class Params {
+export class Params extends TensorSource {
   readonly #loaded: Tensor[] = [];
   /** The dtype each matrix was loaded in, by checkpoint key (the precision plan of the loaded model). */
   readonly precision: Map<string, DType> = new Map();
-  constructor(readonly backend: Backend, readonly weights: ModelWeights, readonly options: ParamsOptions = {}) {}
+  constructor(readonly backend: Backend, readonly weights: ModelWeights, readonly options: ParamsOptions = {}) {
+    super();
+  }
 
   /** A matrix in its stored dtype (F16/BF16 stay 16-bit, q8/q4 files load as they are), or quantised at load
    * when `options.quantize` asks and the policy names it. */
-  async matrix(name: string): Promise<Tensor> {
+  override async matrix(name: string): Promise<Tensor> {
     const info = this.weights.expectTensor(name, this.#expected(name));
     const stored = this.weights.quantized.get(name);
     if (stored) {
@@ -94,7 +116,7 @@ export class Params {
   }
 
   /** Any tensor widened to f32 (shape as stored; a scalar comes as shape [1]). */
-  async vector(name: string, shape?: Shape): Promise<Tensor> {
+  override async vector(name: string, shape?: Shape): Promise<Tensor> {
     const data = await this.weights.f32(name);
     const stored = this.weights.store.info(name).shape;
     return this.#keep(this.backend.upload(data, shape ?? (stored.length === 0 ? [1] : stored)));
@@ -108,17 +130,6 @@ export class Params {
   /** A constant made here (not from the checkpoint), freed with the model. */
   constant(data: Float32Array, shape: Shape): Tensor {
     return this.#keep(this.backend.upload(data, shape));
-  }
-
-  async linear(prefix: string, bias = true): Promise<Linear> {
-    return {
-      weight: await this.matrix(`${prefix}.weight`),
-      bias: bias ? await this.vector(`${prefix}.bias`) : undefined,
-    };
-  }
-
-  async layerNorm(prefix: string, eps: number): Promise<LayerNorm> {
-    return { weight: await this.vector(`${prefix}.weight`), bias: await this.vector(`${prefix}.bias`), eps };
   }
 
   /** Takes ownership of a tensor built from loaded ones (freed with the model). */

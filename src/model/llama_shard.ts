@@ -16,9 +16,7 @@ import { type Backend, type DType, QUANT_GROUP, type Tensor } from "../backend/b
 import { KvCache } from "../backend/kv_cache.ts";
 import type { LlamaConfig, LlamaLayer } from "./llama.ts";
 import { ModelError } from "./errors.ts";
-
-/** [start, end) along one axis. */
-export type Range = readonly [number, number];
+import { type Range, splitEvenly, type TensorSpec } from "./worker_tensors.ts";
 
 export interface ShardRanges {
   /** KV heads of this shard; its query heads are these times heads/kvHeads. */
@@ -28,20 +26,6 @@ export interface ShardRanges {
   mlp: Range;
   /** Rows of lm_head. */
   vocab: Range;
-}
-
-/** `count` items in `parts` nearly equal contiguous ranges (the first ones one larger). */
-export function splitEvenly(count: number, parts: number): Range[] {
-  const base = Math.floor(count / parts);
-  const extra = count % parts;
-  const out: Range[] = [];
-  let start = 0;
-  for (let p = 0; p < parts; p++) {
-    const end = start + base + (p < extra ? 1 : 0);
-    out.push([start, end]);
-    start = end;
-  }
-  return out;
 }
 
 /** How `shards` workers split a LLaMA: by KV-head groups, MLP rows and vocabulary rows. */
@@ -163,29 +147,17 @@ export class LlamaShard {
   }
 }
 
-/** Which checkpoint tensor, and which rows or columns of it, one shard's weight is. */
-export interface ShardTensorSpec {
-  /** Key in the shard's weights: "layers.3.q", "norm", "lmHead". */
-  key: string;
-  /** Checkpoint name. */
-  source: string;
-  /** Rows (axis 0) or columns (axis 1) kept; absent: the whole tensor (norm gains). */
-  take?: { axis: 0 | 1; range: Range };
-  /** Vectors are widened to f32; matrices stay in their stored (or quantised) dtype. */
-  kind: "vector" | "matrix";
-}
-
 /** Every tensor shard `ranges` needs, with the slices to cut (the loader on the main thread walks this list). */
 export function shardTensorSpecs(
   c: LlamaConfig,
   r: ShardRanges,
   prefix: string,
   tiedEmbeddings: boolean,
-): ShardTensorSpec[] {
+): TensorSpec[] {
   const hd = c.headDim;
   const q: Range = [r.heads[0] * hd, r.heads[1] * hd];
   const kv: Range = [r.kvHeads[0] * hd, r.kvHeads[1] * hd];
-  const specs: ShardTensorSpec[] = [];
+  const specs: TensorSpec[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const p = `${prefix}.model.layers.${i}`;
     const m = (key: string, source: string, axis: 0 | 1, range: Range) =>

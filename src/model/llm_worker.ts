@@ -3,21 +3,21 @@
  * by `ShardedLlama` on the main thread through `serveRequests`. Activations travel as Float32Arrays (transferred
  * back); weights arrive once, as raw safetensors bytes already cut to this shard's rows or columns.
  */
-import type { QuantDType, Tensor } from "../backend/backend.ts";
+import type { Tensor } from "../backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
 import { readBandwidth } from "../backend/wasm/bandwidth.ts";
 import { loadKernels } from "../backend/wasm/loader.ts";
-import { type RequestContext, serveRequests, transferring } from "../util/workers.ts";
+import { type RequestContext, serveRequests, TEST_HANDLERS, transferring } from "../util/workers.ts";
 import { AllReduce } from "./all_reduce.ts";
-import { decodeF32, type DType } from "./dtypes.ts";
 import { LlamaShard, type ShardRanges, ShardSession, shardWeights } from "./llama_shard.ts";
 import type { LlamaConfig } from "./llama.ts";
+import { ReceivedTensors, type TensorMessage } from "./worker_tensors.ts";
 
 let backend: WasmBackend | undefined;
 let config: LlamaConfig | undefined;
 let ranges: ShardRanges | undefined;
 let shard: LlamaShard | undefined;
-const tensors = new Map<string, Tensor>();
+let received: ReceivedTensors | undefined;
 const sessions = new Map<number, ShardSession>();
 /** Seconds spent computing in attention/mlp/logits: busy / wall time says whether a shard waits on the others. */
 let busySeconds = 0;
@@ -58,55 +58,18 @@ function stats() {
 await serveRequests({
   async init(args: { config: LlamaConfig; ranges: ShardRanges; index: number; workers: number }) {
     backend = await createWasmBackend();
+    received = new ReceivedTensors(backend);
     config = args.config;
     ranges = args.ranges;
     place = { index: args.index, workers: args.workers };
     return stats();
   },
-  tensor(
-    args: {
-      key: string;
-      dtype: DType;
-      shape: number[];
-      bytes: ArrayBuffer;
-      kind: "vector" | "matrix";
-      /** Quantise as it lands (load-time quantisation). */
-      quantize?: QuantDType;
-      /** The bytes are already a q8/q4 block (an ahead-of-time checkpoint). */
-      quantized?: QuantDType;
-    },
-  ) {
-    const b = backend!;
-    const raw = new Uint8Array(args.bytes);
-    let t: Tensor;
-    if (args.quantized) {
-      t = b.uploadQuantized(raw, args.shape, args.quantized);
-    } else if (args.kind === "matrix" && (args.dtype === "F16" || args.dtype === "BF16")) {
-      t = b.upload(new Uint16Array(args.bytes), args.shape, args.dtype === "F16" ? "f16" : "bf16");
-    } else {
-      t = b.upload(decodeF32(raw, args.dtype, args.key), args.shape.length === 0 ? [1] : args.shape);
-    }
-    if (args.quantize && !args.quantized) {
-      const wide = t;
-      try {
-        t = b.quantize(wide, args.quantize);
-      } finally {
-        wide.dispose();
-      }
-    }
-    tensors.get(args.key)?.dispose();
-    tensors.set(args.key, t);
-    return null;
-  },
+  tensor: (args: TensorMessage) => received!.receive(args),
   assemble() {
     shard = new LlamaShard(
       config!,
       ranges!,
-      shardWeights(config!, (key) => {
-        const t = tensors.get(key);
-        if (!t) throw new Error(`shard tensor ${key} was never sent`);
-        return t;
-      }),
+      shardWeights(config!, (key) => received!.get(key)),
     );
     return stats();
   },
@@ -176,8 +139,7 @@ await serveRequests({
   dispose() {
     for (const s of sessions.values()) s.dispose();
     sessions.clear();
-    for (const t of tensors.values()) t.dispose();
-    tensors.clear();
+    received?.dispose();
     shard = undefined;
     return stats();
   },
@@ -197,17 +159,5 @@ await serveRequests({
       return (performance.now() - start) / 1000;
     });
   },
-  /** Tests: a worker that never answers again (a deadlock or a runaway loop would look like this). */
-  hang() {
-    for (;;) {
-      // spins until terminated
-    }
-  },
-  /** Tests: an uncaught error outside any request, as a crash would be. */
-  crash() {
-    setTimeout(() => {
-      throw new Error("deliberate crash (test)");
-    }, 0);
-    return null;
-  },
+  ...TEST_HANDLERS,
 });

@@ -2,7 +2,8 @@
  * Memory accounting before anything is allocated: from config.json and the safetensors headers (plus the requested
  * quantisation) the bytes each part of the model will hold once loaded, what one request adds (KV cache for its
  * context, the vision tower's activations for T frames, the LLM's prefill activations, logits), how many LLM
- * shards (workers, one WASM instance each) that takes, and whether it fits:
+ * shards (workers, one WASM instance each) that takes, how many vision frame workers run beside them (each with its
+ * own copy of the per-frame vision weights, vision_split.ts), and whether it fits:
  *
  * - every WASM instance: 4 GiB (wasm32) minus `headroomBytes` for allocator fragmentation and kernel scratch;
  * - the host: the memory available now (`Deno.systemMemoryInfo().available`, else `os.freemem()`), and `maxBytes`
@@ -22,6 +23,7 @@ import { shardRanges, shardTensorSpecs } from "./llama_shard.ts";
 import type { TensorStore } from "./safetensors.ts";
 import { type QuantDType, storageBytes } from "../backend/backend.ts";
 import { quantizationFor, type QuantizedTensor } from "./quant_checkpoint.ts";
+import { frameCounts, visionWorkerCount } from "./vision_split.ts";
 import { LLM, weightLayout, type WeightPart } from "./weights.ts";
 
 export type WeightPrecision = "f32" | "f16" | "bf16" | QuantDType;
@@ -53,6 +55,13 @@ export interface PlanOptions {
   workers?: number | "auto";
   /** "auto" uses at least this many workers when it shards at all (default 2: both cores). */
   minWorkers?: number;
+  /** Frame workers of the vision tower (vision_split.ts), each with its own instance and copy of the per-frame vision
+   * weights (the "vision" group): a count (0 = the whole tower on the main instance), or "auto" (default): 1 when
+   * the host has a second core, the tower is CLIP's (the SigLIP tower always runs on the main instance), its
+   * per-frame work pays for a worker (vision_split.ts `visionWorkerCount`) and the plan still fits; else 0. */
+  visionWorkers?: number | "auto";
+  /** CPU cores of the host, for "auto" (default `navigator.hardwareConcurrency`). */
+  cores?: number;
   instanceBytes?: number;
   headroomBytes?: number;
   /** Host memory the model may use (default: available now). */
@@ -74,7 +83,7 @@ export interface TensorGroup {
 }
 
 export interface InstancePlan {
-  /** "main" or "shard i". */
+  /** "main", "shard i" or "vision i". */
   name: string;
   weightBytes: number;
   kvCacheBytes: number;
@@ -89,6 +98,11 @@ export interface MemoryPlan {
   groups: TensorGroup[];
   /** 0: the LLM runs on the main instance. */
   workers: number;
+  /** 0: the whole vision tower runs on the main instance; else its CLIP layers are split by frames over the main
+   * instance and this many workers (the BT-Adapter stays on the main instance). */
+  visionWorkers: number;
+  /** Frames of the request on each part of the vision tower: the main instance first, then each vision worker. */
+  visionFrames: number[];
   instances: InstancePlan[];
   request: Required<RequestShape> & { visionActivationBytes: number; logitsBytes: number };
   limits: { instanceBytes: number; hostBytes: number; maxBytes?: number };
@@ -222,6 +236,12 @@ export function planMemory(config: PPLLaVAConfig, store: TensorStore, options: P
   const hostTotal = (instances: InstancePlan[]) =>
     instances.reduce((a, i) => a + i.totalBytes + THREAD_BASELINE, 0) + 2 * largestRaw;
   const fitsInstances = (instances: InstancePlan[]) => instances.every((i) => i.totalBytes <= instanceBytes);
+  // Each vision worker: the per-frame weights, and the activations of its frames (the whole tower's estimate for
+  // that many frames, an upper bound: it is calibrated on the BT layer, which the workers do not run).
+  const visionPlan = (count: number): InstancePlan[] =>
+    frameCounts(request.frames, count).slice(1).map((frames, i) =>
+      instance(`vision ${i}`, sum("vision"), 0, visionActivations(config, frames))
+    );
 
   let workers: number;
   if (options.workers === undefined || options.workers === "auto") {
@@ -233,14 +253,22 @@ export function planMemory(config: PPLLaVAConfig, store: TensorStore, options: P
   } else {
     workers = options.workers;
   }
-  const instances = planFor(workers);
+  const frameWeights = groupList.find((g) => g.name === "vision")?.elements ?? 0;
+  const cores = options.cores ?? (globalThis.navigator?.hardwareConcurrency || 1);
+  const visionWorkers = visionWorkerCount(config, options.visionWorkers ?? "auto", frameWeights, cores, (count) => {
+    const instances = [...planFor(workers), ...visionPlan(count)];
+    return fitsInstances(instances) && hostTotal(instances) <= hostLimit;
+  });
+  const instances = [...planFor(workers), ...visionPlan(visionWorkers)];
   const problems: string[] = [];
   for (const i of instances) {
     if (i.totalBytes > instanceBytes) {
       problems.push(
         `${i.name} needs ${fmt(i.totalBytes)} (weights ${fmt(i.weightBytes)}, KV cache ${fmt(i.kvCacheBytes)}, ` +
           `activations ${fmt(i.activationBytes)}), over one WASM instance's ${fmt(instanceBytes)}` +
-          (workers === 0
+          (i.name.startsWith("vision")
+            ? "; lower the request's frames"
+            : workers === 0
             ? "; shard the LLM over workers (loadModel(dir, { workers }))"
             : "; use more workers or quantise"),
       );
@@ -257,6 +285,8 @@ export function planMemory(config: PPLLaVAConfig, store: TensorStore, options: P
   return {
     groups: groupList,
     workers,
+    visionWorkers,
+    visionFrames: frameCounts(request.frames, visionWorkers),
     instances,
     request: { ...request, visionActivationBytes, logitsBytes },
     limits: { instanceBytes, hostBytes, maxBytes: options.maxBytes },
@@ -336,6 +366,12 @@ export function formatPlan(plan: MemoryPlan): string {
     }`,
   );
   lines.push(plan.workers === 0 ? "LLM on the main instance" : `LLM in ${plan.workers} workers (tensor parallel)`);
+  lines.push(
+    plan.visionWorkers === 0
+      ? "vision tower on the main instance"
+      : `vision tower: CLIP layers split by frames over the main instance and ${plan.visionWorkers} worker(s) ` +
+        `(${plan.visionFrames.join(" + ")} frames), BT-Adapter on the main instance`,
+  );
   for (const i of plan.instances) {
     lines.push(
       `  ${i.name.padEnd(8)} weights ${fmt(i.weightBytes).padStart(11)}  KV ${fmt(i.kvCacheBytes).padStart(11)}  ` +

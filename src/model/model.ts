@@ -37,12 +37,13 @@ import {
 } from "./generate.ts";
 import { Params, type Trace } from "./layers.ts";
 import { Llama, llamaConfig, LlamaSession } from "./llama.ts";
-import { ShardedLlama, type ShardedSession } from "./sharded_llama.ts";
+import { DEFAULT_STALL_MS, ShardedLlama, type ShardedSession } from "./sharded_llama.ts";
 import { assertFits, type MemoryPlan, planMemory, type PlanOptions } from "./memory_plan.ts";
 import { mergeImageTokens } from "./merge.ts";
 import { gridShape, packImageTokens } from "./anyres.ts";
 import { pgpConfig, PgpProjector } from "./pgp.ts";
 import { visionConfig, VisionTower } from "./vision.ts";
+import { VisionWorkers } from "./vision_split.ts";
 import { siglipVisionConfig, SiglipVisionTower } from "./siglip_vision.ts";
 import { siglipTextConfig, SiglipTextTower } from "./siglip_text.ts";
 import { openCheckpoint } from "./weights.ts";
@@ -127,11 +128,16 @@ export interface LoadModelOptions {
    * vision tower, text tower, projector and token embedding stay on `backend`. Default "auto": the memory plan's
    * choice (0, the LLM on `backend`, when everything fits one instance). */
   workers?: number | "auto";
-  /** With workers: one silent this long during a call (no reply, no progress report) is stopped and the call fails
-   * with `WorkerError("stalled")` instead of hanging (default 120 000 ms; 0 = never). */
+  /** Run the vision tower's CLIP layers split by frames over the main thread and this many workers, each with its own
+   * WASM instance and copy of the per-frame vision weights (vision_split.ts); the BT-Adapter stays on `backend`, and
+   * the features are the same to the bit. Default "auto": 1 on a host with a second core when the tower is heavy
+   * enough to pay (CLIP-L: yes; the tiny test models: no) and the plan fits (memory_plan.ts); 0 for SigLIP. */
+  visionWorkers?: number | "auto";
+  /** With workers (LLM or vision): one silent this long during a call (no reply, no progress report) is stopped and
+   * the call fails with `WorkerError("stalled")` instead of hanging (default 120 000 ms; 0 = never). */
   workerStallMs?: number;
   /** Limits and the request shape the memory plan checks before loading (memory_plan.ts). */
-  memory?: Omit<PlanOptions, "workers" | "featuresCacheBytes" | "quantize">;
+  memory?: Omit<PlanOptions, "workers" | "visionWorkers" | "featuresCacheBytes" | "quantize">;
   /** Quantise the LLM's weights as they load (docs/quantization.md); a checkpoint converted ahead of time
    * (`ppllava convert --quant`) loads its quantised tensors as they are, with or without this. */
   quantize?: QuantDType;
@@ -234,10 +240,13 @@ export class PPLLaVAModel {
     if (cached) return b.reshape(cached, cached.shape);
     const s = this.vision.config.imageSize;
     const n = visual.pixels.length / (3 * s * s);
-    const feature = b.scope(() => {
-      const pixels = b.upload(visual.pixels, [n, 3, s, s]);
-      return this.vision.forward(b, pixels, kind === "tiles" || kind === "image" ? n : 1, trace);
-    });
+    const pixels = b.upload(visual.pixels, [n, 3, s, s]);
+    let feature: Tensor;
+    try {
+      feature = await this.vision.forward(b, pixels, kind === "tiles" || kind === "image" ? n : 1, trace);
+    } finally {
+      pixels.dispose();
+    }
     const handle = b.reshape(feature, feature.shape);
     if (!this.featuresCache.set(key, feature)) feature.dispose();
     return handle;
@@ -340,6 +349,7 @@ export class PPLLaVAModel {
   dispose(): void {
     this.featuresCache.clear();
     if (this.llm instanceof ShardedLlama) this.llm.dispose();
+    if (this.vision instanceof VisionTower) this.vision.workers?.dispose();
     this.params.dispose();
   }
 
@@ -385,6 +395,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
       ...options.memory,
       instanceBytes: onWasm ? options.memory?.instanceBytes : Infinity,
       workers: options.workers ?? "auto",
+      visionWorkers: options.visionWorkers ?? "auto",
       featuresCacheBytes: options.featuresCacheBytes,
       quantize: options.quantize,
       quantizePolicy: options.quantizePolicy,
@@ -398,23 +409,35 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
   const backend = options.backend ?? await createWasmBackend();
   const params = new Params(backend, weights, { quantize: options.quantize, quantizePolicy: options.quantizePolicy });
   let sharded: ShardedLlama | undefined;
+  let frameWorkers: VisionWorkers | undefined;
   try {
     const config = weights.config;
+    const { quantize, quantizePolicy } = options;
+    const stallMs = options.workerStallMs ?? DEFAULT_STALL_MS;
     const llm = plan.workers > 0
       ? sharded = await ShardedLlama.load(params, llamaConfig(config), {
         workers: plan.workers,
         tiedEmbeddings: config.llm.tieWordEmbeddings,
-        quantize: options.quantize,
-        quantizePolicy: options.quantizePolicy,
-        stallMs: options.workerStallMs,
+        quantize,
+        quantizePolicy,
+        stallMs,
       })
       : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
+    if (plan.visionWorkers > 0) {
+      const workers = plan.visionWorkers;
+      frameWorkers = await VisionWorkers.load(params, visionConfig(config), {
+        workers,
+        stallMs,
+        quantize,
+        quantizePolicy,
+      });
+    }
     const model = new PPLLaVAModel(
       config,
       backend,
       config.vision.arch === "siglip"
         ? await SiglipVisionTower.load(params, siglipVisionConfig(config))
-        : await VisionTower.load(params, visionConfig(config)),
+        : await VisionTower.load(params, visionConfig(config), frameWorkers),
       config.clipText.arch === "siglip"
         ? await SiglipTextTower.load(params, siglipTextConfig(config))
         : await ClipTextTower.load(params, clipTextConfig(config)),
@@ -432,6 +455,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     return model;
   } catch (error) {
     sharded?.dispose();
+    frameWorkers?.dispose();
     params.dispose();
     throw error;
   } finally {

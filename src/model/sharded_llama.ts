@@ -11,15 +11,15 @@
  * A worker that crashes ends the whole model: every worker is terminated and every call fails with
  * `WorkerError("crashed")`; `dispose()` terminates them too.
  */
-import { type Backend, QUANT_GROUP, QUANT_GROUP_BYTES, type QuantDType, type Tensor } from "../backend/backend.ts";
-import { quantizationFor, readQuantized } from "./quant_checkpoint.ts";
+import type { Backend, QuantDType, Tensor } from "../backend/backend.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
 import { ModelError } from "./errors.ts";
 import { exchangeBytes } from "./all_reduce.ts";
 import type { Params, Trace } from "./layers.ts";
 import type { LlamaConfig } from "./llama.ts";
-import { type Range, type ShardRanges, shardRanges, type ShardTensorSpec, shardTensorSpecs } from "./llama_shard.ts";
+import { type ShardRanges, shardRanges, shardTensorSpecs } from "./llama_shard.ts";
 import { LLM } from "./weights.ts";
+import { type Range, sendTensors } from "./worker_tensors.ts";
 
 export interface ShardStats {
   tensors: number;
@@ -82,15 +82,9 @@ export class ShardedLlama {
       await Promise.all(
         workers.map((w, i) => w.call("init", { config, ranges: ranges[i], index: i, workers: workers.length })),
       );
-      await sendWeights(
-        params,
-        config,
-        ranges,
-        workers,
-        options.tiedEmbeddings ?? false,
-        options.quantize,
-        options.quantizePolicy ?? quantizationFor,
-      );
+      const tied = options.tiedEmbeddings ?? false;
+      const specs = ranges.map((r) => shardTensorSpecs(config, r, LLM, tied));
+      await sendTensors(params, workers, specs, options.quantize, options.quantizePolicy);
       await Promise.all(workers.map((w) => w.call("assemble")));
       const embed = await params.matrix(`${LLM}.model.embed_tokens.weight`);
       return new ShardedLlama(config, ranges, workers, embed);
@@ -269,134 +263,4 @@ function concatVocab(parts: Float32Array[], vocab: Range[], batch: number, size:
     for (let b = 0; b < batch; b++) out.set(part.subarray(b * n, (b + 1) * n), b * size + start);
   });
   return out;
-}
-
-/**
- * Reads each LLM tensor once, cuts every shard's rows or columns out of it, and transfers the pieces. At most a
- * few tensors are in flight, so the main thread holds about one tensor (≤ 250 MB at 7B, f16) at a time.
- */
-async function sendWeights(
-  params: Params,
-  config: LlamaConfig,
-  ranges: readonly ShardRanges[],
-  workers: readonly RpcWorker[],
-  tied: boolean,
-  quantize?: QuantDType,
-  policy: (name: string, mode: QuantDType) => QuantDType | null = quantizationFor,
-): Promise<void> {
-  const bySource = new Map<string, { worker: number; spec: ShardTensorSpec }[]>();
-  ranges.forEach((r, worker) => {
-    for (const spec of shardTensorSpecs(config, r, LLM, tied)) {
-      const list = bySource.get(spec.source) ?? [];
-      list.push({ worker, spec });
-      bySource.set(spec.source, list);
-    }
-  });
-  // Vectors first, then matrices, largest first: a worker uploads each f16 matrix, quantises it and frees the f16
-  // block; small vectors landing in those holes would split them, and decreasing sizes let each hole take the next
-  // upload (measured on a 0.4 B model, q4: linear memory 59% over the tensor bytes in checkpoint order, 6% this way).
-  const size = (name: string) => params.weights.store.info(name).end - params.weights.store.info(name).begin;
-  const order = [...bySource.entries()].sort(([a, ua], [b, ub]) => {
-    const va = ua[0].spec.kind === "vector" ? 0 : 1;
-    const vb = ub[0].spec.kind === "vector" ? 0 : 1;
-    return va - vb || size(b) - size(a);
-  });
-  const inFlight: Promise<unknown>[] = [];
-  const weights = params.weights;
-  const store = weights.store;
-  for (const [source, uses] of order) {
-    const logical = weights.layout.get(source)?.shape ?? store.info(source).shape;
-    const info = weights.expectTensor(source, logical);
-    const stored = weights.quantized.get(source);
-    const raw = stored ? await readQuantized(store, source) : await store.readRaw(source);
-    for (const { worker, spec } of uses) {
-      const target = !stored && quantize && spec.kind === "matrix" ? policy(source, quantize) : null;
-      const piece = stored
-        ? cutQuantized(raw, stored.shape, stored.dtype, spec.take, source)
-        : cut(raw, info.shape, info.dtype === "F32" ? 4 : 2, spec.take, target ? source : undefined);
-      inFlight.push(workers[worker].call("tensor", {
-        key: spec.key,
-        dtype: info.dtype,
-        shape: piece.shape,
-        bytes: piece.bytes,
-        kind: spec.kind,
-        quantize: target ?? undefined,
-        quantized: stored?.dtype,
-      }, [piece.bytes]));
-    }
-    while (inFlight.length > 2 * workers.length) await inFlight.shift();
-  }
-  await Promise.all(inFlight);
-}
-
-/** The bytes of rows or columns `take` of a row-major (R, C) tensor (or all of it), as a fresh buffer. A column cut
- * of a weight that will be quantised (`quantized` names it) must start and end on a group of 32, so the groups are
- * those of the whole matrix. */
-export function cut(
-  raw: Uint8Array,
-  shape: readonly number[],
-  element: number,
-  take?: { axis: 0 | 1; range: Range },
-  quantized?: string,
-): { bytes: ArrayBuffer; shape: number[] } {
-  if (!take) return { bytes: raw.slice().buffer as ArrayBuffer, shape: [...shape] };
-  if (shape.length === 1) {
-    const [start, end] = take.range; // a vector's elements (Qwen2's q/k/v biases)
-    return { bytes: raw.slice(start * element, end * element).buffer as ArrayBuffer, shape: [end - start] };
-  }
-  const [rows, cols] = shape;
-  const [start, end] = take.range;
-  if (take.axis === 0) {
-    const row = cols * element;
-    return { bytes: raw.slice(start * row, end * row).buffer as ArrayBuffer, shape: [end - start, cols] };
-  }
-  if (quantized) groupAligned(quantized, take.range, cols);
-  const width = (end - start) * element;
-  const out = new Uint8Array(rows * width);
-  for (let r = 0; r < rows; r++) {
-    const from = (r * cols + start) * element;
-    out.set(raw.subarray(from, from + width), r * width);
-  }
-  return { bytes: out.buffer, shape: [rows, end - start] };
-}
-
-/** Rows or group-aligned columns of a q8/q4 block (codes plane, then f32 scales plane: docs/quantization.md). */
-export function cutQuantized(
-  block: Uint8Array,
-  shape: readonly number[],
-  dtype: QuantDType,
-  take: { axis: 0 | 1; range: Range } | undefined,
-  name: string,
-): { bytes: ArrayBuffer; shape: number[] } {
-  const [rows, cols] = shape;
-  const groups = Math.ceil(cols / QUANT_GROUP);
-  const codeBytes = QUANT_GROUP_BYTES[dtype] - 4;
-  const scales = block.subarray(rows * groups * codeBytes);
-  const [r0, r1, g0, g1] = !take
-    ? [0, rows, 0, groups]
-    : take.axis === 0
-    ? [take.range[0], take.range[1], 0, groups]
-    : (groupAligned(name, take.range, cols),
-      [0, rows, take.range[0] / QUANT_GROUP, Math.ceil(take.range[1] / QUANT_GROUP)]);
-  const n = r1 - r0;
-  const g = g1 - g0;
-  const out = new Uint8Array(n * g * QUANT_GROUP_BYTES[dtype]);
-  const outScales = n * g * codeBytes;
-  for (let r = 0; r < n; r++) {
-    const src = (r0 + r) * groups + g0;
-    out.set(block.subarray(src * codeBytes, (src + g) * codeBytes), r * g * codeBytes);
-    out.set(scales.subarray(src * 4, (src + g) * 4), outScales + r * g * 4);
-  }
-  const logical = take?.axis === 1 ? [rows, take.range[1] - take.range[0]] : [n, cols];
-  return { bytes: out.buffer, shape: logical };
-}
-
-function groupAligned(name: string, [start, end]: Range, cols: number): void {
-  if (start % QUANT_GROUP !== 0 || (end % QUANT_GROUP !== 0 && end !== cols)) {
-    throw new ModelError(
-      "bad_input",
-      `${name}: columns [${start}, ${end}) do not start and end on a quantisation group of ${QUANT_GROUP}; ` +
-        `use a worker count that splits the heads and the MLP into whole groups`,
-    );
-  }
 }

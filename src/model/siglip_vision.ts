@@ -77,17 +77,19 @@ export class SiglipVisionTower {
     }
     if (n < 1) throw new ModelError("bad_input", "a visual input needs at least 1 frame, got 0");
     const w = this.w;
-    // The conv's "valid" padding: 384 = 27·14 + 6, the trailing pixels fall outside every patch.
-    const seen = Math.floor(c.imageSize / c.patchSize) * c.patchSize;
-    const cropped = seen === c.imageSize ? pixels : b.slice(b.slice(pixels, 2, 0, seen), 3, 0, seen);
-    let x = b.add(b.add(b.patchEmbed(cropped, w.patchEmbedding), w.patchBias), w.positions);
-    trace?.("vision.embeddings", x);
-    trace?.("vision.hs.0", x);
-    for (const [i, layer] of w.layers.entries()) {
-      x = siglipLayer(b, x, layer);
-      trace?.(`vision.hs.${i + 1}`, x);
-    }
-    trace?.("vision.feature", x);
-    return x;
+    return b.scope(() => {
+      // The conv's "valid" padding: 384 = 27·14 + 6, the trailing pixels fall outside every patch.
+      const seen = Math.floor(c.imageSize / c.patchSize) * c.patchSize;
+      const cropped = seen === c.imageSize ? pixels : b.slice(b.slice(pixels, 2, 0, seen), 3, 0, seen);
+      let x = b.add(b.add(b.patchEmbed(cropped, w.patchEmbedding), w.patchBias), w.positions);
+      trace?.("vision.embeddings", x);
+      trace?.("vision.hs.0", x);
+      for (const [i, layer] of w.layers.entries()) {
+        x = siglipLayer(b, x, layer);
+        trace?.(`vision.hs.${i + 1}`, x);
+      }
+      trace?.("vision.feature", x);
+      return x;
+    });
   }
 }

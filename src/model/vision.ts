@@ -9,6 +9,12 @@
  * Only the layers the feature needs run (CLIP layers < feature index, the BT layers after them, §3.3
  * "Consequences"). Intermediates carry the reference's names: vision.embeddings, vision.hs.{k}, vision.bt.{j}.in /
  * .temporal / .out, vision.feature.
+ *
+ * The main stream is the per-frame part (`FrameWeights`, `embedFrames`, `clipLayer`): with `FrameWorkers`
+ * (vision_split.ts) the first frames run here and the rest in workers, each with its own WASM instance and copy of
+ * those weights, and their x comes back at the hidden states the BT stream (or a trace) needs; the BT-Adapter runs
+ * here on every frame. The same kernels see the same rows of each frame either way, so the result is the same to the
+ * bit (tests/vision_workers.test.ts).
  */
 import type { Backend, Tensor } from "../backend/backend.ts";
 import {
@@ -30,6 +36,7 @@ import {
   meanOverAxis1,
   type Params,
   reshape,
+  type TensorSource,
   type Trace,
 } from "./layers.ts";
 import { featureHiddenState, VISION } from "./weights.ts";
@@ -76,12 +83,62 @@ interface BtTemporal {
   temporalFc: Linear;
 }
 
-export interface VisionWeights {
+/** The per-frame part: embeddings and the CLIP layers below the feature index (what a frame worker holds). */
+export interface FrameWeights {
   patchEmbedding: Tensor;
   classEmbedding: Tensor;
   positions: Tensor;
   preNorm: LayerNorm;
   layers: ClipLayer[];
+}
+
+export async function loadFrameWeights(p: TensorSource, config: VisionConfig): Promise<FrameWeights> {
+  const layers: ClipLayer[] = [];
+  // CLIP layer i feeds hs[i + 1]: layers below the feature index are all the feature needs.
+  for (let i = 0; i < config.featureState; i++) {
+    layers.push(await loadClipLayer(p, `${VISION}.encoder.layers.${i}`, config.heads, config.eps));
+  }
+  return {
+    patchEmbedding: await p.matrix(`${VISION}.embeddings.patch_embedding.weight`),
+    classEmbedding: await p.vector(`${VISION}.embeddings.class_embedding`),
+    positions: await p.vector(`${VISION}.embeddings.position_embedding.weight`),
+    preNorm: await p.layerNorm(`${VISION}.pre_layrnorm`, config.eps),
+    layers,
+  };
+}
+
+/** pixels (N, 3, S, S) → hs[0] (N, 1+P, D): conv patches (row-major over the grid), CLS first, positions, pre-LN. */
+export function embedFrames(b: Backend, w: FrameWeights, pixels: Tensor): Tensor {
+  return b.scope(() => {
+    const n = pixels.shape[0];
+    const cls = b.expand(w.classEmbedding, [n, 1, w.classEmbedding.shape[0]]);
+    const x = b.concat([cls, b.patchEmbed(pixels, w.patchEmbedding)], 1);
+    return layerNorm(b, b.add(x, w.positions), w.preNorm);
+  });
+}
+
+/**
+ * Frames of the main stream run elsewhere (vision_split.ts: workers). Of n frames the first `localFrames(n)` run on
+ * this instance; `start` sends the rest and returns `at(k)`: the workers' x at hidden state k (their frames in order,
+ * on the host) for every k of `wanted`, ascending. The promises of `at` must all be awaited or dropped: a failed
+ * worker rejects them with its `WorkerError`.
+ */
+export interface FrameWorkers {
+  localFrames(n: number): number;
+  /** Throws the workers' failure at once when they have already failed. */
+  start(pixels: Float32Array, frames: number, wanted: readonly number[]): (k: number) => Promise<HostTensor[]>;
+  /** The error that ended the workers (a crash, a stall, `dispose`), once they are gone. */
+  readonly failed: Error | null;
+  /** Ends the workers (the model's `dispose`). */
+  dispose(): void;
+}
+
+export interface HostTensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface VisionWeights extends FrameWeights {
   btSpatial: ClipLayer[];
   btTemporal: BtTemporal[];
   timeEmbed?: Tensor;
@@ -89,15 +146,16 @@ export interface VisionWeights {
 }
 
 export class VisionTower {
-  private constructor(readonly config: VisionConfig, readonly w: VisionWeights) {}
+  private constructor(
+    readonly config: VisionConfig,
+    readonly w: VisionWeights,
+    /** Where frames past the local ones run (loadModel's `visionWorkers`); none: every frame here. */
+    readonly workers?: FrameWorkers,
+  ) {}
 
-  static async load(p: Params, config: VisionConfig): Promise<VisionTower> {
+  static async load(p: Params, config: VisionConfig, workers?: FrameWorkers): Promise<VisionTower> {
     const { hiddenSize: d, heads, eps } = config;
-    const layers: ClipLayer[] = [];
-    // CLIP layer i feeds hs[i + 1]: layers below the feature index are all the feature needs.
-    for (let i = 0; i < config.featureState; i++) {
-      layers.push(await loadClipLayer(p, `${VISION}.encoder.layers.${i}`, heads, eps));
-    }
+    const frames = await loadFrameWeights(p, config);
     const btSpatial: ClipLayer[] = [];
     const btTemporal: BtTemporal[] = [];
     for (let j = 0; j < config.btDepth && config.firstBt + j < config.featureState; j++) {
@@ -111,16 +169,12 @@ export class VisionTower {
     }
     const bt = config.btDepth > 0;
     return new VisionTower(config, {
-      patchEmbedding: await p.matrix(`${VISION}.embeddings.patch_embedding.weight`),
-      classEmbedding: await p.vector(`${VISION}.embeddings.class_embedding`),
-      positions: await p.vector(`${VISION}.embeddings.position_embedding.weight`),
-      preNorm: await p.layerNorm(`${VISION}.pre_layrnorm`, eps),
-      layers,
+      ...frames,
       btSpatial,
       btTemporal,
       timeEmbed: bt ? await p.vector(`${VISION}.btadapter_time_embed.weight`) : undefined,
       btCls: bt ? await p.vector(`${VISION}.btadapter_cls_token`, [1, 1, d]) : undefined,
-    });
+    }, workers);
   }
 
   /** Throws the typed error for a frame count the tower cannot take. */
@@ -136,8 +190,9 @@ export class VisionTower {
     }
   }
 
-  /** pixels (B·T, 3, S, S) of `batch` inputs with T frames each → F (B·T, P, D) (P + 1 rows with the CLS kept). */
-  forward(b: Backend, pixels: Tensor, batch = 1, trace?: Trace): Tensor {
+  /** pixels (B·T, 3, S, S) of `batch` inputs with T frames each → F (B·T, P, D) (P + 1 rows with the CLS kept).
+   * With `workers`, frames past the local ones run their CLIP layers there (a failed worker: its `WorkerError`). */
+  async forward(b: Backend, pixels: Tensor, batch = 1, trace?: Trace): Promise<Tensor> {
     const c = this.config;
     const w = this.w;
     const n = pixels.shape[0];
@@ -155,50 +210,75 @@ export class VisionTower {
       );
     }
     this.checkFrames(t);
-    const d = c.hiddenSize;
-    // Embeddings: conv patches (row-major over the grid), CLS first, positions, pre_layrnorm.
-    const cls = b.expand(w.classEmbedding, [n, 1, d]);
-    let x = b.concat([cls, b.patchEmbed(pixels, w.patchEmbedding)], 1);
-    x = layerNorm(b, b.add(x, w.positions), w.preNorm);
-    trace?.("vision.embeddings", x);
-    trace?.("vision.hs.0", x);
+    const isBt = (k: number) => k - 1 - c.firstBt >= 0 && k - 1 - c.firstBt < w.btSpatial.length;
+    // The hidden states every frame's x is needed at: each BT layer's input, the feature's, all of them when traced.
+    const wanted: number[] = [];
+    for (let k = 0; k <= c.featureState; k++) if (trace || isBt(k) || k === c.featureState) wanted.push(k);
+    const local = this.workers?.localFrames(n) ?? n;
+    const remote = local < n ? this.workers!.start(await framesAfter(b, pixels, local), n - local, wanted) : undefined;
+
+    let x = b.scope(() => embedFrames(b, w, local < n ? b.slice(pixels, 0, 0, local) : pixels)); // the local frames
     let x2: Tensor | undefined; // the BT stream
-    let hs = x;
-    for (let idx = 0; idx < c.featureState; idx++) {
-      // One scope per layer, and the previous layer's outputs freed once used: the live set is one layer's
-      // intermediates (≈ 1.4 GB for CLIP-L at T = 32), not all 24 layers' (memory_plan.ts counts on it).
-      const before = { x, x2, hs };
-      const next = b.scope(() => {
-        const nx = b.scope(() => clipLayer(b, before.x, w.layers[idx]));
-        let nx2 = before.x2;
-        let nhs = nx;
-        const j = idx - c.firstBt;
-        if (j >= 0 && j < w.btSpatial.length) {
-          // Each BT step in its own scope too: they copy whole streams (concat, patch-major ↔ frame-major).
-          const x2In = b.scope(() =>
-            j === 0 ? this.#btInit(b, nx, batch, t) : b.add(nx2!, this.#lift(b, nx, batch, t))
-          );
-          trace?.(`vision.bt.${j}.in`, x2In);
-          const temporal = b.scope(() => this.#temporal(b, x2In, w.btTemporal[j], batch, t));
-          trace?.(`vision.bt.${j}.temporal`, temporal);
-          x2In.dispose();
-          nx2 = b.scope(() => this.#spatial(b, temporal, w.btSpatial[j], batch, t));
-          trace?.(`vision.bt.${j}.out`, nx2);
-          temporal.dispose();
-          nhs = b.scope(() => this.#combine(b, nx, nx2!, batch, t));
+    let all: Tensor | undefined; // every frame's x (x itself without workers)
+    let hs: Tensor | undefined; // the hidden state: `all`, or its combine with x2 after a BT layer
+    let feature: Tensor | undefined;
+    try {
+      for (let k = 0; k <= c.featureState; k++) {
+        if (k > 0) {
+          // One scope per layer, and the previous layer's outputs freed once used: the live set is one layer's
+          // intermediates (≈ 1.4 GB for CLIP-L at T = 32), not all 24 layers' (memory_plan.ts counts on it).
+          const next = b.scope(() => clipLayer(b, x, w.layers[k - 1]));
+          x.dispose();
+          x = next;
+          if (remote) await this.#workersAlive();
         }
-        trace?.(`vision.hs.${idx + 1}`, nhs);
-        return { x: nx, x2: nx2, hs: nhs };
-      });
-      ({ x, hs } = next);
-      x2 = next.x2;
-      before.x.dispose();
-      if (before.hs !== before.x) before.hs.dispose();
-      if (before.x2 && before.x2 !== x2) before.x2.dispose();
+        if (!wanted.includes(k)) continue;
+        all = remote ? await withRemote(b, x, remote(k)) : x;
+        hs = all;
+        if (isBt(k)) {
+          x2 = this.#btLayer(b, k - 1 - c.firstBt, all, x2, batch, t, trace);
+          hs = b.scope(() => this.#combine(b, all!, x2!, batch, t));
+        }
+        if (k === 0) trace?.("vision.embeddings", hs);
+        trace?.(`vision.hs.${k}`, hs);
+        if (k === c.featureState) break;
+        for (const done of [hs, all]) if (done !== x) done.dispose();
+      }
+      feature = c.dropCls ? b.scope(() => b.contiguous(b.slice(hs!, 1, 1, hs!.shape[1]))) : hs!;
+      trace?.("vision.feature", feature);
+      return feature;
+    } finally {
+      for (const held of [x, x2, all, hs]) if (held && held !== feature) held.dispose();
     }
-    const feature = c.dropCls ? b.contiguous(b.slice(hs, 1, 1, hs.shape[1])) : hs;
-    trace?.("vision.feature", feature);
-    return feature;
+  }
+
+  /** Lets the workers' messages in between two local layers (seconds each for CLIP-L), so that a worker that died
+   * fails the forward now rather than after the local frames' last layer. */
+  async #workersAlive(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (this.workers!.failed) throw this.workers!.failed;
+  }
+
+  /** BT layer j on every frame's x after CLIP layer firstBt + j → the new BT stream (x2, the previous one, is freed). */
+  #btLayer(b: Backend, j: number, x: Tensor, x2: Tensor | undefined, batch: number, t: number, trace?: Trace) {
+    const w = this.w;
+    // Each BT step in its own scope: they copy whole streams (concat, patch-major ↔ frame-major).
+    const x2In = b.scope(() => j === 0 ? this.#btInit(b, x, batch, t) : b.add(x2!, this.#lift(b, x, batch, t)));
+    x2?.dispose();
+    try {
+      trace?.(`vision.bt.${j}.in`, x2In);
+      const temporal = b.scope(() => this.#temporal(b, x2In, w.btTemporal[j], batch, t));
+      try {
+        trace?.(`vision.bt.${j}.temporal`, temporal);
+        const out = b.scope(() => this.#spatial(b, temporal, w.btSpatial[j], batch, t));
+        trace?.(`vision.bt.${j}.out`, out);
+        return out;
+      } finally {
+        temporal.dispose();
+      }
+    } finally {
+      x2In.dispose();
+    }
   }
 
   /** BT layer 0's input ("input_ini"): CLS = (mean_t CLIP CLS + (bt_cls + pos[0]))/2; patches + pos + time_embed[t]. */
@@ -274,4 +354,20 @@ export class VisionTower {
     const patches = b.scale(b.add(b.slice(x, 1, 1, l), bt), 0.5);
     return b.concat([b.slice(x, 1, 0, 1), patches], 1);
   }
+}
+
+/** Frames [from, N) of pixels (N, 3, S, S), on the host. */
+async function framesAfter(b: Backend, pixels: Tensor, from: number): Promise<Float32Array> {
+  const rest = b.scope(() => b.contiguous(b.slice(pixels, 0, from, pixels.shape[0])));
+  try {
+    return await b.download(rest);
+  } finally {
+    rest.dispose();
+  }
+}
+
+/** The local frames' x followed by the workers' (every frame, in order), as one new tensor. */
+async function withRemote(b: Backend, x: Tensor, remote: Promise<HostTensor[]>): Promise<Tensor> {
+  const parts = await remote;
+  return b.scope(() => b.concat([x, ...parts.map((p) => b.upload(p.data, p.shape))], 0));
 }

@@ -301,3 +301,21 @@ export async function serveRequests(handlers: Handlers): Promise<void> {
     });
   });
 }
+
+/** Handlers the model's workers serve for tests (`...TEST_HANDLERS`): the two ways a worker fails a caller. */
+export const TEST_HANDLERS: Handlers = {
+  /** Never answers again, as a deadlock or a runaway loop would. */
+  hang() {
+    for (;;) {
+      // spins until terminated
+    }
+  },
+  /** Dies of an uncaught error while this request (and whatever was queued behind it) is still open, as a crash in
+   * the middle of a forward would. */
+  crash() {
+    setTimeout(() => {
+      throw new Error("deliberate crash (test)");
+    }, 0);
+    return new Promise<never>(() => {});
+  },
+};
