@@ -88,6 +88,11 @@ def main():
                         "the phrases of each attribute (one template per step filled with every colour / shape / "
                         "direction, \"the object moving left\"), plus those phrases told apart from each other (each "
                         "nearest to itself; without this the text tower gave every direction the same embedding)")
+    direct1 = float(run_all_default("DIRECT1") or 0)
+    if direct1:
+        ground_text += (f", plus {direct1:g} × a direct term: every patch of every object (an object's patches weigh 1 "
+                        "together) tells the object's shape and direction through linear heads on the vision feature "
+                        "itself (hs[-2], what PGP pools and the LLM sees); the heads are training aids, not exported")
     ground_rows = [r for r in s1 if "ground" in r]
     ground_last = f" (grounding term {ground_rows[-1]['ground']})" if ground_rows else ""
     sft_trainable = ("base CLIP vision layers, text tower and logit_scale frozen (spec §5.3: BT-Adapter, projector and "

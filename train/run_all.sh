@@ -20,10 +20,12 @@ DIRONLY1=${DIRONLY1:-0}  # stage 1: share of object phrases that name only the d
 REGION1=${REGION1:-2}    # stage 1: weight of the region term (each object's patches classified among colour / shape /
 #   direction phrases, the phrases kept apart); 0 = off (the weights before it), 1 was tried
 PATCH1=${PATCH1:-1}      # stage 1: 1 = the region term classifies every patch of an object, 0 = their mean (tried)
+DIRECT1=${DIRECT1:-2}    # stage 1: weight of the direct term (every object patch's hs[-2] feature tells its shape and
+#   direction through linear heads that are not exported); 0 = off (the weights before it)
 REGION2=${REGION2:-0}    # stage 2: weight of the same region term on SFT's video batches (frozen text tower; 1 tried)
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
-STEPS2=${STEPS2:-4500}
-EVAL2=${EVAL2:-1700}  # validation MC every EVAL2 SFT steps
+STEPS2=${STEPS2:-9000}  # 4500 before the direct term
+EVAL2=${EVAL2:-1500}  # validation MC every EVAL2 SFT steps
 # SFT oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3 (empty: uniform)
 WEIGHTS2=${WEIGHTS2:-}
 # The generated scene (train/data.py SCENES): 84 = the shipped model's. The train3 experiment (112 px frames, 8×8
@@ -53,10 +55,11 @@ mark() {  # one JSON line per finished step: name, its seconds, seconds since th
 mark data
 # Stage 1: contrastive alignment (vision + BT-Adapter + CLIP text), every true pair of the batch a positive, plus the
 # grounding term (an object phrase's relevance on its object's patches) and the region term (each object's patches
-# classified among the phrases of its colour, shape and direction).
+# classified among the phrases of its colour, shape and direction) and the direct term (each object patch's vision
+# feature tells its shape and direction through throwaway linear heads).
 $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS" \
   --ground "$GROUND1" --motion-share "$MOTION1" --colour-share "$COLOUR1" --direction-only "$DIRONLY1" \
-  --region "$REGION1" $([ "$PATCH1" = 1 ] && echo --region-per-patch)
+  --region "$REGION1" $([ "$PATCH1" = 1 ] && echo --region-per-patch) --direct "$DIRECT1"
 mark stage1
 # Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
 # schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.
