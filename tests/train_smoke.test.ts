@@ -105,25 +105,31 @@ for f, r in zip(frames, records):
 print(json.dumps({"checked": n, "bad": bad}))
 `;
 
+/** Python prelude of the term checks: the train split of argv[1], and `feature` (videos, T·36 patches, codes) holding
+ * on the patches each object covers the one-hot codes of its values of `attributes` (a dict of stage1_align, attribute
+ * → values); `names` / `code` index the codes. */
+const oneHotFeature = (attributes: string) => `
+import sys, json, math, torch, numpy as np
+sys.path.insert(0, "train")
+import samples as S, stage1_align as A
+frames, records = S.load_split(sys.argv[1], "train")
+names = [(a, v) for a, values in A.${attributes}.items() for v in values]
+code = {n: i for i, n in enumerate(names)}
+feature = torch.zeros(len(frames), frames.shape[1] * 36, len(names))
+for i, (f, r) in enumerate(zip(frames, records)):
+    for o in r["objects"]:
+        m = torch.from_numpy(A.object_patches(f, [o], {"colour": o["colour"]}))
+        for a in A.${attributes}:
+            feature[i, m, code[(a, o[a])]] += 1
+`;
+
 /** stage 1's region term (--region): with patch embeddings that hold, on the patches an object covers, the one-hot
  * codes of its colour, shape and direction, and phrase embeddings that are those codes, region_loss must be ~0 (each
  * object's region is its own patches, its labels its own values); with the phrases of each attribute rotated (every
  * label now names another value) it must be large; per patch (--region-per-patch) the same, but a patch that two
  * objects share holds both codes, so "right" is ~0.1 there. phrase_separation: ~0 for distinct phrases, ln(n) when an
  * attribute's phrases coincide. attribute_phrases: an attribute's phrases differ only in the value's words. */
-const REGION_CHECK = `
-import sys, json, math, torch, numpy as np
-sys.path.insert(0, "train")
-import samples as S, stage1_align as A
-frames, records = S.load_split(sys.argv[1], "train")
-names = [(a, v) for a, values in A.ATTRIBUTE_VALUES.items() for v in values]
-code = {n: i for i, n in enumerate(names)}
-feature = torch.zeros(len(frames), frames.shape[1] * 36, len(names))
-for i, (f, r) in enumerate(zip(frames, records)):
-    for o in r["objects"]:
-        m = torch.from_numpy(A.object_patches(f, [o], {"colour": o["colour"]}))
-        for a in A.ATTRIBUTE_VALUES:
-            feature[i, m, code[(a, o[a])]] += 1
+const REGION_CHECK = oneHotFeature("ATTRIBUTE_VALUES") + `
 class Identity:
     def visual_embeds(self, x):
         return x
@@ -153,19 +159,7 @@ print(json.dumps({"right": loss(phrases(0)), "rotated": loss(phrases(1)),
  * codes of its shape and direction, and heads that read those codes (×20), direct_loss must be ~0 per patch where one
  * object covers it (a shared patch holds two codes); with each head's rows rotated (every label names another value)
  * it must be large. The heads are saved with stage 1's state (resumable) and sized from the vision hidden size. */
-const DIRECT_CHECK = `
-import sys, json, torch
-sys.path.insert(0, "train")
-import samples as S, stage1_align as A
-frames, records = S.load_split(sys.argv[1], "train")
-names = [(a, v) for a, values in A.DIRECT_ATTRIBUTES.items() for v in values]
-code = {n: i for i, n in enumerate(names)}
-feature = torch.zeros(len(frames), frames.shape[1] * 36, len(names))
-for i, (f, r) in enumerate(zip(frames, records)):
-    for o in r["objects"]:
-        m = torch.from_numpy(A.object_patches(f, [o], {"colour": o["colour"]}))
-        for a in A.DIRECT_ATTRIBUTES:
-            feature[i, m, code[(a, o[a])]] += 1
+const DIRECT_CHECK = oneHotFeature("DIRECT_ATTRIBUTES") + `
 def loss(shift):
     heads = A.direct_heads(len(names))
     with torch.no_grad():
