@@ -11,10 +11,12 @@ questions PGP sees at inference point at their object by every attribute they na
 --region, a region term adds to it: every object's patches (their mean, or with --region-per-patch each patch, as
 train/run_all.sh does) are classified among the phrases of each attribute ("the red object" …, "the square" …, "the
 object moving left" …), so the patch embeddings carry shape and direction even where no phrase of the batch needs
-them; and the phrases are kept apart (the text tower had given every direction the same embedding).
+them; and the phrases are kept apart (the text tower had given every direction the same embedding). With --direct, a
+direct term adds to it: every patch of every object tells the object's shape and direction through linear heads on
+the vision feature (hs[-2], what PGP pools and the LLM reads); the heads are saved with the state, never exported.
 
     /usr/bin/python3 train/stage1_align.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
-        [--ground W --motion-share P --colour-share P --direction-only P --region W [--region-per-patch]]
+        [--ground W --motion-share P --colour-share P --direction-only P --region W [--region-per-patch] --direct W]
 Resumable: RUN_DIR/stage1.pt holds weights + optimizer + step; rerunning continues. Logs: train/logs/stage1.jsonl.
 """
 import argparse
