@@ -120,7 +120,7 @@ for i, (f, r) in enumerate(zip(frames, records)):
     for o in r["objects"]:
         m = torch.from_numpy(A.object_patches(f, [o], {"colour": o["colour"]}))
         for a in A.${attributes}:
-            feature[i, m, code[(a, o[a])]] += 1
+            feature[i, m, code[(a, A.attribute_of(o, a))]] += 1
 `;
 
 /** stage 1's region term (--region): with patch embeddings that hold, on the patches an object covers, the one-hot
@@ -156,7 +156,7 @@ print(json.dumps({"right": loss(phrases(0)), "rotated": loss(phrases(1)),
 `;
 
 /** stage 1's direct term (--direct): with a vision feature that holds, on the patches an object covers, the one-hot
- * codes of its shape and direction, and heads that read those codes (×20), direct_loss must be ~0 per patch where one
+ * codes of its shape, direction and event, and heads that read those codes (×20), direct_loss must be ~0 per patch where one
  * object covers it (a shared patch holds two codes); with each head's rows rotated (every label names another value)
  * it must be large. The heads are saved with stage 1's state (resumable) and sized from the vision hidden size. */
 const DIRECT_CHECK = oneHotFeature("DIRECT_ATTRIBUTES") + `
@@ -170,7 +170,17 @@ def loss(shift):
             heads[a].bias.zero_()
     return A.direct_loss(heads, feature.reshape(-1, 36, len(names)), frames, records, list(range(len(records)))).item()
 saved = torch.load(sys.argv[2])["extra"]["direct_heads"]
-print(json.dumps({"right": loss(0), "rotated": loss(1),
+# The event label against the pixels: an object that appears covers no patch of the first sampled frame, one that
+# disappears none of the last; one without an event covers patches of both unless another object hides it.
+events, bad = {}, 0
+for f, r in zip(frames, records):
+    for o in r["objects"]:
+        e = A.attribute_of(o, "event")
+        events[e] = events.get(e, 0) + 1
+        m = A.object_patches(f, [o], {"colour": o["colour"]}).reshape(f.shape[0], -1)
+        bad += int(e == "appears" and m[0].any() or e == "disappears" and m[-1].any())
+        bad += int(e != "appears" and not m[0].any() and len(r["objects"]) == 1)
+print(json.dumps({"right": loss(0), "rotated": loss(1), "events": events, "event_bad": bad,
                   "saved": {k: list(v.shape) for k, v in saved.items()}}))
 `;
 
@@ -226,10 +236,15 @@ Deno.test({
         "3",
         "--region",
         "1",
+        "--direct",
+        "1",
       ], env);
-      // SFT's region term (--region) logs its value and, like the answer loss, leaves the frozen layers alone.
-      const sftRegion = losses(await Deno.readTextFile(`${logs}/s2f.jsonl`), "region");
-      assert(sftRegion.length === 1 && Number.isFinite(sftRegion[0]) && sftRegion[0] > 0, `SFT region: ${sftRegion}`);
+      // SFT's region and direct terms (--region, --direct with stage 1's heads) log their values and, like the answer
+      // loss, leave the frozen layers alone.
+      for (const key of ["region", "direct"]) {
+        const logged = losses(await Deno.readTextFile(`${logs}/s2f.jsonl`), key);
+        assert(logged.length === 1 && Number.isFinite(logged[0]) && logged[0] > 0, `SFT ${key}: ${logged}`);
+      }
       const frozen = JSON.parse((await py(["-c", FROZEN_CHECK, `${dir}/frozen`], env)).trim());
       assert(frozen.clip_changed === 0 && frozen.clip > 10, `frozen CLIP keys changed: ${JSON.stringify(frozen)}`);
       assert(frozen.bt_changed > 0 && frozen.llm_changed > 0, `nothing else trained: ${JSON.stringify(frozen)}`);
@@ -253,13 +268,16 @@ Deno.test({
       const direct = JSON.parse((await py(["-c", DIRECT_CHECK, `${dir}/data`, `${dir}/run/stage1.pt`], env)).trim());
       const hidden = 64; // train/model.py VISION hidden_size: the heads read the vision feature itself
       assert(
-        direct.right < 0.5 && direct.rotated > 5 &&
+        direct.right < 0.5 && direct.rotated > 5 && direct.event_bad === 0 && direct.events.appears > 0 &&
+          direct.events.disappears > 0 && direct.events.none > 0 &&
           JSON.stringify(direct.saved) ===
             JSON.stringify({
               "shape.weight": [3, hidden],
               "shape.bias": [3],
               "direction.weight": [5, hidden],
               "direction.bias": [5],
+              "event.weight": [3, hidden],
+              "event.bias": [3],
             }),
         `direct term: ${JSON.stringify(direct)}`,
       );

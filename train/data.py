@@ -130,13 +130,20 @@ def render(objects, rng):
     return np.stack(frames)
 
 
+EVENTS = ["none", "appears", "disappears"]
+
+
+def event(obj):
+    """→ "appears" (enters after the first rendered frame), "disappears" (leaves before the last) or "none"."""
+    return "appears" if obj["first"] > 0 else "disappears" if obj["last"] < RENDER_FRAMES - 1 else "none"
+
+
 def caption(objects):
     parts = []
     for o in objects:
         what = f"a {'small ' if o['size'] == 'small' else ''}{o['colour']} {o['shape']}"
         verb = "stays still" if o["direction"] == "still" else f"moves {o['direction']}"
-        event = " and appears" if o["first"] > 0 else " and disappears" if o["last"] < RENDER_FRAMES - 1 else ""
-        parts.append(f"{what} {verb}{event}")
+        parts.append(f"{what} {verb}{'' if event(o) == 'none' else ' and ' + event(o)}")
     return ". ".join(parts) + "."
 
 
@@ -186,10 +193,9 @@ def questions(objects, rng, small_scene):
     counts = list(COUNT_WORDS.values())
     qs.append(dict(type="count", question="How many objects are in the video?", answer=COUNT_WORDS[n], pool=counts,
                    distractor=COUNT_WORDS[n + 1 if n < 3 else n - 1]))
-    for kind, test in (("appear", lambda p: p["first"] > 0), ("disappear", lambda p: p["last"] < RENDER_FRAMES - 1)):
-        hits = [p for p in objects if test(p)]
+    for kind, verb in (("appear", "appears"), ("disappear", "disappears")):
+        hits = [p for p in objects if event(p) == verb]
         if len(hits) == 1:
-            verb = "appears" if kind == "appear" else "disappears"
             qs.append(dict(type=kind, question=f"What colour is the object that {verb}?", answer=hits[0]["colour"],
                            pool=list(COLOURS), distractor=wrong(hits[0]["colour"], list(COLOURS), colours)))
     return qs

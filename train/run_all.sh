@@ -23,6 +23,7 @@ PATCH1=${PATCH1:-1}      # stage 1: 1 = the region term classifies every patch o
 DIRECT1=${DIRECT1:-2}    # stage 1: weight of the direct term (every object patch's hs[-2] feature tells its shape and
 #   direction through linear heads that are not exported); 0 = off (the weights before it)
 REGION2=${REGION2:-0}    # stage 2: weight of the same region term on SFT's video batches (frozen text tower; 1 tried)
+DIRECT2=${DIRECT2:-0}    # stage 2: weight of stage 1's direct term on SFT's video batches (stage 1's heads, frozen)
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
 STEPS2=${STEPS2:-9000}  # 4500 before the direct term
 EVAL2=${EVAL2:-1500}  # validation MC every EVAL2 SFT steps
@@ -59,13 +60,14 @@ mark data
 # feature tells its shape and direction through throwaway linear heads).
 $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1" --batch 24 --threads "$THREADS" \
   --ground "$GROUND1" --motion-share "$MOTION1" --colour-share "$COLOUR1" --direction-only "$DIRONLY1" \
-  --region "$REGION1" $([ "$PATCH1" = 1 ] && echo --region-per-patch) --direct "$DIRECT1"
+  --region "$REGION1" $([ "$PATCH1" = 1 ] && echo --region-per-patch) --direct "$DIRECT1" \
+  --direct-attributes "$DIRECTATTR1"
 mark stage1
 # Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
 # schedule, loss = mean of per-sample means; interleave mix 80% video / 10% images / 10% image pairs.
 $PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" --batch 32 --per-video 4 \
   --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every "$EVAL2" --stop-at "$STOP2" \
-  --type-weights "$WEIGHTS2" --region "$REGION2" $([ "$FREEZE2" = 1 ] && echo --freeze-clip)
+  --type-weights "$WEIGHTS2" --region "$REGION2" --direct "$DIRECT2" $([ "$FREEZE2" = 1 ] && echo --freeze-clip)
 mark stage2
 $PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS"
 mark stage3

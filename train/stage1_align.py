@@ -12,11 +12,13 @@ questions PGP sees at inference point at their object by every attribute they na
 train/run_all.sh does) are classified among the phrases of each attribute ("the red object" …, "the square" …, "the
 object moving left" …), so the patch embeddings carry shape and direction even where no phrase of the batch needs
 them; and the phrases are kept apart (the text tower had given every direction the same embedding). With --direct, a
-direct term adds to it: every patch of every object tells the object's shape and direction through linear heads on
-the vision feature (hs[-2], what PGP pools and the LLM reads); the heads are saved with the state, never exported.
+direct term adds to it: every patch of every object tells the object's shape, direction and event (appears /
+disappears / none; --direct-attributes) through linear heads on the vision feature (hs[-2], what PGP pools and the LLM
+reads); the heads are saved with the state (SFT's --direct reuses them, frozen), never exported.
 
     /usr/bin/python3 train/stage1_align.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
-        [--ground W --motion-share P --colour-share P --direction-only P --region W [--region-per-patch] --direct W]
+        [--ground W --motion-share P --colour-share P --direction-only P --region W [--region-per-patch] --direct W
+         --direct-attributes shape,direction,event]
 Resumable: RUN_DIR/stage1.pt holds weights + optimizer + step; rerunning continues. Logs: train/logs/stage1.jsonl.
 """
 import argparse
@@ -178,24 +180,30 @@ def phrase_separation(e_attr):
 
 
 # The direct term's read-outs: shape and direction, the attributes PGP's pooled tokens carried least (linear probes on
-# them read direction ~35%, shape ~74%); colour already reads ~80%.
-DIRECT_ATTRIBUTES = {"shape": list(D.SHAPES), "direction": list(D.DIRECTIONS)}
+# them read direction ~35%, shape ~74%; colour already ~80%), and the event (appears / disappears / none), which the
+# appear / disappear questions need and which no other term asks of a patch. --direct-attributes picks among them.
+DIRECT_ATTRIBUTES = {"shape": list(D.SHAPES), "direction": list(D.DIRECTIONS), "event": D.EVENTS}
 
 
-def direct_heads(hidden):
-    """Linear read-outs of the vision feature, one per attribute of DIRECT_ATTRIBUTES: training aids, never exported."""
-    return torch.nn.ModuleDict({a: torch.nn.Linear(hidden, len(v)) for a, v in DIRECT_ATTRIBUTES.items()})
+def attribute_of(obj, attribute):
+    return D.event(obj) if attribute == "event" else obj[attribute]
+
+
+def direct_heads(hidden, attributes=tuple(DIRECT_ATTRIBUTES)):
+    """Linear read-outs of the vision feature, one per attribute (of DIRECT_ATTRIBUTES): training aids, never
+    exported."""
+    return torch.nn.ModuleDict({a: torch.nn.Linear(hidden, len(DIRECT_ATTRIBUTES[a])) for a in attributes})
 
 
 def direct_loss(heads, feature, frames, records, vids):
-    """Each patch of every object (weighing 1/n, so an object counts once) must tell its object's shape and direction
-    through a linear head on the vision feature itself (hs[-2], what PGP pools and the projector hands to the LLM).
-    The region term asks the same of the dense-CLIP embedding (a LayerNorm and a 32-wide projection further on),
-    which left direction weak in the pooled tokens; a tower trained on direct labels reads it at ~92%
-    (train/probe_direct.py)."""
+    """Each patch of every object (weighing 1/n, so an object counts once) must tell its object's attributes (one per
+    head: shape, direction, event) through a linear head on the vision feature itself (hs[-2], what PGP pools and the
+    projector hands to the LLM). The region term asks the same of the dense-CLIP embedding (a LayerNorm and a 32-wide
+    projection further on), which left direction weak in the pooled tokens; a tower trained on direct labels reads
+    it at ~92% (train/probe_direct.py)."""
     b = len(vids)
     x = feature.reshape(b, -1, feature.shape[-1])
-    rows, labels, weights = [], {a: [] for a in DIRECT_ATTRIBUTES}, []
+    rows, labels, weights = [], {a: [] for a in heads}, []
     for i, v in enumerate(vids):
         for o in records[v]["objects"]:
             mask = torch.from_numpy(object_patches(frames[i], [o], {"colour": o["colour"]}))
@@ -204,14 +212,25 @@ def direct_loss(heads, feature, frames, records, vids):
                 continue
             rows.append(x[i][mask])
             weights.append(torch.full((n,), 1.0 / n))
-            for a, values in DIRECT_ATTRIBUTES.items():
-                labels[a] += [values.index(o[a])] * n
+            for a in heads:
+                labels[a] += [DIRECT_ATTRIBUTES[a].index(attribute_of(o, a))] * n
     if not rows:
         return feature.sum() * 0
     r, w = torch.cat(rows), torch.cat(weights)
     terms = [(w * torch.nn.functional.cross_entropy(heads[a](r), torch.tensor(labels[a]), reduction="none")).sum()
-             / w.sum() for a in DIRECT_ATTRIBUTES]
+             / w.sum() for a in heads]
     return torch.stack(terms).mean()
+
+
+def saved_direct_heads(state):
+    """→ stage 1's direct heads from its saved state (frozen copies for SFT's direct term), or None."""
+    saved = (state or {}).get("extra", {}).get("direct_heads")
+    if not saved:
+        return None
+    attributes = [k[: -len(".weight")] for k in saved if k.endswith(".weight")]
+    heads = direct_heads(saved[attributes[0] + ".weight"].shape[1], attributes)
+    heads.load_state_dict(saved)
+    return heads.requires_grad_(False)
 
 
 def grounding_loss(net, feature, e_t, frames, records, vids, said):
@@ -262,8 +281,10 @@ def main():
     ap.add_argument("--region-per-patch", action="store_true",
                     help="the region term classifies each patch of an object (its interior too), not their mean")
     ap.add_argument("--direct", type=float, default=0.0,
-                    help="weight of the direct term: every patch of an object tells its shape and direction through "
+                    help="weight of the direct term: every patch of an object tells its attributes (below) through "
                          "linear heads on the vision feature (hs[-2]); the heads are training aids, not exported")
+    ap.add_argument("--direct-attributes", default="shape,direction,event",
+                    help="what the direct term's heads read, among " + ",".join(DIRECT_ATTRIBUTES))
     ap.add_argument("--ground", type=float, default=0.0,
                     help="weight of the grounding loss: an object phrase's relevance over its own video's patches "
                          "(softmax of 100·cos, PGP's step B) should fall on the patches the named objects cover")
@@ -278,7 +299,12 @@ def main():
     state = E.load_state(path)
     if state:
         net = M.TinyPPLLaVA(state["weights"], config=state["config"])
-    heads = direct_heads(M.VISION["hidden_size"]) if args.direct else None  # after the net: its init stream stays
+    attributes = [a for a in args.direct_attributes.split(",") if a]
+    unknown = sorted(set(attributes) - set(DIRECT_ATTRIBUTES))
+    if unknown:
+        raise SystemExit(f"--direct-attributes: unknown {unknown}; allowed {list(DIRECT_ATTRIBUTES)}")
+    # after the net: its init stream stays
+    heads = direct_heads(M.VISION["hidden_size"], attributes) if args.direct else None
     if heads is not None and state and "direct_heads" in state["extra"]:
         heads.load_state_dict(state["extra"]["direct_heads"])
     params = M.param_groups(net, "align") + (list(heads.parameters()) if heads is not None else [])

@@ -3,7 +3,8 @@ choice + open + describe), single images (one tile, (1,3,3) pooling + image_newl
 BT-Adapter over the 2 images). Loss: cross-entropy on the answer tokens + EOS. Trainable: BT-Adapter, projector (MLP
 + clip_visual_ln/projection: they learn through the pooling weights), LLM, and the base CLIP vision layers unless
 --freeze-clip (§5.3 freezes them; train/run_all.sh does); frozen: CLIP text tower, logit_scale. Starts from stage 1's
-weights. --region W adds stage 1's region term on video batches (the logged loss is then the sum).
+weights. --region W adds stage 1's region term on video batches, --direct W stage 1's direct term with stage 1's
+heads, frozen (the logged loss is then the sum).
 
     /usr/bin/python3 train/stage2_sft.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
 Resumable (RUN_DIR/stage2.pt); logs train/logs/stage2.jsonl; writes RUN_DIR/sft/ (HF layout) at the end.
@@ -49,6 +50,9 @@ def main():
                     help="weight of stage 1's region term on video batches (needs --per-video > 1): each object's "
                          "patches classified among the frozen text tower's colour / shape / direction phrases")
     ap.add_argument("--region-per-patch", action="store_true", help="as stage 1's: each patch of an object classified")
+    ap.add_argument("--direct", type=float, default=0.0,
+                    help="weight of stage 1's direct term on video batches, read by stage 1's saved heads (frozen): "
+                         "the vision feature must keep telling each object's attributes while the BT-Adapter trains")
     ap.add_argument("--stop-at", type=float, default=0, help="unix time: save and finish early once passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -62,6 +66,11 @@ def main():
     if start is None:
         raise SystemExit("no stage1.pt in --out: run stage1_align.py first")
     net = M.TinyPPLLaVA(start["weights"], config=start["config"])
+    heads = None
+    if args.direct:
+        heads = A.saved_direct_heads(E.load_state(os.path.join(args.out, "stage1.pt")))
+        if heads is None:
+            raise SystemExit("--direct: stage1.pt holds no direct heads (run stage 1 with --direct)")
     params = M.param_groups(net, "sft", freeze_clip=args.freeze_clip)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.98))
     step = 0
@@ -80,16 +89,19 @@ def main():
         seqs, starts, _, _ = S.batch_tensors(tok, texts, answers, E.n_images(kind))
         for g in opt.param_groups:
             g["lr"] = E.lr_at(step, args.steps, args.lr, args.warmup)
-        seen = {} if args.region and which is not None else None
+        seen = {} if (args.region or heads is not None) and which is not None else None
         visuals = E.visual_tokens(net, kind, fr, cache(texts), which=which, seen=seen)
         logp, rows = E.answer_logprobs(net, kind, seqs, starts, visuals)
         loss = -(logp.mean() if args.loss == "token" else E.per_sample_mean(logp, rows, len(texts)))
-        region = None
-        if seen:  # its own random stream: the batches stay those of the run without it
+        region = direct = None
+        if seen and args.region:  # its own random stream: the batches stay those of the run without it
             phrases = A.attribute_phrases(np.random.default_rng([args.seed, step, 1]))
             e_attr = {a: cache(texts_a) for a, texts_a in phrases.items()}
             region = A.region_loss(net, seen["feature"], e_attr, fr, records, mix.videos, args.region_per_patch)
             loss = loss + args.region * region
+        if seen and heads is not None:
+            direct = A.direct_loss(heads, seen["feature"], fr, records, mix.videos)
+            loss = loss + args.direct * direct
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -97,7 +109,8 @@ def main():
         step += 1
         if step % 10 == 0:
             log.log(step=step, kind=str(kind), loss=round(loss.item(), 4), lr=round(opt.param_groups[0]["lr"], 6),
-                    **({"region": round(region.item(), 4)} if region is not None else {}))
+                    **({"region": round(region.item(), 4)} if region is not None else {}),
+                    **({"direct": round(direct.item(), 4)} if direct is not None else {}))
         if step % 100 == 0 or step == args.steps:
             E.save_state(path, net, opt, step)
         if args.stop_at and time.time() > args.stop_at:
