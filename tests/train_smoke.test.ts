@@ -184,6 +184,16 @@ print(json.dumps({"right": loss(0), "rotated": loss(1), "events": events, "event
                   "saved": {k: list(v.shape) for k, v in saved.items()}}))
 `;
 
+/** stage 3's choice of rejected answers (--rejected): the generator's, or the SFT model's own greedy answer wherever
+ * it is non-empty and wrong (an own answer that equals the generator's distractor is still the model's mistake). */
+const REJECTED_CHECK = `
+import sys, json
+sys.path.insert(0, "train")
+import stage3_dpo as P
+chunk = [(0, "What colour is the square?", "red", "blue", "colour_of_shape", False)] * 4
+print(json.dumps({"data": P.rejected_answers(chunk), "own": P.rejected_answers(chunk, ["", "red", "green", "blue"])}))
+`;
+
 Deno.test({
   name: "train: a few steps of stage 1/2/3 give finite losses and a checkpoint the reference forward reproduces",
   sanitizeResources: false,
@@ -301,6 +311,33 @@ Deno.test({
       // The policy must move away from the frozen SFT reference (a shared-storage bug once kept the margin at 0).
       const margin = losses(await Deno.readTextFile(`${logs}/s3.jsonl`), "reward_margin");
       assert(margin[0] !== 0 && s3b[0] !== Math.log(2), `DPO policy never left the reference: margin ${margin}`);
+      // --rejected own: the reference's greedy answers pick the rejected side (logged as own_mistakes per step).
+      await Deno.mkdir(`${dir}/own`);
+      await Deno.copyFile(`${dir}/run/stage2.pt`, `${dir}/own/stage2.pt`);
+      await py([
+        "train/stage3_dpo.py",
+        ...common.slice(0, 2),
+        "--out",
+        `${dir}/own`,
+        "--threads",
+        "1",
+        "--batch",
+        "3",
+        "--steps",
+        "10",
+        "--log",
+        "s3own",
+        "--rejected",
+        "own",
+      ], env);
+      const mistakes = losses(await Deno.readTextFile(`${logs}/s3own.jsonl`), "own_mistakes");
+      assert(mistakes.length === 1 && mistakes[0] >= 0 && mistakes[0] <= 3, `own mistakes: ${mistakes}`);
+      const rejected = JSON.parse((await py(["-c", REJECTED_CHECK], env)).trim());
+      assert(
+        JSON.stringify(rejected) ===
+          JSON.stringify({ data: [["blue", "blue", "blue", "blue"], 0], own: [["blue", "blue", "green", "blue"], 2] }),
+        `rejected answers: ${JSON.stringify(rejected)}`,
+      );
       const check = JSON.parse((await py(["train/check_model.py", `${dir}/run/dpo`, `${dir}/data`], env)).trim());
       assert(check.ok === true, JSON.stringify(check));
       for (const [stage, err] of Object.entries(check.max_abs_errors as Record<string, number>)) {

@@ -90,14 +90,21 @@ def main():
                         "nearest to itself; without this the text tower gave every direction the same embedding)")
     direct1 = float(run_all_default("DIRECT1") or 0)
     if direct1:
+        read = (run_all_default("DIRECTATTR1") or "shape,direction").replace(",", ", ")
         ground_text += (f", plus {direct1:g} × a direct term: every patch of every object (an object's patches weigh 1 "
-                        "together) tells the object's shape and direction through linear heads on the vision feature "
-                        "itself (hs[-2], what PGP pools and the LLM sees); the heads are training aids, not exported")
+                        f"together) tells the object's {read} (event: appears / disappears / none) through linear "
+                        "heads on the vision feature itself (hs[-2], what PGP pools and the LLM sees); the heads are "
+                        "training aids, not exported")
     ground_rows = [r for r in s1 if "ground" in r]
     ground_last = f" (grounding term {ground_rows[-1]['ground']})" if ground_rows else ""
     sft_trainable = ("base CLIP vision layers, text tower and logit_scale frozen (spec §5.3: BT-Adapter, projector and "
                      "LLM train)" if run_all_default("FREEZE2") == "1" else
                      "text tower and logit_scale frozen, the whole vision tower trains")
+    direct2 = float(run_all_default("DIRECT2") or 0)
+    if direct2:
+        sft_trainable += (f"; plus {direct2:g} × stage 1's direct term on the video batches, read by stage 1's heads "
+                          "(frozen), so the vision feature keeps telling each object's attributes while the BT-Adapter "
+                          "trains")
     weights = run_all_default("WEIGHTS2")
     weights_text = f"; a video's questions drawn with type weights {weights}, others 1" if weights else ""
     curve = ", ".join(f"step {r['step']}: {pct(r['val']['mc_accuracy'])}" for r in vals)

@@ -1,9 +1,12 @@
 """Stage 3: video DPO (spec §5.4): sigmoid DPO, β = 0.1, only the LLM trains; the reference policy is the frozen SFT
 model. Pairs: each training video question (multiple choice and open) with chosen = the right answer and rejected =
-a plausible wrong one (train/data.py: preferably the colour / shape / direction of another object in the same video).
+a plausible wrong one (train/data.py: preferably the colour / shape / direction of another object in the same video);
+with --rejected own, the SFT model's own greedy answer where it is wrong (the paper's LLaVA-Hound pairs rank the SFT
+model's own responses), the data's otherwise.
 loss = −log σ(β[(log π − log π_ref)(y_w) − (log π − log π_ref)(y_l)]), log π summed over answer tokens + EOS.
 
     /usr/bin/python3 train/stage3_dpo.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
+        [--rejected data|own]
 Resumable (RUN_DIR/stage3.pt); logs train/logs/stage3.jsonl; writes RUN_DIR/dpo/ (HF layout) at the end.
 """
 import argparse
@@ -25,6 +28,15 @@ def sequence_logps(net, seqs, starts, visuals):
     return torch.zeros(len(seqs)).index_add(0, rows, logp)
 
 
+def rejected_answers(chunk, own=None):
+    """→ (the rejected answer of each item, how many are the model's own): the generator's plausible wrong answer, or
+    with `own` (the SFT model's greedy answers) that answer wherever it is non-empty and wrong."""
+    if own is None:
+        return [c[3] for c in chunk], 0
+    mine = [bool(o) and o != c[2] for o, c in zip(own, chunk)]
+    return [o if m else c[3] for o, m, c in zip(own, mine, chunk)], sum(mine)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -36,6 +48,9 @@ def main():
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log", default="stage3")
+    ap.add_argument("--rejected", choices=["data", "own"], default="data",
+                    help="data: the generator's plausible wrong answer; own: the SFT model's greedy answer where it "
+                         "is wrong (else the data's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -68,7 +83,11 @@ def main():
         with torch.no_grad():  # vision + projector are frozen and identical in both policies
             visuals = E.visual_tokens(reference, "video", frames[[c[0] for c in chunk]], cache(texts))
         chosen, cs, _, _ = S.batch_tensors(tok, texts, [c[2] for c in chunk], 1)
-        rejected, rs, _, _ = S.batch_tensors(tok, texts, [c[3] for c in chunk], 1)
+        own = None
+        if args.rejected == "own":  # the reference's own mistakes, where it makes one
+            own = E.greedy_answers(reference, tok, cache, frames[[c[0] for c in chunk]], texts)
+        wrong, mistakes = rejected_answers(chunk, own)
+        rejected, rs, _, _ = S.batch_tensors(tok, texts, wrong, 1)
         seqs, starts = chosen + rejected, cs + rs
         both = torch.cat([visuals, visuals])
         for g in opt.param_groups:
@@ -87,7 +106,8 @@ def main():
         if step % 10 == 0:
             acc = (margin > 0).float().mean().item()
             log.log(step=step, loss=round(loss.item(), 4), reward_margin=round(args.beta * margin.mean().item(), 4),
-                    pair_acc=round(acc, 3))
+                    pair_acc=round(acc, 3),
+                    **({"own_mistakes": mistakes} if args.rejected == "own" else {}))
         if step % 50 == 0 or step == args.steps:
             E.save_state(path, net, opt, step)
     net.save(os.path.join(args.out, "dpo"))
