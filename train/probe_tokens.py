@@ -1,11 +1,12 @@
-"""Usage: /usr/bin/python3 train/probe_tokens.py CHECKPOINT DATA_DIR [--limit N] [--patch-only]
+"""Usage: /usr/bin/python3 train/probe_tokens.py CHECKPOINT DATA_DIR [--limit N] [--attributes a,b] [--patch-only]
 
 Linear probes on what the LLM sees (the PGP-pooled visual tokens, after the projector): is the asked-about object's
-shape / colour / direction decodable from its tokens (per pooled time step, the token of the window with the most
+shape / colour / direction / event (appears / disappears / none) decodable from its tokens (per pooled time step, the token of the window with the most
 relevance: 4 tokens in time order)? Each video is pooled with the question that names its object
 (the PGP relevance then points at it): shape with "What shape is the {colour} object?", colour with "What colour is
-the {shape}?", direction with "Which way does the {colour} {shape} move?"; the object is a random one of the video
-(1–3 objects). Train on train-split videos, test on val. CHECKPOINT: an HF folder or a stage*.pt of train/.
+the {shape}?", direction with "Which way does the {colour} {shape} move?", event with "What colour is the {shape}?";
+the object is a random one of the video (1–3 objects; for event, half the time the video's appearing or disappearing
+object where it has one). Train on train-split videos, test on val. CHECKPOINT: an HF folder or a stage*.pt of train/.
 A last probe reads shape before any pooling: the vision feature (hs[-2]) of the patch under an object's centre in the
 first frame; it tells whether the vision tower encodes shape at all (a tower trained on shape directly reaches ~0.9)."""
 import argparse
@@ -21,7 +22,7 @@ import model as M  # noqa: E402
 import samples as S  # noqa: E402
 
 QUESTIONS = {"shape": "What shape is the {colour} object?", "colour": "What colour is the {shape}?",
-             "direction": "Which way does the {colour} {shape} move?"}
+             "direction": "Which way does the {colour} {shape} move?", "event": "What colour is the {shape}?"}
 
 
 def load(ckpt):
@@ -35,6 +36,11 @@ def features(net, cache, frames, records, attribute, limit, seed):
     rng = np.random.default_rng(seed)
     idx = list(range(min(limit, len(records))))
     objects = [records[i]["objects"][int(rng.integers(len(records[i]["objects"])))] for i in idx]
+    if attribute == "event":  # half the time the video's appearing / disappearing object, where it has one
+        for k, i in enumerate(idx):
+            events = [o for o in records[i]["objects"] if D.event(o) != "none"]
+            if events and rng.random() < 0.5:
+                objects[k] = events[0]
     xs = []
     with torch.no_grad():
         for s in range(0, len(idx), 32):
@@ -51,7 +57,7 @@ def features(net, cache, frames, records, attribute, limit, seed):
             pick = win.argmax(-1)
             xs.append(torch.gather(tokens, 2, pick[..., None, None].expand(-1, -1, 1, tokens.shape[-1]))
                       .reshape(b, -1))
-    return torch.cat(xs), [o[attribute] for o in objects]
+    return torch.cat(xs), [D.event(o) if attribute == "event" else o[attribute] for o in objects]
 
 
 def centre_patch_features(net, frames, records, limit, seed):
@@ -90,8 +96,10 @@ def probe(name, xtr, ytr, xva, yva):
         opt.zero_grad()
         loss.backward()
         opt.step()
+    majority = max(yva.count(x) for x in labels) / len(yva)
     print(f"{name}: probe train {((xtr @ w).argmax(1) == a).float().mean():.2f} "
-          f"val {((xva @ w).argmax(1) == b).float().mean():.2f} (n={len(b)}, chance {1 / len(labels):.2f})", flush=True)
+          f"val {((xva @ w).argmax(1) == b).float().mean():.2f} (n={len(b)}, chance {1 / len(labels):.2f}, "
+          f"majority {majority:.2f})", flush=True)
 
 
 def main():
@@ -99,6 +107,7 @@ def main():
     ap.add_argument("checkpoint")
     ap.add_argument("data")
     ap.add_argument("--limit", type=int, default=1500)
+    ap.add_argument("--attributes", default="shape,colour,direction,event")
     ap.add_argument("--patch-only", action="store_true", help="only the centre-patch shape probe (stage 1 checks)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -107,7 +116,7 @@ def main():
     cache = E.TextCache(net, S.Tokenizers())
     fr, rec = S.load_split(args.data, "train")
     vfr, vrec = S.load_split(args.data, "val")
-    for attribute in () if args.patch_only else ("shape", "colour", "direction"):
+    for attribute in () if args.patch_only else args.attributes.split(","):
         xtr, ytr = features(net, cache, fr, rec, attribute, args.limit, 0)
         xva, yva = features(net, cache, vfr, vrec, attribute, 200, 1)
         probe(attribute, xtr, ytr, xva, yva)
