@@ -22,6 +22,8 @@ REGION1=${REGION1:-2}    # stage 1: weight of the region term (each object's pat
 PATCH1=${PATCH1:-1}      # stage 1: 1 = the region term classifies every patch of an object, 0 = their mean (tried)
 DIRECT1=${DIRECT1:-2}    # stage 1: weight of the direct term (every object patch's hs[-2] feature tells its shape and
 #   direction through linear heads that are not exported); 0 = off (the weights before it)
+DIRECTATTR1=${DIRECTATTR1:-shape,direction}  # what the direct heads read; shape,direction,event adds the event
+#   (appears / disappears / none), tried with SFT 4000 steps (the model card's limits)
 REGION2=${REGION2:-0}    # stage 2: weight of the same region term on SFT's video batches (frozen text tower; 1 tried)
 DIRECT2=${DIRECT2:-0}    # stage 2: weight of stage 1's direct term on SFT's video batches (stage 1's heads, frozen)
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
@@ -36,6 +38,7 @@ WEIGHTS2=${WEIGHTS2:-}
 SCENE=${SCENE:-84}
 export PPLLAVA_SCENE=$SCENE
 STEPS3=${STEPS3:-150}
+REJECTED3=${REJECTED3:-data}  # stage 3's rejected answers: data (the generator's) or own (the SFT model's mistakes)
 STOP2=${STOP2:-0}  # unix time: stage 2 saves and ends early once passed (a wall-clock safety net; 0 = off)
 LOGS=train/logs
 # glibc: keep freed big blocks instead of mmap/munmap per tensor (page-fault churn: a stage-2 probe at 112 px spent a
@@ -69,7 +72,8 @@ $PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" 
   --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every "$EVAL2" --stop-at "$STOP2" \
   --type-weights "$WEIGHTS2" --region "$REGION2" --direct "$DIRECT2" $([ "$FREEZE2" = 1 ] && echo --freeze-clip)
 mark stage2
-$PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS"
+$PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS" \
+  --rejected "$REJECTED3"
 mark stage3
 $PY train/check_model.py "$WORK/run/dpo" "$WORK/data"
 $PY train/evaluate.py --data "$WORK/data" --out "$LOGS/eval.json" --from-video --limit 200 --threads "$THREADS" \
