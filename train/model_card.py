@@ -90,11 +90,12 @@ def main():
                         "nearest to itself; without this the text tower gave every direction the same embedding)")
     direct1 = float(run_all_default("DIRECT1") or 0)
     if direct1:
-        read = (run_all_default("DIRECTATTR1") or "shape,direction").replace(",", ", ")
+        read = (run_all_default("DIRECTATTR1") or "shape,direction").split(",")
+        read = " and ".join([", ".join(read[:-1]), read[-1]]) if len(read) > 1 else read[0]
+        read = read.replace("event", "event (appears / disappears / none)")
         ground_text += (f", plus {direct1:g} × a direct term: every patch of every object (an object's patches weigh 1 "
-                        f"together) tells the object's {read} (event: appears / disappears / none) through linear "
-                        "heads on the vision feature itself (hs[-2], what PGP pools and the LLM sees); the heads are "
-                        "training aids, not exported")
+                        f"together) tells the object's {read} through linear heads on the vision feature itself "
+                        "(hs[-2], what PGP pools and the LLM sees); the heads are training aids, not exported")
     ground_rows = [r for r in s1 if "ground" in r]
     ground_last = f" (grounding term {ground_rows[-1]['ground']})" if ground_rows else ""
     sft_trainable = ("base CLIP vision layers, text tower and logit_scale frozen (spec §5.3: BT-Adapter, projector and "
