@@ -7,8 +7,7 @@ Rule: walk the bundled videos in tiny_qa.json order and their open questions in 
 PREFERRED order; decode the bundled file with ffmpeg (what the runtime reads, §3.1 sampling) and answer greedily
 with the shipped weights (PyTorch). The first AVI question the model answers right becomes sample 0 (`ppllava ask`'s
 default), the first GIF question of another type that it answers right sample 1. The samples show a working answer;
-they are selected for it and are no score (the scores are `ppllava eval` on the whole test split). Not yet run on
-the shipped weights: their samples.json was picked by hand when they were merged.
+they are selected for it and are no score (the scores are `ppllava eval` on the whole test split).
 """
 import argparse
 import json
