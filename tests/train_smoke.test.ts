@@ -204,6 +204,12 @@ Deno.test({
     try {
       await py(["train/data.py", `${dir}/data`, "--train", "24", "--val", "4", "--test", "2"], env);
       const common = ["--data", `${dir}/data`, "--out", `${dir}/run`, "--threads", "1", "--batch", "3"];
+      // A side run: a new folder holding a copy of one checkpoint of run/, and the stage arguments pointing at it.
+      const copyOfRun = async (name: string, checkpoint: string) => {
+        await Deno.mkdir(`${dir}/${name}`);
+        await Deno.copyFile(`${dir}/run/${checkpoint}`, `${dir}/${name}/${checkpoint}`);
+        return ["--data", `${dir}/data`, "--out", `${dir}/${name}`, "--threads", "1", "--batch", "3"];
+      };
       await py([
         "train/stage1_align.py",
         ...common,
@@ -222,17 +228,9 @@ Deno.test({
       ], env);
       // --freeze-clip (spec §5.3) on a copy of stage 1: base CLIP vision must stay bit-equal, the BT-Adapter must move
       // (video batches of 3 questions on one video, with the region term).
-      await Deno.mkdir(`${dir}/frozen`);
-      await Deno.copyFile(`${dir}/run/stage1.pt`, `${dir}/frozen/stage1.pt`);
       await py([
         "train/stage2_sft.py",
-        ...common.slice(0, 2),
-        "--out",
-        `${dir}/frozen`,
-        "--threads",
-        "1",
-        "--batch",
-        "3",
+        ...(await copyOfRun("frozen", "stage1.pt")),
         "--steps",
         "10",
         "--log",
@@ -312,17 +310,9 @@ Deno.test({
       const margin = losses(await Deno.readTextFile(`${logs}/s3.jsonl`), "reward_margin");
       assert(margin[0] !== 0 && s3b[0] !== Math.log(2), `DPO policy never left the reference: margin ${margin}`);
       // --rejected own: the reference's greedy answers pick the rejected side (logged as own_mistakes per step).
-      await Deno.mkdir(`${dir}/own`);
-      await Deno.copyFile(`${dir}/run/stage2.pt`, `${dir}/own/stage2.pt`);
       await py([
         "train/stage3_dpo.py",
-        ...common.slice(0, 2),
-        "--out",
-        `${dir}/own`,
-        "--threads",
-        "1",
-        "--batch",
-        "3",
+        ...(await copyOfRun("own", "stage2.pt")),
         "--steps",
         "10",
         "--log",
