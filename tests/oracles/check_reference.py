@@ -191,11 +191,20 @@ def check_f32_meets_the_bars():
         finally:
             torch.set_default_dtype(torch.float64)
     hi, lo = runs[torch.float64], runs[torch.float32]
-    for name, floor in (("pgp.relevance", 0.0), ("pgp.pooled", 0.0)):
+    # The measures of tests/model_graph.test.ts: relevance elementwise (floor 1e-3·max), pooled tokens norm-relative.
+    # Pooled elementwise is printed, not asserted: the window softmax of p/τ (τ = 0.01) multiplies an f32 rounding of
+    # p by 100 in the exponent, so single pooled elements of any f32 run sit near 1e-4 (PyTorch float32 here: 5.4e-5 on
+    # one host, 1.9e-4 on an AVX-512 one), while the norm-relative error stays ~1e-6.
+    for name in ("pgp.relevance", "pgp.pooled"):
         scale = hi[name].abs().max()
-        gap = ((lo[name].double() - hi[name]).abs() / (hi[name].abs() + floor + 1e-3 * scale)).max().item()
-        assert gap < 1e-4, f"{name}: f32 relative gap {gap}"
-        print(f"ok  f32 {name} within {gap:.1e} relative (floor 1e-3·max)")
+        gap = ((lo[name].double() - hi[name]).abs() / (hi[name].abs() + 1e-3 * scale)).max().item()
+        if name == "pgp.relevance":
+            assert gap < 1e-4, f"{name}: f32 relative gap {gap}"
+            print(f"ok  f32 {name} within {gap:.1e} relative (floor 1e-3·max)")
+        else:
+            norm = ((lo[name].double() - hi[name]).norm() / hi[name].norm()).item()
+            assert norm < 1e-4, f"{name}: f32 norm-relative gap {norm}"
+            print(f"ok  f32 {name} within {norm:.1e} norm-relative (elementwise with the floor: {gap:.1e})")
     close(lo["llm.logits"].double(), hi["llm.logits"], 1e-3, "f32 logits within 1e-3")
     assert lo["greedy.tokens"].tolist() == hi["greedy.tokens"].tolist()
     assert lo["beam.tokens"].tolist() == hi["beam.tokens"].tolist()
