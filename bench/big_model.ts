@@ -78,15 +78,19 @@ export async function computeProbe(): Promise<number> {
   return (2 * one) / two;
 }
 
-/** Prefill `PREFILL` tokens, then time single-token steps; returns seconds. */
-async function llmTimings(model: PPLLaVAModel, label: string) {
+/** A new KV-cache session of the model's LLM (in-process or sharded) and the embeddings of `tokens` fixed ids. */
+export function openSession(model: PPLLaVAModel, capacity: number, tokens: number) {
   const b = model.backend;
-  const ids = Int32Array.from({ length: PREFILL }, (_, i) => 100 + ((i * 7919) % 30000));
+  const ids = Int32Array.from({ length: tokens }, (_, i) => 100 + ((i * 7919) % 30000));
   const h = model.llm.config.hiddenSize;
-  const capacity = PREFILL + DECODE_REPS + 4;
   const open = () =>
     model.llm instanceof ShardedLlama ? model.llm.session(b, capacity) : new LlamaSession(b, model.llm, capacity);
-  const embeds = b.scope(() => b.reshape(model.llm.embed(b, ids), [1, PREFILL, h]));
+  return { open, embeds: b.scope(() => b.reshape(model.llm.embed(b, ids), [1, tokens, h])) };
+}
+
+/** Prefill `PREFILL` tokens, then time single-token steps; returns seconds. */
+async function llmTimings(model: PPLLaVAModel, label: string) {
+  const { open, embeds } = openSession(model, PREFILL + DECODE_REPS + 4, PREFILL);
   let session = open();
   const prefill = await runBench({
     name: `big_model-prefill-${label}`,
@@ -136,9 +140,10 @@ function bytesPerToken(model: PPLLaVAModel, position: number): number {
   return llm.reduce((a, g) => a + g.bytes, 0) + kv;
 }
 
-async function sevenB(quantize: "q4" | "q8", roofline: number) {
+/** `relaxedSimd` false: every product in the kernels module (the comparison of bench/relaxed_simd.ts). */
+export async function sevenB(quantize: "q4" | "q8", roofline: number, relaxedSimd = true) {
   const start = performance.now();
-  const model = await loadModel(syntheticCheckpoint(VICUNA_7B_CONFIG), { quantize, featuresCacheBytes: 0 });
+  const model = await loadModel(syntheticCheckpoint(VICUNA_7B_CONFIG), { quantize, featuresCacheBytes: 0, relaxedSimd });
   const loadS = (performance.now() - start) / 1000;
   const rss = peakRssBytes();
   console.log(`\n# Vicuna-7B shapes, ${quantize}: loaded in ${loadS.toFixed(1)} s, peak RSS ${rss ? fmt(rss) : "?"}`);
@@ -175,9 +180,10 @@ async function sevenB(quantize: "q4" | "q8", roofline: number) {
 }
 
 /** A model that fits one instance (LLM ≈ 0.4 B parameters), vision as small as the tiny model's. */
-export async function secondCore() {
-  const tiny = JSON.parse(await Deno.readTextFile(new URL("../models/ppllava-tiny/config.json", import.meta.url)));
-  const config = {
+export async function midConfig() {
+  const fs = await import("node:fs/promises");
+  const tiny = JSON.parse(await fs.readFile(new URL("../models/ppllava-tiny/config.json", import.meta.url), "utf8"));
+  return {
     ...tiny,
     text_config: {
       ...tiny.text_config,
@@ -188,6 +194,10 @@ export async function secondCore() {
       num_key_value_heads: 16,
     },
   };
+}
+
+export async function secondCore() {
+  const config = await midConfig();
   const out: Record<string, { prefillTokensPerS: number; decodeTokensPerS: number; decodeBusyFraction: number[] }> = {};
   for (const workers of [1, 2, 0]) {
     const model = await loadModel(syntheticCheckpoint(config), { quantize: "q4", workers, featuresCacheBytes: 0 });

@@ -10,6 +10,8 @@ export type { ChatCompletionRequest, ServerLimits } from "./server/schemas.ts";
 export { KernelError, loadKernels, WasmKernels } from "./backend/wasm/loader.ts";
 export type { KernelErrorCode } from "./backend/wasm/loader.ts";
 export { relevanceWasm } from "./backend/wasm/relevance.ts";
+export { relaxedSimdSupport } from "./backend/wasm/relaxed.ts";
+export type { RelaxedSupport } from "./backend/wasm/relaxed.ts";
 export type { RelevanceOptions } from "./backend/wasm/relevance.ts";
 
 export { NoGpuError, probeGpu, requestGpu } from "./backend/webgpu/device.ts";

@@ -1,11 +1,14 @@
 /**
  * The q8/q4 kernels through the WASM backend (SIMD and scalar, both product methods) against tests/reference/quant.ts:
  * quantised bytes equal the reference bit for bit, the round trip stays in the format's bound, linear stays in the
- * bound of its method on shapes with K not a multiple of 4 or 32, M = 1, N = 1, and bad input is a typed error.
+ * bound of its method on shapes with K not a multiple of 4 or 32, M = 1, N = 1, and bad input is a typed error. The
+ * relaxed SIMD q4 decode product gives the kernels module's bits.
  */
 import { BackendError, type QuantDType, storageBytes } from "../src/backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../src/backend/wasm/backend.ts";
 import type { QuantMethod } from "../src/backend/wasm/quant.ts";
+import { loadKernels } from "../src/backend/wasm/loader.ts";
+import { relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
 import { quantizedRows } from "../src/backend/quant_layout.ts";
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { gaussian } from "./util/random.ts";
@@ -210,4 +213,55 @@ Deno.test("quantizedRows cuts a quantised weight by rows into valid weights (wha
     t.dispose();
     assertEquals(assertThrows(() => quantizedRows(bytes, format, [n, k], 4, 8), BackendError).code, "bad_shape");
   }
+});
+
+Deno.test("relaxed SIMD q4 decode (wasm/ppllava_relaxed.wasm) gives the kernels module's bits, with and without bias", async () => {
+  // Deno lowers relaxed SIMD right, so the known-answer check at load must switch it on here (./relaxed.ts).
+  const support = await relaxedSimdSupport(await loadKernels());
+  assert(support.kernel !== null, `relaxed SIMD is off on Deno: ${support.reason}`);
+  const relaxed = await createWasmBackend();
+  const plain = await createWasmBackend({ relaxedSimd: false });
+  assert(relaxed.relaxedSimd && !plain.relaxedSimd);
+  let seed = 77;
+  // m < 4 and N a multiple of 4 take the relaxed product; the others (m = 4, N = 6) must still agree (fallback).
+  for (
+    const [m, n, k] of [[1, 4, 1], [1, 8, 31], [1, 12, 32], [2, 16, 33], [3, 4, 100], [1, 64, 256], [1, 32, 4096], [
+      4,
+      8,
+      64,
+    ], [1, 6, 64]]
+  ) {
+    for (const withBias of [true, false]) {
+      seed++;
+      const w = weights(n, k, seed);
+      const x = gaussian(m * k, seed + 1, 3);
+      if (k >= 40) x.fill(0, 0, 32); // an all-zero activation group: scale 0, and a −0.0 sum without bias
+      const bias = gaussian(n, seed + 2);
+      const run = async (b: WasmBackend) => {
+        const y = b.scope(() => {
+          const q = b.quantize(b.upload(w, [n, k]), "q4");
+          return b.keep(b.linear(b.upload(x, [m, k]), q, withBias ? b.upload(bias, [n]) : undefined));
+        });
+        const out = await b.download(y);
+        y.dispose();
+        return new Uint32Array(out.buffer, out.byteOffset, out.length);
+      };
+      const [a, e] = [await run(relaxed), await run(plain)];
+      assertEquals([...a], [...e], `(${m}, ${n}, ${k}) bias ${withBias}`);
+    }
+  }
+  // Bad input stays a typed error on the relaxed path.
+  assertThrows(
+    () =>
+      relaxed.scope(() =>
+        relaxed.linear(
+          relaxed.upload(new Float32Array([NaN, ...new Float32Array(63)]), [1, 64]),
+          relaxed.quantize(
+            relaxed.upload(weights(4, 64, 5), [4, 64]),
+            "q4",
+          ),
+        )
+      ),
+    BackendError,
+  );
 });

@@ -56,8 +56,10 @@ function stats() {
 }
 
 await serveRequests({
-  async init(args: { config: LlamaConfig; ranges: ShardRanges; index: number; workers: number }) {
-    backend = await createWasmBackend();
+  async init(
+    args: { config: LlamaConfig; ranges: ShardRanges; index: number; workers: number; relaxedSimd?: boolean },
+  ) {
+    backend = await createWasmBackend({ relaxedSimd: args.relaxedSimd });
     received = new ReceivedTensors(backend);
     config = args.config;
     ranges = args.ranges;

@@ -144,6 +144,10 @@ export interface LoadModelOptions {
   /** Which tensors `quantize` applies to (default: `quantizationFor` of quant_checkpoint.ts, documented in
    * docs/quantization.md); for experiments such as bench/quant.ts. */
   quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
+  /** q4 decode products on relaxed SIMD where the runtime computes them right (default true; the same bits either
+   * way: src/backend/wasm/relaxed.ts). false keeps them in the kernels module, for comparisons (bench/relaxed_simd.ts).
+   * Applies to the default backend and the LLM workers. */
+  relaxedSimd?: boolean;
 }
 
 export class PPLLaVAModel {
@@ -406,7 +410,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     await weights.close();
     throw error;
   }
-  const backend = options.backend ?? await createWasmBackend();
+  const backend = options.backend ?? await createWasmBackend({ relaxedSimd: options.relaxedSimd });
   const params = new Params(backend, weights, { quantize: options.quantize, quantizePolicy: options.quantizePolicy });
   let sharded: ShardedLlama | undefined;
   let frameWorkers: VisionWorkers | undefined;
@@ -421,6 +425,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
         quantize,
         quantizePolicy,
         stallMs,
+        relaxedSimd: options.relaxedSimd,
       })
       : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
     if (plan.visionWorkers > 0) {

@@ -39,6 +39,8 @@ export interface ShardedLlamaOptions {
   /** A worker silent (no reply, no progress) this long during a call is stopped as "stalled" (default
    * DEFAULT_STALL_MS; 0 = never). */
   stallMs?: number;
+  /** Each worker's backend: q4 decode products on relaxed SIMD where it works (default true; WasmBackendOptions). */
+  relaxedSimd?: boolean;
 }
 
 /** Two minutes: a worker reports progress after every half-layer, which takes seconds even for a 7B prefill. */
@@ -80,7 +82,15 @@ export class ShardedLlama {
         );
       }
       await Promise.all(
-        workers.map((w, i) => w.call("init", { config, ranges: ranges[i], index: i, workers: workers.length })),
+        workers.map((w, i) =>
+          w.call("init", {
+            config,
+            ranges: ranges[i],
+            index: i,
+            workers: workers.length,
+            relaxedSimd: options.relaxedSimd,
+          })
+        ),
       );
       const tied = options.tiedEmbeddings ?? false;
       const specs = ranges.map((r) => shardTensorSpecs(config, r, LLM, tied));

@@ -1,6 +1,6 @@
 // Imports the package the way a user of this runtime would (`ppllava-edge`: Node gets dist/, Bun the TypeScript
 // source) and checks the kernels and the app work there. Prints one JSON line: { runtime, passed, failed, errors }.
-import { createApp, loadKernels, relevanceWasm } from "ppllava-edge";
+import { createApp, loadKernels, relaxedSimdSupport, relevanceWasm } from "ppllava-edge";
 
 const results = { runtime: globalThis.Bun ? `bun ${Bun.version}` : `node ${process.version}`, passed: 0, failed: 0, errors: [] };
 async function check(name, fn) {
@@ -30,6 +30,14 @@ await check("the kernels load with SIMD and compute relevance like float64 JavaS
   e.forEach((v, i) => {
     if (Math.abs(p[i] - v / z) > 1e-6 * (v / z) + 1e-38) throw new Error(`p[${i}] = ${p[i]}, expected ${v / z}`);
   });
+});
+
+await check("relaxed SIMD: used on Bun; where it is not used, the reason is given", async () => {
+  // Bun lowers i32x4.relaxed_dot_i8x16_i7x16_add_s right; Node 20 cannot compile it without a flag, and computes
+  // another sum with the flag: the known-answer check at load must decline it there, not fail the load.
+  const support = await relaxedSimdSupport(await loadKernels());
+  if (globalThis.Bun && !support.kernel) throw new Error(`relaxed SIMD is off on Bun: ${support.reason}`);
+  if (!support.kernel && !support.reason) throw new Error("relaxed SIMD declined without a reason");
 });
 
 await check("the app answers /healthz and a bad route", async () => {

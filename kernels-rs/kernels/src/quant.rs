@@ -150,3 +150,43 @@ fn simd_matmul(method: Method, x: &[f32], m: usize, x_rs: usize, q: &QuantMatrix
     quant::matmul::<quant::ScalarQuant>(method, x, m, x_rs, q, bias, y, y_rs)
 }
 
+
+/// The int8 activations of the Int8 method for wasm/ppllava_relaxed.wasm's q4 decode product: x (m, k; row stride
+/// x_rs) quantised per group of 32 exactly as `ppl_quant_matmul` method 0 does, written in element order as i8
+/// (codes: m·G·32, the padding 0), with each group's Σ of codes (sums: m·G i32) and scale (scales: m·G f32),
+/// G = ⌈k/32⌉. A non-finite x is STATUS_BAD_ARGUMENT.
+///
+/// # Safety
+/// The pointers must come from `ppl_alloc` and cover the sizes above.
+#[no_mangle]
+pub unsafe extern "C" fn ppl_quant_activations_i8(x: *const f32, m: usize, k: usize, x_rs: usize, codes: *mut i8, sums: *mut i32, scales: *mut f32) -> i32 {
+    if m == 0 || k == 0 || x_rs < k {
+        return STATUS_BAD_SHAPE;
+    }
+    let g = quant::groups(k);
+    let lens = (
+        (m - 1).checked_mul(x_rs).and_then(|v| v.checked_add(k)),
+        m.checked_mul(g).and_then(|v| v.checked_mul(quant::GROUP)),
+        m.checked_mul(g),
+    );
+    let (x_len, codes_len, group_len) = match lens {
+        (Some(a), Some(b), Some(c)) => (a, b, c),
+        _ => return STATUS_BAD_SHAPE,
+    };
+    let (x, codes, sums, scales) = match (slice(x, x_len), slice_mut(codes, codes_len), slice_mut(sums, group_len), slice_mut(scales, group_len)) {
+        (Some(x), Some(c), Some(s), Some(d)) => (x, c, s, d),
+        _ => return STATUS_BAD_ARGUMENT,
+    };
+    match quant::quantize_activations(x, m, k, x_rs) {
+        Ok(q) => {
+            // The codes are within ±127, so the narrowing is exact.
+            for (o, &c) in codes.iter_mut().zip(q.codes.iter()) {
+                *o = c as i8;
+            }
+            sums.copy_from_slice(&q.sums);
+            scales.copy_from_slice(&q.scales);
+            STATUS_OK
+        }
+        Err(e) => status(Err(e)),
+    }
+}

@@ -25,6 +25,7 @@ import { address, memoryView, type WasmContext, WasmStorage } from "./context.ts
 import { matmul } from "./gemm.ts";
 import { binary, copyAs, copyInto, embedding, mean, patchEmbed, scale } from "./layout.ts";
 import { loadKernels, type WasmKernels } from "./loader.ts";
+import { type RelaxedQ4, relaxedSimdSupport } from "./relaxed.ts";
 import { layerNorm, rmsNorm } from "./norm.ts";
 import { relevance, windowPool } from "./pooling.ts";
 import {
@@ -75,6 +76,9 @@ export interface WasmBackendOptions {
   simd?: boolean;
   /** How linear treats activations against q8/q4 weights (default "int8"; see ./quant.ts). */
   quantMethod?: QuantMethod;
+  /** Use relaxed SIMD's q4 decode product where the runtime computes it right (default true; same bits either way,
+   * see ./relaxed.ts). false keeps every product in the kernels module, for comparisons. */
+  relaxedSimd?: boolean;
 }
 
 export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
@@ -83,7 +87,11 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   readonly #context: WasmContext;
   readonly #quantMethod: QuantMethod;
 
-  constructor(kernels: WasmKernels, options: WasmBackendOptions = {}) {
+  /** Whether q4 decode products run on relaxed SIMD (./relaxed.ts). */
+  readonly relaxedSimd: boolean;
+
+  /** `relaxedQ4`: the relaxed product of `kernels` (`relaxedSimdSupport`); createWasmBackend looks it up. */
+  constructor(kernels: WasmKernels, options: WasmBackendOptions = {}, relaxedQ4: RelaxedQ4 | null = null) {
     super();
     const simd = options.simd ?? true;
     if (simd && !kernels.hasSimd) {
@@ -92,9 +100,11 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
     this.name = simd ? "wasm-simd" : "wasm-scalar";
     this.#kernels = kernels;
     this.#quantMethod = options.quantMethod ?? "int8";
+    this.relaxedSimd = simd && options.relaxedSimd !== false && relaxedQ4 !== null;
     this.#context = {
       kernels,
       simd: simd ? 1 : 0,
+      relaxedQ4: simd && options.relaxedSimd !== false ? relaxedQ4 : null,
       use: (t, what) => this.use(t, what),
       output: (shape, dtype) => this.create(shape, dtype),
       contiguous: (t) => this.contiguous(t),
@@ -310,5 +320,7 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
 export async function createWasmBackend(
   options: WasmBackendOptions & { kernels?: WasmKernels } = {},
 ): Promise<WasmBackend> {
-  return new WasmBackend(options.kernels ?? await loadKernels(), options);
+  const kernels = options.kernels ?? await loadKernels();
+  const relaxed = options.relaxedSimd === false ? null : (await relaxedSimdSupport(kernels)).kernel;
+  return new WasmBackend(kernels, options, relaxed);
 }

@@ -104,6 +104,11 @@ export class WasmKernels {
     return this.#live().ppl_has_simd() === 1;
   }
 
+  /** The instance's linear memory, for a module that works on its blocks in place (./relaxed.ts). */
+  get memory(): WebAssembly.Memory {
+    return this.#live().memory;
+  }
+
   /** Bytes of linear memory the instance holds now. */
   get memoryBytes(): number {
     return this.#live().memory.buffer.byteLength;

@@ -22,7 +22,61 @@ import {
  * (ggml's q8_0 · q8_0, i32x4.dot_i16x8), or widen the codes to f32 and multiply. bench/quant.ts compares them;
  * "int8" is the default because it is the faster one there (activation rounding error ≤ absmax/254 per value). */
 export type QuantMethod = "int8" | "f32";
+const GROUP = 32;
+const Q4_CODE_BYTES = 16; // per group of 32 (docs/quantization.md)
 const METHOD_CODES: Record<QuantMethod, number> = { int8: 0, f32: 1 };
+
+/** Below this many x rows `ppl_quant_matmul` takes its decode path (kernels-rs ops/src/quant.rs WIDEN_ROWS). */
+const DECODE_ROWS = 4;
+
+/**
+ * The relaxed SIMD product replaces the kernels module's where it gives the same bits: q4 weights, the int8 method,
+ * the SIMD kernels, fewer than DECODE_ROWS x rows, and N a multiple of 4 (the module has no one-row tail, and the
+ * kernels module's tail rows use another lane order).
+ */
+function usesRelaxedQ4(ctx: WasmContext, dtype: string, method: QuantMethod, m: number, n: number): boolean {
+  return ctx.relaxedQ4 !== null && ctx.simd === 1 && dtype === "q4" && method === "int8" && m < DECODE_ROWS &&
+    n % 4 === 0;
+}
+
+/** y (m, n) = x (m, k) · Ŵᵀ + bias through wasm/ppllava_relaxed.wasm: x quantised by the kernels module, then one
+ * relaxed matrix–vector product per x row over the weight block in place. */
+function relaxedQ4Linear(
+  ctx: WasmContext,
+  x: number,
+  m: number,
+  k: number,
+  w: number,
+  n: number,
+  bias: number,
+  y: number,
+) {
+  const groups = Math.ceil(k / GROUP);
+  ctx.kernels.scope((arena) => {
+    const x8 = arena.output(Int8Array, m * groups * GROUP);
+    const sums = arena.output(Int32Array, m * groups), scales = arena.output(Float32Array, m * groups);
+    callKernel(ctx, "linear", "ppl_quant_activations_i8", x, m, k, k, x8.ptr, sums.ptr, scales.ptr);
+    const dw = w + n * groups * Q4_CODE_BYTES;
+    for (let i = 0; i < m; i++) {
+      try {
+        ctx.relaxedQ4!.matvec(
+          x8.ptr + i * groups * GROUP,
+          sums.ptr + i * groups * 4,
+          scales.ptr + i * groups * 4,
+          w,
+          dw,
+          n,
+          groups,
+          bias,
+          y + i * n * 4,
+        );
+      } catch (cause) {
+        // The blocks are this backend's own, sized by their shapes: a trap here is a defect, not bad input.
+        throw new BackendError("kernel", `linear: the relaxed SIMD q4 product trapped (${String(cause)})`, { cause });
+      }
+    }
+  });
+}
 
 function requireQuantShape(shape: Shape, what: string): [number, number] {
   if (shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
@@ -129,6 +183,10 @@ export function quantLinear(
     }
     return filled(ctx, (out) => {
       if (m === 0) return;
+      if (usesRelaxedQ4(ctx, hw.dtype, method, m, n)) {
+        relaxedQ4Linear(ctx, address(dx), m, k, address(hw), n, hb ? address(hb) : 0, address(out));
+        return;
+      }
       callKernel(
         ctx,
         "linear",

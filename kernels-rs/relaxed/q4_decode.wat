@@ -1,0 +1,89 @@
+;; The q4 decode product with relaxed SIMD's 8-bit dot (docs/quantization.md, "Relaxed SIMD"): one x row against every
+;; weight row, four rows a pass, the same arithmetic as kernels-rs dot4_decode::<Q4> (ops/src/quant_simd.rs) so that both
+;; give the same bits. Hand-written text because Debian's rustc 1.63 cannot emit relaxed SIMD; scripts/build-wasm
+;; assembles it into wasm/ppllava_relaxed.wasm, which imports the kernels module's memory and works on its blocks.
+;;
+;; Why the bits are the same: a q4 group is 16 bytes, byte j holding element j (low nibble) and element j + 16 (high
+;; nibble), stored as q + 8 in 0..15. `i32x4.relaxed_dot_i8x16_i7x16_add_s` (x as int8, codes as the i7 operand: exact on
+;; every lowering, as 0..15 never sets the sign bit and no pair sum nears i16's range) puts into lane i the products of
+;; elements 4i..4i+3 (low nibbles) and then 16+4i..16+4i+3 (high nibbles): the same eight products that lane i of
+;; dot4_decode's 16-bit unpacking sums. The −8 offset enters as −2·Σx in every lane (8·Σx over the four), as there.
+;; Integer lane sums are exact, and the float steps (scale dx·dw, multiply, accumulate, lanes (0+2)+(1+3), + bias or
+;; +0.0) are dot4_decode's and matmul_int8's, in their order.
+(module
+  (import "env" "memory" (memory 1))
+  (func (export "abi_version") (result i32) (i32.const 1))
+  ;; (l0 + l2) + (l1 + l3), quant_simd.rs `horizontal`.
+  (func $horizontal (param $v v128) (result f32)
+    (f32.add (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 2 (local.get $v)))
+             (f32.add (f32x4.extract_lane 1 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+  ;; bias[row], or +0.0 without a bias (matmul_int8 adds 0.0 then too, which turns −0.0 into +0.0).
+  (func $bias (param $bias i32) (param $row i32) (result f32)
+    (if (result f32) (i32.eqz (local.get $bias))
+      (then (f32.const 0))
+      (else (f32.load (i32.add (local.get $bias) (i32.shl (local.get $row) (i32.const 2)))))))
+  ;; out[row] = Σ_g dx[g]·dw[row, g]·(Σ_j x8[g, j]·(c[row, g, j] − 8)) + bias[row] for row in 0..n (n a multiple of 4).
+  ;;   x8: g·32 int8 (a group's elements in order), sx: g i32 (Σ of each group's x8), dx: g f32 (x's scales),
+  ;;   codes: n·g·16 bytes (the q4 codes plane), dw: n·g f32 (the scales plane), bias: n f32 or 0, out: n f32.
+  (func (export "q4_matvec") (param $x8 i32) (param $sx i32) (param $dx i32) (param $codes i32) (param $dw i32)
+    (param $n i32) (param $g i32) (param $bias i32) (param $out i32)
+    (local $row i32) (local $k i32) (local $rowCodes i32) (local $rowScales i32) (local $mask v128) (local $xlo v128)
+    (local $xhi v128) (local $off v128) (local $d v128) (local $v v128) (local $s v128)
+    (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128)
+    (local $c0 i32) (local $c1 i32) (local $c2 i32) (local $c3 i32) (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32)
+    (local.set $mask (i8x16.splat (i32.const 15)))
+    (local.set $rowCodes (i32.shl (local.get $g) (i32.const 4)))
+    (local.set $rowScales (i32.shl (local.get $g) (i32.const 2)))
+    (block $rows_done (loop $rows
+      (br_if $rows_done (i32.ge_u (local.get $row) (local.get $n)))
+      (local.set $c0 (i32.add (local.get $codes) (i32.mul (i32.add (local.get $row) (i32.const 0)) (local.get $rowCodes))))
+      (local.set $w0 (i32.add (local.get $dw) (i32.mul (i32.add (local.get $row) (i32.const 0)) (local.get $rowScales))))
+      (local.set $acc0 (v128.const i32x4 0 0 0 0))
+      (local.set $c1 (i32.add (local.get $codes) (i32.mul (i32.add (local.get $row) (i32.const 1)) (local.get $rowCodes))))
+      (local.set $w1 (i32.add (local.get $dw) (i32.mul (i32.add (local.get $row) (i32.const 1)) (local.get $rowScales))))
+      (local.set $acc1 (v128.const i32x4 0 0 0 0))
+      (local.set $c2 (i32.add (local.get $codes) (i32.mul (i32.add (local.get $row) (i32.const 2)) (local.get $rowCodes))))
+      (local.set $w2 (i32.add (local.get $dw) (i32.mul (i32.add (local.get $row) (i32.const 2)) (local.get $rowScales))))
+      (local.set $acc2 (v128.const i32x4 0 0 0 0))
+      (local.set $c3 (i32.add (local.get $codes) (i32.mul (i32.add (local.get $row) (i32.const 3)) (local.get $rowCodes))))
+      (local.set $w3 (i32.add (local.get $dw) (i32.mul (i32.add (local.get $row) (i32.const 3)) (local.get $rowScales))))
+      (local.set $acc3 (v128.const i32x4 0 0 0 0))
+      (local.set $k (i32.const 0))
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $k) (local.get $g)))
+        (local.set $xlo (v128.load (i32.add (local.get $x8) (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $xhi (v128.load offset=16 (i32.add (local.get $x8) (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $off (i32x4.splat (i32.mul (i32.const -2) (i32.load (i32.add (local.get $sx) (i32.shl (local.get $k) (i32.const 2)))))))
+        (local.set $d (v128.load32_splat (i32.add (local.get $dx) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $v (v128.load (i32.add (local.get $c0) (i32.shl (local.get $k) (i32.const 4)))))
+        (local.set $s (i32x4.dot_i8x16_i7x16_add_s (local.get $xlo) (v128.and (local.get $v) (local.get $mask)) (local.get $off)))
+        (local.set $s (i32x4.dot_i8x16_i7x16_add_s (local.get $xhi) (i8x16.shr_u (local.get $v) (i32.const 4)) (local.get $s)))
+        (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (f32x4.convert_i32x4_s (local.get $s))
+          (f32x4.mul (local.get $d) (v128.load32_splat (i32.add (local.get $w0) (i32.shl (local.get $k) (i32.const 2))))))))
+        (local.set $v (v128.load (i32.add (local.get $c1) (i32.shl (local.get $k) (i32.const 4)))))
+        (local.set $s (i32x4.dot_i8x16_i7x16_add_s (local.get $xlo) (v128.and (local.get $v) (local.get $mask)) (local.get $off)))
+        (local.set $s (i32x4.dot_i8x16_i7x16_add_s (local.get $xhi) (i8x16.shr_u (local.get $v) (i32.const 4)) (local.get $s)))
+        (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (f32x4.convert_i32x4_s (local.get $s))
+          (f32x4.mul (local.get $d) (v128.load32_splat (i32.add (local.get $w1) (i32.shl (local.get $k) (i32.const 2))))))))
+        (local.set $v (v128.load (i32.add (local.get $c2) (i32.shl (local.get $k) (i32.const 4)))))
+        (local.set $s (i32x4.dot_i8x16_i7x16_add_s (local.get $xlo) (v128.and (local.get $v) (local.get $mask)) (local.get $off)))
+        (local.set $s (i32x4.dot_i8x16_i7x16_add_s (local.get $xhi) (i8x16.shr_u (local.get $v) (i32.const 4)) (local.get $s)))
+        (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (f32x4.convert_i32x4_s (local.get $s))
+          (f32x4.mul (local.get $d) (v128.load32_splat (i32.add (local.get $w2) (i32.shl (local.get $k) (i32.const 2))))))))
+        (local.set $v (v128.load (i32.add (local.get $c3) (i32.shl (local.get $k) (i32.const 4)))))
+        (local.set $s (i32x4.dot_i8x16_i7x16_add_s (local.get $xlo) (v128.and (local.get $v) (local.get $mask)) (local.get $off)))
+        (local.set $s (i32x4.dot_i8x16_i7x16_add_s (local.get $xhi) (i8x16.shr_u (local.get $v) (i32.const 4)) (local.get $s)))
+        (local.set $acc3 (f32x4.add (local.get $acc3) (f32x4.mul (f32x4.convert_i32x4_s (local.get $s))
+          (f32x4.mul (local.get $d) (v128.load32_splat (i32.add (local.get $w3) (i32.shl (local.get $k) (i32.const 2))))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $next)))
+      (f32.store offset=0 (i32.add (local.get $out) (i32.shl (local.get $row) (i32.const 2)))
+        (f32.add (call $horizontal (local.get $acc0)) (call $bias (local.get $bias) (i32.add (local.get $row) (i32.const 0)))))
+      (f32.store offset=4 (i32.add (local.get $out) (i32.shl (local.get $row) (i32.const 2)))
+        (f32.add (call $horizontal (local.get $acc1)) (call $bias (local.get $bias) (i32.add (local.get $row) (i32.const 1)))))
+      (f32.store offset=8 (i32.add (local.get $out) (i32.shl (local.get $row) (i32.const 2)))
+        (f32.add (call $horizontal (local.get $acc2)) (call $bias (local.get $bias) (i32.add (local.get $row) (i32.const 2)))))
+      (f32.store offset=12 (i32.add (local.get $out) (i32.shl (local.get $row) (i32.const 2)))
+        (f32.add (call $horizontal (local.get $acc3)) (call $bias (local.get $bias) (i32.add (local.get $row) (i32.const 3)))))
+      (local.set $row (i32.add (local.get $row) (i32.const 4)))
+      (br $rows)))))
