@@ -9,7 +9,7 @@
  * `ppl_quant_matmul`'s bit for bit (Node 20 with `--experimental-wasm-relaxed-simd` computes another sum, which this
  * check catches). Otherwise the kernels module's own product is used, and `relaxedSimdSupport` says why.
  */
-import { readPackageFile } from "../../util/files.ts";
+import { PackageFileError, readPackageFile } from "../../util/files.ts";
 import type { WasmKernels } from "./loader.ts";
 
 export const RELAXED_WASM_PATH = "wasm/ppllava_relaxed.wasm";
@@ -63,10 +63,12 @@ async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
   try {
     module = await compiled;
   } catch (cause) {
-    return {
-      kernel: null,
-      reason: `this runtime cannot compile ${RELAXED_WASM_PATH} (no relaxed SIMD?): ${String(cause)}`,
-    };
+    // A host without the package's files (a bundle given its kernels as bytes) cannot read it; any other failure is
+    // the runtime's compiler refusing relaxed SIMD.
+    const reason = cause instanceof PackageFileError
+      ? cause.message
+      : `this runtime cannot compile ${RELAXED_WASM_PATH} (no relaxed SIMD?): ${String(cause)}`;
+    return { kernel: null, reason };
   }
   const instance = await WebAssembly.instantiate(module, { env: { memory: kernels.memory } });
   const exports = instance.exports as { abi_version(): number; q4_matvec: (...args: number[]) => void };
