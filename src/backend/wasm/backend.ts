@@ -100,7 +100,6 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
     this.name = simd ? "wasm-simd" : "wasm-scalar";
     this.#kernels = kernels;
     this.#quantMethod = options.quantMethod ?? "int8";
-    this.relaxedSimd = simd && options.relaxedSimd !== false && relaxedQ4 !== null;
     this.#context = {
       kernels,
       simd: simd ? 1 : 0,
@@ -110,6 +109,7 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
       contiguous: (t) => this.contiguous(t),
       permute: (t, axes) => this.permute(t, axes),
     };
+    this.relaxedSimd = this.#context.relaxedQ4 !== null;
   }
 
   supports(op: OpName, dtypes: readonly DType[] = []): boolean {

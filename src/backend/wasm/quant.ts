@@ -31,12 +31,11 @@ const DECODE_ROWS = 4;
 
 /**
  * The relaxed SIMD product replaces the kernels module's where it gives the same bits: q4 weights, the int8 method,
- * the SIMD kernels, fewer than DECODE_ROWS x rows, and N a multiple of 4 (the module has no one-row tail, and the
+ * the SIMD kernels (the context has no relaxed product otherwise), fewer than DECODE_ROWS x rows, and N a multiple of 4 (the module has no one-row tail, and the
  * kernels module's tail rows use another lane order).
  */
 function usesRelaxedQ4(ctx: WasmContext, dtype: string, method: QuantMethod, m: number, n: number): boolean {
-  return ctx.relaxedQ4 !== null && ctx.simd === 1 && dtype === "q4" && method === "int8" && m < DECODE_ROWS &&
-    n % 4 === 0;
+  return ctx.relaxedQ4 !== null && dtype === "q4" && method === "int8" && m < DECODE_ROWS && n % 4 === 0;
 }
 
 /** y (m, n) = x (m, k) · Ŵᵀ + bias through wasm/ppllava_relaxed.wasm: x quantised by the kernels module, then one
