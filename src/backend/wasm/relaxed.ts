@@ -2,7 +2,8 @@
  * The q4 decode product with relaxed SIMD: `wasm/ppllava_relaxed.wasm` (built from kernels-rs/relaxed/q4_decode.wat by
  * scripts/build-wasm), instantiated once per kernels instance over that instance's own memory, so it reads the
  * weights and activations where they already are. It computes the same bits as kernels-rs's `dot4_decode` (the
- * WAT file says why) at about twice its speed (bench/relaxed_simd.ts).
+ * WAT file says why), 1.1–1.5× faster per call on an AVX-512 host and 2× on one without (bench/relaxed_simd.ts,
+ * docs/big-models.md).
  *
  * Whether an instance uses it is decided once, when it is first asked for: the runtime must compile the module
  * (Deno and Bun do; Node 20 does not without a flag) and the relaxed product of a fixed problem must equal
