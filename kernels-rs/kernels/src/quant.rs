@@ -1,7 +1,8 @@
 //! Exports of the group-wise quantised weights (`ops::quant`, format in docs/quantization.md).
 //!
 //! Format codes continue the element codes of dispatch.rs: 3 = q8, 4 = q4. A quantised (n, k) weight is one block of
-//! `ppl_quant_bytes(format, n, k)` bytes: the codes plane, then the f32 scales plane.
+//! `ppl_quant_bytes(format, n, k)` bytes: the codes plane, then the f32 scales plane, rows in blocks of four with
+//! their groups interleaved (`ppl_quant_relayout` converts from and to the plain row order of files).
 
 use crate::abi::{slice, slice_mut, status, STATUS_BAD_ARGUMENT, STATUS_BAD_SHAPE, STATUS_OK, STATUS_UNSUPPORTED};
 use crate::dispatch::{with_element, with_lanes};
@@ -29,6 +30,27 @@ unsafe fn matrix<'a>(w: *const u8, format_code: i32, n: usize, k: usize) -> Resu
     let len = quant::quant_bytes(f, n, k).ok_or(STATUS_BAD_SHAPE)?;
     let bytes = slice(w, len).ok_or(STATUS_BAD_ARGUMENT)?;
     QuantMatrix::from_bytes(f, n, k, bytes).map_err(|e| status(Err(e)))
+}
+
+/// Rearranges the quantised (n, k) weight at w (`ppl_quant_bytes` bytes) in place between the plain row order of files
+/// and the order the products read (`to_memory` 1: from files to memory; 0: back). See `ops::quant::relayout`.
+///
+/// # Safety
+/// w must come from `ppl_alloc` and cover `ppl_quant_bytes(format, n, k)` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ppl_quant_relayout(w: *mut u8, format_code: i32, n: usize, k: usize, to_memory: i32) -> i32 {
+    let f = match format(format_code) {
+        Some(f) => f,
+        None => return STATUS_UNSUPPORTED,
+    };
+    let total = match quant::quant_bytes(f, n, k) {
+        Some(t) if n > 0 && k > 0 => t,
+        _ => return STATUS_BAD_SHAPE,
+    };
+    match slice_mut(w, total) {
+        Some(bytes) => status(quant::relayout(f, n, k, bytes, to_memory != 0)),
+        None => STATUS_BAD_ARGUMENT,
+    }
 }
 
 /// Quantises src (n, k), row-major, element code `src_dtype` (0 f32, 1 f16, 2 bf16), into dst

@@ -3,8 +3,9 @@
 //!
 //! A weight W (N, K) is cut along K into groups of [`GROUP`] values (the last one zero-padded when K is not a
 //! multiple); each group stores one f32 scale d and 32 integer codes q, and stands for the values d·q. The buffer is
-//! two planes: first the codes of every row (row-major, `row_code_bytes` per row), then the scales (N × groups,
-//! row-major, f32). q8 codes are i8 in [−127, 127] with d = absmax/127; q4 codes are 4-bit in [−8, 7] with
+//! two planes: first the codes of every group, then the scales (f32), both in the same group order: rows in blocks of
+//! [`ROW_BLOCK`] with the block's groups interleaved (group 0 of its four rows, then group 1, …), the last
+//! n mod [`ROW_BLOCK`] rows one after another ([`row_groups`]; files keep plain row order, [`relayout`]). q8 codes are i8 in [−127, 127] with d = absmax/127; q4 codes are 4-bit in [−8, 7] with
 //! d = m/−8 where m is the value of largest magnitude (ggml's q4_0 trick, which gives the extreme value the code −8
 //! exactly), stored offset by 8 as nibbles: byte j of a group holds element j in its low nibble and element j + 16
 //! in its high nibble, so one 16-byte load yields the whole group with an AND and a shift.
@@ -25,6 +26,9 @@ use crate::OpError;
 pub const GROUP: usize = 32;
 /// From this many rows of x on, the int8 product widens each block of weight rows to i16 once and reuses it.
 const WIDEN_ROWS: usize = 4;
+/// Weight rows stored together, their groups interleaved: the products take four rows at a time, and reading them as
+/// one run of memory instead of four runs 2 KB apart streams 1.3–1.6× faster (docs/quantization.md, "Layout").
+pub const ROW_BLOCK: usize = 4;
 
 /// The two code widths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +66,18 @@ pub fn row_code_bytes(format: Format, k: usize) -> usize {
     groups(k) * format.group_code_bytes()
 }
 
+/// Where row r of a weight of n rows and g groups per row keeps its groups, counted in groups from the start of
+/// either plane: (its first group, the step between two of its groups). A row of a whole block of [`ROW_BLOCK`] rows
+/// steps over the block's other rows; the last n mod [`ROW_BLOCK`] rows are stored plainly, one after another.
+pub fn row_groups(n: usize, g: usize, r: usize) -> (usize, usize) {
+    let blocked = n - n % ROW_BLOCK;
+    if r < blocked {
+        (r / ROW_BLOCK * ROW_BLOCK * g + r % ROW_BLOCK, ROW_BLOCK)
+    } else {
+        (r * g, 1)
+    }
+}
+
 /// Total bytes of a quantised (n, k) weight: codes plane then scales plane; None on overflow.
 pub fn quant_bytes(format: Format, n: usize, k: usize) -> Option<usize> {
     let g = groups(k);
@@ -94,15 +110,72 @@ impl<'a> QuantMatrix<'a> {
         Ok(QuantMatrix { format, rows, cols, codes, scales })
     }
 
-    fn row_codes(&self, r: usize) -> &'a [u8] {
-        let len = row_code_bytes(self.format, self.cols);
-        &self.codes[r * len..(r + 1) * len]
+    /// Row r's groups (see [`row_groups`]).
+    pub fn row(&self, r: usize) -> QuantRow<'a> {
+        let (g, cb) = (groups(self.cols), self.format.group_code_bytes());
+        let (first, step) = row_groups(self.rows, g, r);
+        // From its first group to its last, inclusive.
+        let span = if g == 0 { 0 } else { (g - 1) * step + 1 };
+        QuantRow {
+            codes: &self.codes[first * cb..(first + span) * cb],
+            scales: &self.scales[first..first + span],
+            step,
+            groups: g,
+        }
     }
 
-    fn row_scales(&self, r: usize) -> &'a [f32] {
+    /// The scales of the whole block of rows j0..j0 + 4 (j0 a multiple of 4 inside the blocked rows), as the block
+    /// stores them: scale of group gi of row j0 + r at [gi·4 + r].
+    fn block_scales(&self, j0: usize) -> &'a [f32] {
         let g = groups(self.cols);
-        &self.scales[r * g..(r + 1) * g]
+        &self.scales[j0 * g..(j0 + ROW_BLOCK) * g]
     }
+}
+
+/// One weight row inside a quantised buffer: its group gi has the codes `codes[gi·step·cb..][..cb]` (cb bytes per
+/// group) and the scale `scales[gi·step]`.
+#[derive(Clone, Copy)]
+pub struct QuantRow<'a> {
+    pub codes: &'a [u8],
+    pub scales: &'a [f32],
+    /// 1 for a row stored plainly, [`ROW_BLOCK`] inside a block.
+    pub step: usize,
+    pub groups: usize,
+}
+
+impl QuantRow<'_> {
+    #[inline(always)]
+    pub fn scale(&self, gi: usize) -> f32 {
+        self.scales[gi * self.step]
+    }
+}
+
+/// Rearranges a quantised (n, k) buffer in place between plain row order (rows one after another in both planes: the
+/// order of files, `ppllava convert`) and the order in memory ([`row_groups`]): `to_memory` true from the first to the
+/// second. Only whole blocks move, each within its own bytes, so no buffer of the weight's size is needed.
+pub fn relayout(format: Format, n: usize, k: usize, bytes: &mut [u8], to_memory: bool) -> Result<(), OpError> {
+    let total = quant_bytes(format, n, k).ok_or(OpError::BadShape)?;
+    if k == 0 || bytes.len() < total {
+        return Err(OpError::BadShape);
+    }
+    let (g, cb) = (groups(k), format.group_code_bytes());
+    let (codes, scales) = bytes[..total].split_at_mut(n * g * cb);
+    let mut scratch = Vec::with_capacity(ROW_BLOCK * g * cb);
+    for b in 0..n / ROW_BLOCK {
+        for (plane, unit) in [(&mut *codes, cb), (&mut *scales, 4)] {
+            let block = &mut plane[b * ROW_BLOCK * g * unit..(b + 1) * ROW_BLOCK * g * unit];
+            scratch.clear();
+            scratch.extend_from_slice(block);
+            for r in 0..ROW_BLOCK {
+                for gi in 0..g {
+                    let (plain, blocked) = ((r * g + gi) * unit, (gi * ROW_BLOCK + r) * unit);
+                    let (to, from) = if to_memory { (blocked, plain) } else { (plain, blocked) };
+                    block[to..to + unit].copy_from_slice(&scratch[from..from + unit]);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Code and scale of one group of ≤ 32 values (missing ones count as 0). Err on a non-finite value.
@@ -147,35 +220,37 @@ pub fn quantize<E: Element>(format: Format, w: &[E], n: usize, k: usize, out: &m
     if k == 0 || n.checked_mul(k).map_or(true, |len| len > w.len()) || out.len() < total || (out.as_ptr() as usize) % 4 != 0 {
         return Err(OpError::BadShape);
     }
-    let (g, rcb) = (groups(k), row_code_bytes(format, k));
-    let (codes, scales) = out[..total].split_at_mut(n * rcb);
+    let (g, cb) = (groups(k), format.group_code_bytes());
+    let (codes, scales) = out[..total].split_at_mut(n * g * cb);
     let mut values = [0.0f32; GROUP];
     for r in 0..n {
+        let (first, step) = row_groups(n, g, r);
         for gi in 0..g {
             let start = gi * GROUP;
             let len = GROUP.min(k - start);
             for j in 0..len {
                 values[j] = w[r * k + start + j].to_f32();
             }
-            let cb = format.group_code_bytes();
-            let d = quantize_group(format, &values[..len], &mut codes[r * rcb + gi * cb..][..cb])?;
-            scales[(r * g + gi) * 4..][..4].copy_from_slice(&d.to_le_bytes());
+            let at = first + gi * step;
+            let d = quantize_group(format, &values[..len], &mut codes[at * cb..][..cb])?;
+            scales[at * 4..][..4].copy_from_slice(&d.to_le_bytes());
         }
     }
     Ok(())
 }
 
-/// The 32 values of group `gi` of row codes `codes`, as integers (before scaling).
+/// The 32 values of group `gi` of `row`, as integers (before scaling).
 #[inline(always)]
-fn group_ints(format: Format, codes: &[u8], gi: usize, out: &mut [i32; GROUP]) {
+fn group_ints(format: Format, row: &QuantRow, gi: usize, out: &mut [i32; GROUP]) {
+    let cb = format.group_code_bytes();
+    let b = &row.codes[gi * row.step * cb..][..cb];
     match format {
         Format::Q8 => {
-            for (o, &c) in out.iter_mut().zip(codes[gi * GROUP..][..GROUP].iter()) {
+            for (o, &c) in out.iter_mut().zip(b.iter()) {
                 *o = c as i8 as i32;
             }
         }
         Format::Q4 => {
-            let b = &codes[gi * GROUP / 2..][..GROUP / 2];
             for j in 0..GROUP / 2 {
                 out[j] = (b[j] & 15) as i32 - 8;
                 out[j + GROUP / 2] = (b[j] >> 4) as i32 - 8;
@@ -204,9 +279,10 @@ pub fn dequantize_rows(w: &QuantMatrix, rows: Option<&[i32]>, out: &mut [f32]) -
             }
             None => i,
         };
-        let (codes, scales) = (w.row_codes(r), w.row_scales(r));
-        for (gi, &d) in scales.iter().enumerate() {
-            group_ints(w.format, codes, gi, &mut ints);
+        let row = w.row(r);
+        for gi in 0..row.groups {
+            let d = row.scale(gi);
+            group_ints(w.format, &row, gi, &mut ints);
             let start = gi * GROUP;
             for j in 0..GROUP.min(k - start) {
                 out[i * k + start + j] = ints[j] as f32 * d;
@@ -260,25 +336,26 @@ pub fn quantize_activations(x: &[f32], m: usize, k: usize, rs: usize) -> Result<
 /// The inner products over quantised weight rows, with a scalar twin (`ScalarQuant`) and SIMD (`Simd128Quant`).
 pub trait QuantDot {
     /// Σ_g dx[g]·dw[g]·Σ_j qx[g·32 + j]·qw[g, j] over every group of one weight row.
-    fn dot_int8(format: Format, qx: &[i16], dx: &[f32], codes: &[u8], dw: &[f32]) -> f32;
+    fn dot_int8(format: Format, qx: &[i16], dx: &[f32], row: QuantRow) -> f32;
     /// Σ_g dw[g]·Σ_j x[g·32 + j]·qw[g, j]; x has groups·32 values (zero-padded).
-    fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32;
+    fn dot_f32(format: Format, x: &[f32], row: QuantRow) -> f32;
     /// `dot_int8` of one x row against four weight rows already widened to i16 (`widen_codes`), row r at
     /// w16[r·padded..], with their scales transposed (dw4[g·4 + r] = scale of group g of row r): the prefill path,
     /// which widens a block of rows once and reuses it for every x row.
     fn dot4_int8_wide(qx: &[i16], dx: &[f32], w16: &[i16], padded: usize, dw4: &[f32]) -> [f32; 4];
     /// `widen_codes` (the SIMD twin widens a group in registers; same values).
-    fn widen(format: Format, codes: &[u8], out: &mut [i16]) {
-        widen_codes(format, codes, out)
+    fn widen(format: Format, row: QuantRow, out: &mut [i16]) {
+        widen_codes(format, row, out)
     }
     /// The decode product of one x row against four weight rows: `qxp` = the row's codes in `perm_group` order,
-    /// `sx[g]` = Σ of group g of the codes (q4), dx its scales, dw[r] the scales of weight row r.
-    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw: [&[f32]; 4]) -> [f32; 4] {
+    /// `sx[g]` = Σ of group g of the codes (q4), dx its scales.
+    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], rows: [QuantRow; 4]) -> [f32; 4] {
         let mut ints = [0i32; GROUP];
         let mut out = [0.0f32; 4];
         for (r, o) in out.iter_mut().enumerate() {
-            for (gi, (&e, &d)) in dx.iter().zip(dw[r].iter()).enumerate() {
-                group_ints(format, codes[r], gi, &mut ints);
+            for (gi, &e) in dx.iter().enumerate().take(rows[r].groups) {
+                let d = rows[r].scale(gi);
+                group_ints(format, &rows[r], gi, &mut ints);
                 let isum: i32 = (0..GROUP).map(|p| qxp[gi * GROUP + p] as i32 * ints[perm_group(p)]).sum();
                 *o += isum as f32 * (e * d);
             }
@@ -293,10 +370,10 @@ pub trait QuantDot {
 }
 
 /// The integer codes of one row (groups·32 of them) as i16.
-pub fn widen_codes(format: Format, codes: &[u8], out: &mut [i16]) {
+pub fn widen_codes(format: Format, row: QuantRow, out: &mut [i16]) {
     let mut ints = [0i32; GROUP];
-    for gi in 0..out.len() / GROUP {
-        group_ints(format, codes, gi, &mut ints);
+    for gi in 0..(out.len() / GROUP).min(row.groups) {
+        group_ints(format, &row, gi, &mut ints);
         for (o, &v) in out[gi * GROUP..(gi + 1) * GROUP].iter_mut().zip(ints.iter()) {
             *o = v as i16;
         }
@@ -315,11 +392,12 @@ pub fn perm_group(p: usize) -> usize {
 pub struct ScalarQuant;
 
 impl QuantDot for ScalarQuant {
-    fn dot_int8(format: Format, qx: &[i16], dx: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
+    fn dot_int8(format: Format, qx: &[i16], dx: &[f32], row: QuantRow) -> f32 {
         let mut ints = [0i32; GROUP];
         let mut sum = 0.0f32;
-        for (gi, &d) in dw.iter().enumerate() {
-            group_ints(format, codes, gi, &mut ints);
+        for gi in 0..row.groups {
+            let d = row.scale(gi);
+            group_ints(format, &row, gi, &mut ints);
             let xs = &qx[gi * GROUP..][..GROUP];
             let mut isum = 0i32;
             for j in 0..GROUP {
@@ -345,11 +423,12 @@ impl QuantDot for ScalarQuant {
         out
     }
 
-    fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
+    fn dot_f32(format: Format, x: &[f32], row: QuantRow) -> f32 {
         let mut ints = [0i32; GROUP];
         let mut sum = 0.0f32;
-        for (gi, &d) in dw.iter().enumerate() {
-            group_ints(format, codes, gi, &mut ints);
+        for gi in 0..row.groups {
+            let d = row.scale(gi);
+            group_ints(format, &row, gi, &mut ints);
             let xs = &x[gi * GROUP..][..GROUP];
             let mut part = 0.0f32;
             for j in 0..GROUP {
@@ -402,9 +481,9 @@ pub fn matmul<Q: QuantDot>(
                 xp[i * padded..i * padded + k].copy_from_slice(&x[i * x_rs..i * x_rs + k]);
             }
             for j in 0..n {
-                let (codes, dw) = (w.row_codes(j), w.row_scales(j));
+                let row = w.row(j);
                 for i in 0..m {
-                    y[i * y_rs + j] = Q::dot_f32(w.format, &xp[i * padded..(i + 1) * padded], codes, dw) + bias_of(j);
+                    y[i * y_rs + j] = Q::dot_f32(w.format, &xp[i * padded..(i + 1) * padded], row) + bias_of(j);
                 }
             }
         }
@@ -425,20 +504,18 @@ fn matmul_int8<Q: QuantDot>(x: &[f32], m: usize, x_rs: usize, w: &QuantMatrix, b
     let row_x = |i: usize| (&q.codes[i * padded..(i + 1) * padded], &q.scales[i * g..(i + 1) * g]);
     let mut j0 = 0;
     if m >= WIDEN_ROWS {
-        let mut dw4 = vec![0.0f32; 4 * g];
         let mut w16 = vec![0i16; 4 * padded];
         while j0 + 4 <= n {
+            // A block stores its scales as the product wants them: dw4[gi·4 + r].
+            let dw4 = w.block_scales(j0);
             for r in 0..4 {
-                for (gi, &d) in w.row_scales(j0 + r).iter().enumerate() {
-                    dw4[gi * 4 + r] = d;
-                }
-                Q::widen(w.format, w.row_codes(j0 + r), &mut w16[r * padded..(r + 1) * padded]);
+                Q::widen(w.format, w.row(j0 + r), &mut w16[r * padded..(r + 1) * padded]);
             }
             // Pairs of x rows share the weight loads (measured 1.2–2× faster than one row at a time).
             let mut i0 = 0;
             while i0 + 2 <= m {
                 let (a, b) = (row_x(i0), row_x(i0 + 1));
-                let out = Q::dot8_int8_wide([a.0, b.0], [a.1, b.1], &w16, padded, &dw4);
+                let out = Q::dot8_int8_wide([a.0, b.0], [a.1, b.1], &w16, padded, dw4);
                 for (h, row) in out.iter().enumerate() {
                     for (r, &v) in row.iter().enumerate() {
                         y[(i0 + h) * y_rs + j0 + r] = v + bias_of(j0 + r);
@@ -448,7 +525,7 @@ fn matmul_int8<Q: QuantDot>(x: &[f32], m: usize, x_rs: usize, w: &QuantMatrix, b
             }
             for i in i0..m {
                 let (qx, dx) = row_x(i);
-                let out = Q::dot4_int8_wide(qx, dx, &w16, padded, &dw4);
+                let out = Q::dot4_int8_wide(qx, dx, &w16, padded, dw4);
                 for (r, &v) in out.iter().enumerate() {
                     y[i * y_rs + j0 + r] = v + bias_of(j0 + r);
                 }
@@ -463,11 +540,10 @@ fn matmul_int8<Q: QuantDot>(x: &[f32], m: usize, x_rs: usize, w: &QuantMatrix, b
             }
         }
         while j0 + 4 <= n {
-            let codes = [w.row_codes(j0), w.row_codes(j0 + 1), w.row_codes(j0 + 2), w.row_codes(j0 + 3)];
-            let dw = [w.row_scales(j0), w.row_scales(j0 + 1), w.row_scales(j0 + 2), w.row_scales(j0 + 3)];
+            let rows = [w.row(j0), w.row(j0 + 1), w.row(j0 + 2), w.row(j0 + 3)];
             for i in 0..m {
                 let (qxp, dx) = (&perm[i * padded..(i + 1) * padded], row_x(i).1);
-                let out = Q::dot4_decode(w.format, qxp, &q.sums[i * g..(i + 1) * g], dx, codes, dw);
+                let out = Q::dot4_decode(w.format, qxp, &q.sums[i * g..(i + 1) * g], dx, rows);
                 for (r, &v) in out.iter().enumerate() {
                     y[i * y_rs + j0 + r] = v + bias_of(j0 + r);
                 }
@@ -476,10 +552,10 @@ fn matmul_int8<Q: QuantDot>(x: &[f32], m: usize, x_rs: usize, w: &QuantMatrix, b
         }
     }
     for j in j0..n {
-        let (codes, dw) = (w.row_codes(j), w.row_scales(j));
+        let row = w.row(j);
         for i in 0..m {
             let (qx, dx) = row_x(i);
-            y[i * y_rs + j] = Q::dot_int8(w.format, qx, dx, codes, dw) + bias_of(j);
+            y[i * y_rs + j] = Q::dot_int8(w.format, qx, dx, row) + bias_of(j);
         }
     }
     Ok(())

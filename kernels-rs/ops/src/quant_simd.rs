@@ -2,26 +2,26 @@
 //! then either dotted with int8 activations by `i32x4.dot_i16x8` (Int8) or widened on to f32 and multiplied with x
 //! (F32). Compiled only for wasm32 with `+simd128`.
 
-use crate::quant::{Format, QuantDot, GROUP};
+use crate::quant::{Format, QuantDot, QuantRow, GROUP};
 use core::arch::wasm32::*;
 
 pub struct Simd128Quant;
 
-/// The 32 codes of group `gi` as four i16x8 (elements 0–7, 8–15, 16–23, 24–31).
+/// The 32 codes of the group at `p` as four i16x8 (elements 0–7, 8–15, 16–23, 24–31).
 ///
 /// # Safety
-/// `codes` must hold the group's bytes (checked by the callers' group count).
+/// `p` must point at the group's bytes (checked by the callers' group count).
 #[inline(always)]
-unsafe fn group_i16<const Q4: bool>(codes: *const u8, gi: usize) -> [v128; 4] {
+unsafe fn group_i16<const Q4: bool>(p: *const u8) -> [v128; 4] {
     if Q4 {
-        let v = v128_load(codes.add(gi * GROUP / 2) as *const v128);
+        let v = v128_load(p as *const v128);
         let eight = i8x16_splat(8);
         let low = i8x16_sub(v128_and(v, i8x16_splat(15)), eight);
         let high = i8x16_sub(u8x16_shr(v, 4), eight);
         [i16x8_extend_low_i8x16(low), i16x8_extend_high_i8x16(low), i16x8_extend_low_i8x16(high), i16x8_extend_high_i8x16(high)]
     } else {
-        let a = v128_load(codes.add(gi * GROUP) as *const v128);
-        let b = v128_load(codes.add(gi * GROUP + 16) as *const v128);
+        let a = v128_load(p as *const v128);
+        let b = v128_load(p.add(16) as *const v128);
         [i16x8_extend_low_i8x16(a), i16x8_extend_high_i8x16(a), i16x8_extend_low_i8x16(b), i16x8_extend_high_i8x16(b)]
     }
 }
@@ -31,32 +31,40 @@ fn horizontal(v: v128) -> f32 {
     (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v)) + (f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v))
 }
 
-fn dot_int8_impl<const Q4: bool>(qx: &[i16], dx: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
+/// Groups of `row` that its slices hold (all of them, as `QuantMatrix::row` cuts them), and the byte step between two.
+fn row_extent(row: &QuantRow, cb: usize) -> (usize, usize) {
+    let held = |len: usize, unit: usize| if len < unit { 0 } else { (len - unit) / (row.step * unit) + 1 };
+    (row.groups.min(held(row.codes.len(), cb)).min(held(row.scales.len(), 1)), row.step * cb)
+}
+
+fn dot_int8_impl<const Q4: bool>(qx: &[i16], dx: &[f32], row: QuantRow) -> f32 {
     let cb = if Q4 { GROUP / 2 } else { GROUP };
-    let g = dw.len().min(dx.len()).min(qx.len() / GROUP).min(codes.len() / cb);
+    let (held, pitch) = row_extent(&row, cb);
+    let g = held.min(dx.len()).min(qx.len() / GROUP);
     let mut acc = f32x4_splat(0.0);
     for gi in 0..g {
-        // SAFETY: gi < g, so the group's 32 i16 of qx and its code bytes lie inside the slices.
+        // SAFETY: gi < g, so the group's 32 i16 of qx, its code bytes and its scale lie inside the slices.
         unsafe {
-            let w = group_i16::<Q4>(codes.as_ptr(), gi);
+            let w = group_i16::<Q4>(row.codes.as_ptr().add(gi * pitch));
             let xp = qx.as_ptr().add(gi * GROUP) as *const v128;
             let s01 = i32x4_add(i32x4_dot_i16x8(v128_load(xp), w[0]), i32x4_dot_i16x8(v128_load(xp.add(1)), w[1]));
             let s23 = i32x4_add(i32x4_dot_i16x8(v128_load(xp.add(2)), w[2]), i32x4_dot_i16x8(v128_load(xp.add(3)), w[3]));
-            let d = f32x4_splat(*dx.get_unchecked(gi) * *dw.get_unchecked(gi));
+            let d = f32x4_splat(*dx.get_unchecked(gi) * *row.scales.get_unchecked(gi * row.step));
             acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(i32x4_add(s01, s23)), d));
         }
     }
     horizontal(acc)
 }
 
-fn dot_f32_impl<const Q4: bool>(x: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
+fn dot_f32_impl<const Q4: bool>(x: &[f32], row: QuantRow) -> f32 {
     let cb = if Q4 { GROUP / 2 } else { GROUP };
-    let g = dw.len().min(x.len() / GROUP).min(codes.len() / cb);
+    let (held, pitch) = row_extent(&row, cb);
+    let g = held.min(x.len() / GROUP);
     let mut acc = f32x4_splat(0.0);
     for gi in 0..g {
-        // SAFETY: gi < g, so the group's 32 f32 of x and its code bytes lie inside the slices.
+        // SAFETY: gi < g, so the group's 32 f32 of x, its code bytes and its scale lie inside the slices.
         unsafe {
-            let w = group_i16::<Q4>(codes.as_ptr(), gi);
+            let w = group_i16::<Q4>(row.codes.as_ptr().add(gi * pitch));
             let xp = x.as_ptr().add(gi * GROUP) as *const v128;
             let mut part0 = f32x4_splat(0.0);
             let mut part1 = f32x4_splat(0.0);
@@ -66,36 +74,37 @@ fn dot_f32_impl<const Q4: bool>(x: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
                 part0 = f32x4_add(part0, f32x4_mul(v128_load(xp.add(2 * h)), low));
                 part1 = f32x4_add(part1, f32x4_mul(v128_load(xp.add(2 * h + 1)), high));
             }
-            acc = f32x4_add(acc, f32x4_mul(f32x4_add(part0, part1), f32x4_splat(*dw.get_unchecked(gi))));
+            acc = f32x4_add(acc, f32x4_mul(f32x4_add(part0, part1), f32x4_splat(*row.scales.get_unchecked(gi * row.step))));
         }
     }
     horizontal(acc)
 }
 
 impl QuantDot for Simd128Quant {
-    fn dot_int8(format: Format, qx: &[i16], dx: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
+    fn dot_int8(format: Format, qx: &[i16], dx: &[f32], row: QuantRow) -> f32 {
         match format {
-            Format::Q8 => dot_int8_impl::<false>(qx, dx, codes, dw),
-            Format::Q4 => dot_int8_impl::<true>(qx, dx, codes, dw),
+            Format::Q8 => dot_int8_impl::<false>(qx, dx, row),
+            Format::Q4 => dot_int8_impl::<true>(qx, dx, row),
         }
     }
 
-    fn dot_f32(format: Format, x: &[f32], codes: &[u8], dw: &[f32]) -> f32 {
+    fn dot_f32(format: Format, x: &[f32], row: QuantRow) -> f32 {
         match format {
-            Format::Q8 => dot_f32_impl::<false>(x, codes, dw),
-            Format::Q4 => dot_f32_impl::<true>(x, codes, dw),
+            Format::Q8 => dot_f32_impl::<false>(x, row),
+            Format::Q4 => dot_f32_impl::<true>(x, row),
         }
     }
 
-    fn widen(format: Format, codes: &[u8], out: &mut [i16]) {
-        let cb = format.group_code_bytes();
-        let g = (out.len() / GROUP).min(codes.len() / cb);
+    fn widen(format: Format, row: QuantRow, out: &mut [i16]) {
+        let (held, pitch) = row_extent(&row, format.group_code_bytes());
+        let g = (out.len() / GROUP).min(held);
         for gi in 0..g {
             // SAFETY: gi < g bounds the group's code bytes and its 32 outputs.
             unsafe {
+                let p = row.codes.as_ptr().add(gi * pitch);
                 let w = match format {
-                    Format::Q8 => group_i16::<false>(codes.as_ptr(), gi),
-                    Format::Q4 => group_i16::<true>(codes.as_ptr(), gi),
+                    Format::Q8 => group_i16::<false>(p),
+                    Format::Q4 => group_i16::<true>(p),
                 };
                 let o = out.as_mut_ptr().add(gi * GROUP) as *mut v128;
                 for (h, &v) in w.iter().enumerate() {
@@ -113,20 +122,21 @@ impl QuantDot for Simd128Quant {
         dot8_wide(qx, dx, w16, padded, dw4)
     }
 
-    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], codes: [&[u8]; 4], dw: [&[f32]; 4]) -> [f32; 4] {
+    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], rows: [QuantRow; 4]) -> [f32; 4] {
         let cb = format.group_code_bytes();
         let mut g = dx.len().min(qxp.len() / GROUP);
-        for r in 0..4 {
-            g = g.min(codes[r].len() / cb).min(dw[r].len());
+        for row in &rows {
+            g = g.min(row_extent(row, cb).0);
         }
+        let step = [rows[0].step, rows[1].step, rows[2].step, rows[3].step];
         let g = if format == Format::Q4 { g.min(sx.len()) } else { g };
-        let ptrs = [codes[0].as_ptr(), codes[1].as_ptr(), codes[2].as_ptr(), codes[3].as_ptr()];
-        let scales = [dw[0].as_ptr(), dw[1].as_ptr(), dw[2].as_ptr(), dw[3].as_ptr()];
+        let ptrs = [rows[0].codes.as_ptr(), rows[1].codes.as_ptr(), rows[2].codes.as_ptr(), rows[3].codes.as_ptr()];
+        let scales = [rows[0].scales.as_ptr(), rows[1].scales.as_ptr(), rows[2].scales.as_ptr(), rows[3].scales.as_ptr()];
         // SAFETY: g bounds every slice as dot4_decode requires.
         unsafe {
             match format {
-                Format::Q8 => dot4_decode::<false>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), ptrs, scales, g),
-                Format::Q4 => dot4_decode::<true>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), ptrs, scales, g),
+                Format::Q8 => dot4_decode::<false>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), ptrs, scales, step, g),
+                Format::Q4 => dot4_decode::<true>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), ptrs, scales, step, g),
             }
         }
     }
@@ -232,9 +242,12 @@ fn runtime_splat_i16(v: i16) -> v128 {
 /// 16 codes into the even and odd i16 lanes with two arithmetic shifts and one left shift; q4 unpacks 32 codes with
 /// ANDs and 16-bit shifts on the stored c = q + 8 and subtracts 8·Σx once per group (2·Σx in each of the 4 lanes).
 ///
+/// Group gi of row r: codes at codes[r] + gi·step[r]·(bytes per group), scale at dw[r] + gi·step[r] (4 inside a
+/// block, whose four rows then read as one run of memory).
+///
 /// # Safety
-/// qxp holds g·32 values, dx and sx (q4) g values, every codes[r] g groups, every dw[r] g values.
-pub(crate) unsafe fn dot4_decode<const Q4: bool>(qxp: *const i16, sx: *const i32, dx: *const f32, codes: [*const u8; 4], dw: [*const f32; 4], g: usize) -> [f32; 4] {
+/// qxp holds g·32 values, dx and sx (q4) g values, every codes[r] and dw[r] g groups at that step.
+pub(crate) unsafe fn dot4_decode<const Q4: bool>(qxp: *const i16, sx: *const i32, dx: *const f32, codes: [*const u8; 4], dw: [*const f32; 4], step: [usize; 4], g: usize) -> [f32; 4] {
     let mut acc = [f32x4_splat(0.0); 4];
     let mask = runtime_splat_i16(15);
     let xp = qxp as *const v128;
@@ -244,18 +257,18 @@ pub(crate) unsafe fn dot4_decode<const Q4: bool>(qxp: *const i16, sx: *const i32
         let d = v128_load32_splat(dx.add(gi) as *const u32);
         for r in 0..4 {
             let s = if Q4 {
-                let v = v128_load(codes[r].add(gi * GROUP / 2) as *const v128);
+                let v = v128_load(codes[r].add(gi * step[r] * (GROUP / 2)) as *const v128);
                 let a = i32x4_add(i32x4_dot_i16x8(x[0], v128_and(v, mask)), i32x4_dot_i16x8(x[1], v128_and(u16x8_shr(v, 8), mask)));
                 let b = i32x4_add(i32x4_dot_i16x8(x[2], v128_and(u16x8_shr(v, 4), mask)), i32x4_dot_i16x8(x[3], u16x8_shr(v, 12)));
                 i32x4_sub(i32x4_add(a, b), off)
             } else {
-                let v = v128_load(codes[r].add(gi * GROUP) as *const v128);
-                let w = v128_load(codes[r].add(gi * GROUP + 16) as *const v128);
+                let v = v128_load(codes[r].add(gi * step[r] * GROUP) as *const v128);
+                let w = v128_load(codes[r].add(gi * step[r] * GROUP + 16) as *const v128);
                 let a = i32x4_add(i32x4_dot_i16x8(x[0], i16x8_shr(i16x8_shl(v, 8), 8)), i32x4_dot_i16x8(x[1], i16x8_shr(v, 8)));
                 let b = i32x4_add(i32x4_dot_i16x8(x[2], i16x8_shr(i16x8_shl(w, 8), 8)), i32x4_dot_i16x8(x[3], i16x8_shr(w, 8)));
                 i32x4_add(a, b)
             };
-            let scale = f32x4_mul(d, v128_load32_splat(dw[r].add(gi) as *const u32));
+            let scale = f32x4_mul(d, v128_load32_splat(dw[r].add(gi * step[r]) as *const u32));
             acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), scale));
         }
     }

@@ -174,3 +174,76 @@ fn products_match_a_float64_reference_within_their_bounds() {
         }
     }
 }
+
+/// The bytes of quantising each row alone (a one-row weight is stored plainly): the plain row order of files.
+fn plain_rows(format: Format, w: &[f32], n: usize, k: usize) -> Vec<u8> {
+    let (g, cb) = (groups(k), format.group_code_bytes());
+    let (mut codes, mut scales) = (Vec::new(), Vec::new());
+    for r in 0..n {
+        let buf = quantized(format, &w[r * k..(r + 1) * k], 1, k);
+        let b = bytes(&buf);
+        codes.extend_from_slice(&b[..g * cb]);
+        scales.extend_from_slice(&b[g * cb..g * (cb + 4)]);
+    }
+    codes.extend_from_slice(&scales);
+    codes
+}
+
+#[test]
+fn blocks_of_four_rows_interleave_their_groups_and_relayout_is_exact() {
+    let mut rng = Rng(99);
+    for format in [Format::Q8, Format::Q4] {
+        for &(n, k) in &[(4usize, 32usize), (7, 65), (8, 100), (9, 1), (3, 64)] {
+            let w: Vec<f32> = (0..n * k).map(|_| rng.next()).collect();
+            let buf = quantized(format, &w, n, k);
+            let total = quant_bytes(format, n, k).unwrap();
+            let memory = bytes(&buf)[..total].to_vec();
+            let plain = plain_rows(format, &w, n, k);
+            // Where row_groups says each group of each row is, the plain bytes are.
+            let (g, cb) = (groups(k), format.group_code_bytes());
+            for r in 0..n {
+                let (first, step) = row_groups(n, g, r);
+                assert_eq!(step, if r < n - n % ROW_BLOCK { ROW_BLOCK } else { 1 });
+                for gi in 0..g {
+                    let (at, from) = (first + gi * step, r * g + gi);
+                    assert_eq!(memory[at * cb..][..cb], plain[from * cb..][..cb], "{format:?} ({n},{k}) row {r} group {gi}");
+                    assert_eq!(memory[n * g * cb + at * 4..][..4], plain[n * g * cb + from * 4..][..4]);
+                }
+            }
+            let mut there = memory.clone();
+            relayout(format, n, k, &mut there, false).unwrap();
+            assert_eq!(there, plain, "{format:?} ({n},{k}) to files");
+            relayout(format, n, k, &mut there, true).unwrap();
+            assert_eq!(there, memory, "{format:?} ({n},{k}) back");
+        }
+    }
+    assert_eq!(relayout(Format::Q4, 4, 32, &mut [0u8; 79], true), Err(OpError::BadShape));
+}
+
+#[test]
+fn a_blocked_row_gives_the_bits_of_the_same_row_stored_alone() {
+    // Every path of the int8 product (prefill blocks, decode blocks, the plain tail) and the f32 one, against each row
+    // quantised as a one-row weight: the layout moves bytes, never changes a sum.
+    let mut rng = Rng(4242);
+    for format in [Format::Q8, Format::Q4] {
+        for &(m, n, k) in &[(1usize, 9usize, 100usize), (2, 8, 64), (5, 6, 33), (4, 4, 32)] {
+            let w: Vec<f32> = (0..n * k).map(|_| rng.next()).collect();
+            let x: Vec<f32> = (0..m * k).map(|_| rng.next() * 2.0).collect();
+            let buf = quantized(format, &w, n, k);
+            let q = QuantMatrix::from_bytes(format, n, k, bytes(&buf)).unwrap();
+            for method in [Method::Int8, Method::F32] {
+                let mut y = vec![f32::NAN; m * n];
+                matmul::<ScalarQuant>(method, &x, m, k, &q, None, &mut y, n).unwrap();
+                for j in 0..n {
+                    let one = quantized(format, &w[j * k..(j + 1) * k], 1, k);
+                    let qj = QuantMatrix::from_bytes(format, 1, k, bytes(&one)).unwrap();
+                    let mut yj = vec![f32::NAN; m];
+                    matmul::<ScalarQuant>(method, &x, m, k, &qj, None, &mut yj, 1).unwrap();
+                    for i in 0..m {
+                        assert_eq!(y[i * n + j].to_bits(), yj[i].to_bits(), "{method:?} {format:?} ({m},{n},{k}) [{i},{j}]");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -120,13 +120,22 @@ export function uploadQuantized(ctx: WasmContext, bytes: Uint8Array, shape: Shap
   }
   const out = ctx.output(shape, dtype);
   memoryView(ctx.kernels, Uint8Array, out.storage.ptr, expected).set(bytes);
+  // Files hold the rows in plain order; the products read blocks of four rows (docs/quantization.md, "Layout").
+  callKernel(ctx, "uploadQuantized", "ppl_quant_relayout", address(out), DTYPE_CODES[dtype], shape[0], shape[1], 1);
   return out;
 }
 
+/** The tensor's bytes in the plain row order of files (what `uploadQuantized` takes). */
 export function downloadQuantized(ctx: WasmContext, t: Tensor): Uint8Array {
   const h = ctx.use(t, "downloadQuantized");
   requireDtype(h, "downloadQuantized", "q8", "q4");
-  return memoryView(ctx.kernels, Uint8Array, address(h), storageBytes(h.dtype, h.shape)).slice();
+  const length = storageBytes(h.dtype, h.shape);
+  return ctx.kernels.scope((arena) => {
+    const copy = arena.output(Uint8Array, length);
+    arena.view({ ptr: copy.ptr, length, type: Uint8Array }).set(arena.view({ ptr: address(h), length, type: Uint8Array }));
+    callKernel(ctx, "downloadQuantized", "ppl_quant_relayout", copy.ptr, DTYPE_CODES[h.dtype], h.shape[0], h.shape[1], 0);
+    return arena.read(copy);
+  });
 }
 
 /** Rows `ids` (every row when null) of a quantised (N, K) weight, dequantised to f32. */
