@@ -215,6 +215,39 @@ Deno.test("quantizedRows cuts a quantised weight by rows into valid weights (wha
   }
 });
 
+Deno.test("int8 method: a row's bits are the same decoding (M < 4), in prefill (M ≥ 4) and on the scalar twin", async () => {
+  // Every int8 path sums Σ_g (group's integer dot)·(dx·dw) in group order (docs/quantization.md): decoding a token
+  // gives the bits its row had in the prompt's prefill, whichever product and layout block the row falls in.
+  const simd = await createWasmBackend({ relaxedSimd: false }), relaxed = await createWasmBackend();
+  const scalar = await createWasmBackend({ simd: false });
+  let seed = 500;
+  for (const format of FORMATS) {
+    for (const [n, k] of [[8, 64], [12, 100], [9, 33], [4, 4096]]) {
+      seed++;
+      const w = weights(n, k, seed);
+      const x = gaussian(k, seed + 1, 2);
+      const bias = gaussian(n, seed + 2);
+      const run = async (b: WasmBackend, m: number) => {
+        const y = b.scope(() => {
+          const q = b.quantize(b.upload(w, [n, k]), format);
+          const xs = new Float32Array(m * k);
+          for (let i = 0; i < m; i++) xs.set(x, i * k);
+          return b.keep(b.linear(b.upload(xs, [m, k]), q, b.upload(bias, [n])));
+        });
+        const out = await b.download(y);
+        y.dispose();
+        return [...new Uint32Array(out.buffer, out.byteOffset, n)]; // the first x row's outputs
+      };
+      const decode = await run(simd, 1);
+      const label = `${format} (${n}, ${k})`;
+      assertEquals(await run(simd, 5), decode, `${label}: prefill against decode`);
+      assertEquals(await run(scalar, 1), decode, `${label}: scalar decode against SIMD`);
+      assertEquals(await run(scalar, 5), decode, `${label}: scalar prefill against SIMD decode`);
+      if (format === "q4") assertEquals(await run(relaxed, 1), decode, `${label}: relaxed SIMD decode`);
+    }
+  }
+});
+
 Deno.test("relaxed SIMD q4 decode (wasm/ppllava_relaxed.wasm) gives the kernels module's bits, with and without bias", async () => {
   // Deno lowers relaxed SIMD right, so the known-answer check at load must switch it on here (./relaxed.ts).
   const support = await relaxedSimdSupport(await loadKernels());

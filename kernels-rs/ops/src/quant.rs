@@ -124,11 +124,11 @@ impl<'a> QuantMatrix<'a> {
         }
     }
 
-    /// The scales of the whole block of rows j0..j0 + 4 (j0 a multiple of 4 inside the blocked rows), as the block
-    /// stores them: scale of group gi of row j0 + r at [gi·4 + r].
-    fn block_scales(&self, j0: usize) -> &'a [f32] {
-        let g = groups(self.cols);
-        &self.scales[j0 * g..(j0 + ROW_BLOCK) * g]
+    /// The codes and scales of the whole block of rows j0..j0 + 4 (j0 a multiple of 4 inside the blocked rows), as the
+    /// block stores them: group gi of row j0 + r at codes[(gi·4 + r)·cb..][..cb] and scales[gi·4 + r].
+    fn block(&self, j0: usize) -> (&'a [u8], &'a [f32]) {
+        let (g, cb) = (groups(self.cols), self.format.group_code_bytes());
+        (&self.codes[j0 * g * cb..(j0 + ROW_BLOCK) * g * cb], &self.scales[j0 * g..(j0 + ROW_BLOCK) * g])
     }
 }
 
@@ -347,17 +347,19 @@ pub trait QuantDot {
     fn widen(format: Format, row: QuantRow, out: &mut [i16]) {
         widen_codes(format, row, out)
     }
-    /// The decode product of one x row against four weight rows: `qxp` = the row's codes in `perm_group` order,
-    /// `sx[g]` = Σ of group g of the codes (q4), dx its scales.
-    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], rows: [QuantRow; 4]) -> [f32; 4] {
+    /// The decode product of one x row against one block of four weight rows (`QuantMatrix::block`: codes and
+    /// scales dw4 interleaved): `qxp` = the row's codes in `perm_group` order, `sx[g]` = Σ of group g of the codes
+    /// (q4), dx its scales. Row r's sum is the prefill product's and `dot_int8`'s: Σ_g (group's integer dot)·(dx·dw).
+    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], block: &[u8], dw4: &[f32]) -> [f32; 4] {
         let mut ints = [0i32; GROUP];
         let mut out = [0.0f32; 4];
+        let g = dw4.len() / ROW_BLOCK;
         for (r, o) in out.iter_mut().enumerate() {
-            for (gi, &e) in dx.iter().enumerate().take(rows[r].groups) {
-                let d = rows[r].scale(gi);
-                group_ints(format, &rows[r], gi, &mut ints);
+            let row = QuantRow { codes: &block[r * format.group_code_bytes()..], scales: &dw4[r..], step: ROW_BLOCK, groups: g };
+            for (gi, &e) in dx.iter().enumerate().take(g) {
+                group_ints(format, &row, gi, &mut ints);
                 let isum: i32 = (0..GROUP).map(|p| qxp[gi * GROUP + p] as i32 * ints[perm_group(p)]).sum();
-                *o += isum as f32 * (e * d);
+                *o += isum as f32 * (e * row.scale(gi));
             }
         }
         let _ = sx;
@@ -507,7 +509,7 @@ fn matmul_int8<Q: QuantDot>(x: &[f32], m: usize, x_rs: usize, w: &QuantMatrix, b
         let mut w16 = vec![0i16; 4 * padded];
         while j0 + 4 <= n {
             // A block stores its scales as the product wants them: dw4[gi·4 + r].
-            let dw4 = w.block_scales(j0);
+            let dw4 = w.block(j0).1;
             for r in 0..4 {
                 Q::widen(w.format, w.row(j0 + r), &mut w16[r * padded..(r + 1) * padded]);
             }
@@ -540,10 +542,10 @@ fn matmul_int8<Q: QuantDot>(x: &[f32], m: usize, x_rs: usize, w: &QuantMatrix, b
             }
         }
         while j0 + 4 <= n {
-            let rows = [w.row(j0), w.row(j0 + 1), w.row(j0 + 2), w.row(j0 + 3)];
+            let (block, dw4) = w.block(j0);
             for i in 0..m {
                 let (qxp, dx) = (&perm[i * padded..(i + 1) * padded], row_x(i).1);
-                let out = Q::dot4_decode(w.format, qxp, &q.sums[i * g..(i + 1) * g], dx, rows);
+                let out = Q::dot4_decode(w.format, qxp, &q.sums[i * g..(i + 1) * g], dx, block, dw4);
                 for (r, &v) in out.iter().enumerate() {
                     y[i * y_rs + j0 + r] = v + bias_of(j0 + r);
                 }

@@ -41,7 +41,9 @@ fn dot_int8_impl<const Q4: bool>(qx: &[i16], dx: &[f32], row: QuantRow) -> f32 {
     let cb = if Q4 { GROUP / 2 } else { GROUP };
     let (held, pitch) = row_extent(&row, cb);
     let g = held.min(dx.len()).min(qx.len() / GROUP);
-    let mut acc = f32x4_splat(0.0);
+    // The scalar twin's sum, group by group (the blocks' products have it too): only the last n mod 4 rows of a
+    // weight come here, so the horizontal add per group costs nothing that counts.
+    let mut sum = 0.0f32;
     for gi in 0..g {
         // SAFETY: gi < g, so the group's 32 i16 of qx, its code bytes and its scale lie inside the slices.
         unsafe {
@@ -49,11 +51,12 @@ fn dot_int8_impl<const Q4: bool>(qx: &[i16], dx: &[f32], row: QuantRow) -> f32 {
             let xp = qx.as_ptr().add(gi * GROUP) as *const v128;
             let s01 = i32x4_add(i32x4_dot_i16x8(v128_load(xp), w[0]), i32x4_dot_i16x8(v128_load(xp.add(1)), w[1]));
             let s23 = i32x4_add(i32x4_dot_i16x8(v128_load(xp.add(2)), w[2]), i32x4_dot_i16x8(v128_load(xp.add(3)), w[3]));
-            let d = f32x4_splat(*dx.get_unchecked(gi) * *row.scales.get_unchecked(gi * row.step));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(i32x4_add(s01, s23)), d));
+            let s = i32x4_add(s01, s23);
+            let isum = i32x4_extract_lane::<0>(s) + i32x4_extract_lane::<1>(s) + i32x4_extract_lane::<2>(s) + i32x4_extract_lane::<3>(s);
+            sum += isum as f32 * (*dx.get_unchecked(gi) * *row.scales.get_unchecked(gi * row.step));
         }
     }
-    horizontal(acc)
+    sum
 }
 
 fn dot_f32_impl<const Q4: bool>(x: &[f32], row: QuantRow) -> f32 {
@@ -122,21 +125,15 @@ impl QuantDot for Simd128Quant {
         dot8_wide(qx, dx, w16, padded, dw4)
     }
 
-    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], rows: [QuantRow; 4]) -> [f32; 4] {
+    fn dot4_decode(format: Format, qxp: &[i16], sx: &[i32], dx: &[f32], block: &[u8], dw4: &[f32]) -> [f32; 4] {
         let cb = format.group_code_bytes();
-        let mut g = dx.len().min(qxp.len() / GROUP);
-        for row in &rows {
-            g = g.min(row_extent(row, cb).0);
-        }
-        let step = [rows[0].step, rows[1].step, rows[2].step, rows[3].step];
+        let g = dx.len().min(qxp.len() / GROUP).min(dw4.len() / 4).min(block.len() / (4 * cb));
         let g = if format == Format::Q4 { g.min(sx.len()) } else { g };
-        let ptrs = [rows[0].codes.as_ptr(), rows[1].codes.as_ptr(), rows[2].codes.as_ptr(), rows[3].codes.as_ptr()];
-        let scales = [rows[0].scales.as_ptr(), rows[1].scales.as_ptr(), rows[2].scales.as_ptr(), rows[3].scales.as_ptr()];
         // SAFETY: g bounds every slice as dot4_decode requires.
         unsafe {
             match format {
-                Format::Q8 => dot4_decode::<false>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), ptrs, scales, step, g),
-                Format::Q4 => dot4_decode::<true>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), ptrs, scales, step, g),
+                Format::Q8 => dot4_decode::<false>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), block.as_ptr(), dw4.as_ptr(), g),
+                Format::Q4 => dot4_decode::<true>(qxp.as_ptr(), sx.as_ptr(), dx.as_ptr(), block.as_ptr(), dw4.as_ptr(), g),
             }
         }
     }
@@ -236,41 +233,44 @@ fn runtime_splat_i16(v: i16) -> v128 {
     i16x8_splat(unsafe { core::ptr::read_volatile(&v) })
 }
 
-/// The decode product: one x row (codes in `perm_group` order, see quant.rs) against four weight rows, each row
-/// with its own f32x4 accumulator scaled per group by dx[g]·dw_r[g] (broadcast loads straight from the scale planes,
-/// no per-group horizontal work, no scalar set-up); the four partial lanes are summed once at the end. q8 unpacks
-/// 16 codes into the even and odd i16 lanes with two arithmetic shifts and one left shift; q4 unpacks 32 codes with
-/// ANDs and 16-bit shifts on the stored c = q + 8 and subtracts 8·Σx once per group (2·Σx in each of the 4 lanes).
-///
-/// Group gi of row r: codes at codes[r] + gi·step[r]·(bytes per group), scale at dw[r] + gi·step[r] (4 inside a
-/// block, whose four rows then read as one run of memory).
+/// The decode product: one x row (codes in `perm_group` order, see quant.rs) against one block of four weight rows,
+/// which read as one run of memory (group gi of row r at block + (gi·4 + r)·bytes per group). Per group, each row's
+/// integer dot gathers in the lanes of its own i32x4, the four sum exactly into one i32x4 (lane r = row r, `reduce4`)
+/// that is converted and scaled by the block's scales times dx[g]: the prefill product's arithmetic, so decode and
+/// prefill give the same bits. q8 unpacks 16 codes into the even and odd i16 lanes with two arithmetic shifts and one
+/// left shift; q4 unpacks 32 codes with ANDs and 16-bit shifts on the stored c = q + 8 and subtracts 8·Σx once per
+/// group (2·Σx in each of the 4 lanes).
 ///
 /// # Safety
-/// qxp holds g·32 values, dx and sx (q4) g values, every codes[r] and dw[r] g groups at that step.
-pub(crate) unsafe fn dot4_decode<const Q4: bool>(qxp: *const i16, sx: *const i32, dx: *const f32, codes: [*const u8; 4], dw: [*const f32; 4], step: [usize; 4], g: usize) -> [f32; 4] {
-    let mut acc = [f32x4_splat(0.0); 4];
+/// qxp holds g·32 values, dx and sx (q4) g values, block 4·g groups, dw4 4·g values.
+pub(crate) unsafe fn dot4_decode<const Q4: bool>(qxp: *const i16, sx: *const i32, dx: *const f32, block: *const u8, dw4: *const f32, g: usize) -> [f32; 4] {
+    let mut acc = f32x4_splat(0.0);
     let mask = runtime_splat_i16(15);
     let xp = qxp as *const v128;
+    let cb = if Q4 { GROUP / 2 } else { GROUP };
     for gi in 0..g {
         let x = [v128_load(xp.add(gi * 4)), v128_load(xp.add(gi * 4 + 1)), v128_load(xp.add(gi * 4 + 2)), v128_load(xp.add(gi * 4 + 3))];
         let off = if Q4 { i32x4_shl(v128_load32_splat(sx.add(gi) as *const u32), 1) } else { x[0] };
-        let d = v128_load32_splat(dx.add(gi) as *const u32);
-        for r in 0..4 {
-            let s = if Q4 {
-                let v = v128_load(codes[r].add(gi * step[r] * (GROUP / 2)) as *const v128);
+        let d = f32x4_splat(*dx.add(gi));
+        let base = block.add(gi * 4 * cb);
+        let mut s = [i32x4_splat(0); 4];
+        for (r, sr) in s.iter_mut().enumerate() {
+            *sr = if Q4 {
+                let v = v128_load(base.add(r * cb) as *const v128);
                 let a = i32x4_add(i32x4_dot_i16x8(x[0], v128_and(v, mask)), i32x4_dot_i16x8(x[1], v128_and(u16x8_shr(v, 8), mask)));
                 let b = i32x4_add(i32x4_dot_i16x8(x[2], v128_and(u16x8_shr(v, 4), mask)), i32x4_dot_i16x8(x[3], u16x8_shr(v, 12)));
                 i32x4_sub(i32x4_add(a, b), off)
             } else {
-                let v = v128_load(codes[r].add(gi * step[r] * GROUP) as *const v128);
-                let w = v128_load(codes[r].add(gi * step[r] * GROUP + 16) as *const v128);
+                let v = v128_load(base.add(r * cb) as *const v128);
+                let w = v128_load(base.add(r * cb + 16) as *const v128);
                 let a = i32x4_add(i32x4_dot_i16x8(x[0], i16x8_shr(i16x8_shl(v, 8), 8)), i32x4_dot_i16x8(x[1], i16x8_shr(v, 8)));
                 let b = i32x4_add(i32x4_dot_i16x8(x[2], i16x8_shr(i16x8_shl(w, 8), 8)), i32x4_dot_i16x8(x[3], i16x8_shr(w, 8)));
                 i32x4_add(a, b)
             };
-            let scale = f32x4_mul(d, v128_load32_splat(dw[r].add(gi * step[r]) as *const u32));
-            acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), scale));
         }
+        // dw·dx as the prefill product has it (dot4_wide), equal to dx·dw: one rounding of the same two numbers.
+        let scale = f32x4_mul(v128_load(dw4.add(gi * 4) as *const v128), d);
+        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(reduce4(s)), scale));
     }
-    [horizontal(acc[0]), horizontal(acc[1]), horizontal(acc[2]), horizontal(acc[3])]
+    lanes(acc)
 }
