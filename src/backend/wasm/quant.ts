@@ -30,9 +30,9 @@ const METHOD_CODES: Record<QuantMethod, number> = { int8: 0, f32: 1 };
 const DECODE_ROWS = 4;
 
 /**
- * The relaxed SIMD product replaces the kernels module's where it gives the same bits: q4 weights, the int8 method,
- * the SIMD kernels (the context has no relaxed product otherwise), fewer than DECODE_ROWS x rows, and N a multiple of 4 (the module has no one-row tail, and the
- * kernels module's tail rows use another lane order).
+ * The relaxed SIMD product replaces the kernels module's decode product (the same bits): q4 weights, the int8 method,
+ * the SIMD kernels (the context has no relaxed product otherwise), fewer than DECODE_ROWS x rows, and N a multiple of 4
+ * (the module works on whole blocks of four rows of the memory layout; it has no one-row tail).
  */
 function usesRelaxedQ4(ctx: WasmContext, dtype: string, method: QuantMethod, m: number, n: number): boolean {
   return ctx.relaxedQ4 !== null && dtype === "q4" && method === "int8" && m < DECODE_ROWS && n % 4 === 0;
@@ -132,8 +132,19 @@ export function downloadQuantized(ctx: WasmContext, t: Tensor): Uint8Array {
   const length = storageBytes(h.dtype, h.shape);
   return ctx.kernels.scope((arena) => {
     const copy = arena.output(Uint8Array, length);
-    arena.view({ ptr: copy.ptr, length, type: Uint8Array }).set(arena.view({ ptr: address(h), length, type: Uint8Array }));
-    callKernel(ctx, "downloadQuantized", "ppl_quant_relayout", copy.ptr, DTYPE_CODES[h.dtype], h.shape[0], h.shape[1], 0);
+    arena.view({ ptr: copy.ptr, length, type: Uint8Array }).set(
+      arena.view({ ptr: address(h), length, type: Uint8Array }),
+    );
+    callKernel(
+      ctx,
+      "downloadQuantized",
+      "ppl_quant_relayout",
+      copy.ptr,
+      DTYPE_CODES[h.dtype],
+      h.shape[0],
+      h.shape[1],
+      0,
+    );
     return arena.read(copy);
   });
 }
