@@ -92,8 +92,8 @@ async function compare(baseline: string, tag: string) {
       const result = await runBench({
         name: `quant_layout-${format}-${useRelaxed ? "relaxed" : "kernels"}${tag}`,
         cases: [
-          { label: `${format} decode, ${product}, block layout (this checkout)`, run: () => ours.matvec(useRelaxed) },
-          { label: `${format} decode, ${product}, row layout (${baseline})`, run: () => base.matvec(useRelaxed) },
+          { label: `${format} decode, ${product}, this checkout`, run: () => ours.matvec(useRelaxed) },
+          { label: `${format} decode, ${product}, older build (${baseline})`, run: () => base.matvec(useRelaxed) },
         ],
         reps: 15,
         warmup: 4,
