@@ -1,7 +1,9 @@
 /**
  * The q4 decode product on relaxed SIMD (wasm/ppllava_relaxed.wasm, src/backend/wasm/relaxed.ts) against the kernels
  * module's own (kernels-rs dot4_decode), both through the WASM backend's `linear` on one thread, in one run: x (M, K)
- * · Wᵀ for the LLaMA-7B shapes, M = 1 (decode). Both give the same bits (tests/quant_kernels.test.ts); this times them.
+ * · Wᵀ for the LLaMA-7B shapes, M = 1 (decode) and M = 64 (prefill: relaxed matrix–vector products over stripes of
+ * weight rows that stay cached, against the kernels module's widened blocks). Both give the same bits
+ * (tests/quant_kernels.test.ts); this times them.
  * Runs on Deno and Bun (the runtime is in the result's name):
  *   deno run -A bench/relaxed_simd.ts        node_modules/.bin/bun bench/relaxed_simd.ts
  * Then decoding itself: the 0.4 B q4 model of bench/big_model.ts (hidden 2048, 8 layers) loaded twice, relaxed SIMD
@@ -19,6 +21,8 @@ import { relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
 import { gaussian } from "../tests/util/random.ts";
 
 const SHAPES: [number, number][] = [[4096, 4096], [11008, 4096], [4096, 11008]];
+/** x rows of the prefill cases (a prompt's chunk). */
+const PREFILL_ROWS = 64;
 
 export async function main(): Promise<void> {
   const runtime = (globalThis as { Bun?: unknown }).Bun ? "bun" : "deno";
@@ -29,27 +33,30 @@ export async function main(): Promise<void> {
   }
   const relaxed = await createWasmBackend();
   const plain = await createWasmBackend({ relaxedSimd: false });
-  for (const [n, k] of SHAPES) {
-    const w = gaussian(n * k, n + k, 0.02);
-    const x = gaussian(k, 7);
-    const weights = [relaxed, plain].map((b) => b.quantize(b.upload(w, [n, k]), "q4"));
-    const inputs = [relaxed, plain].map((b) => b.upload(x, [1, k]));
-    await runBench({
-      name: `relaxed_simd-${runtime}-${n}x${k}`,
-      cases: [
-        { label: `q4 ${n}×${k}, M=1, relaxed SIMD`, run: () => relaxed.linear(inputs[0], weights[0]).dispose() },
-        {
-          label: `q4 ${n}×${k}, M=1, kernels module (dot4_decode)`,
-          run: () => plain.linear(inputs[1], weights[1]).dispose(),
-        },
-      ],
-      // V8 tiers a WASM function up after several calls (docs/quantization.md, "Measuring"): warm up past that.
-      reps: 30,
-      warmup: 12,
-      work: { amount: n * k, unit: "weight" },
-      notes: { n, k, m: 1, bytesOfCodes: (n * k) / 2, threads: 1 },
-    });
-    for (const t of [...weights, ...inputs]) t.dispose();
+  for (const m of [1, PREFILL_ROWS]) {
+    for (const [n, k] of SHAPES) {
+      const w = gaussian(n * k, n + k, 0.02);
+      const x = gaussian(m * k, 7);
+      const weights = [relaxed, plain].map((b) => b.quantize(b.upload(w, [n, k]), "q4"));
+      const inputs = [relaxed, plain].map((b) => b.upload(x, [m, k]));
+      const theirs = m === 1 ? "dot4_decode" : "dot8_int8_wide";
+      await runBench({
+        name: `relaxed_simd-${runtime}-${n}x${k}${m === 1 ? "" : `-m${m}`}`,
+        cases: [
+          { label: `q4 ${n}×${k}, M=${m}, relaxed SIMD`, run: () => relaxed.linear(inputs[0], weights[0]).dispose() },
+          {
+            label: `q4 ${n}×${k}, M=${m}, kernels module (${theirs})`,
+            run: () => plain.linear(inputs[1], weights[1]).dispose(),
+          },
+        ],
+        // V8 tiers a WASM function up after several calls (docs/quantization.md, "Measuring"): warm up past that.
+        reps: m === 1 ? 30 : 10,
+        warmup: m === 1 ? 12 : 3,
+        work: { amount: m * n * k, unit: "weight" },
+        notes: { n, k, m, bytesOfCodes: (n * k) / 2, threads: 1 },
+      });
+      for (const t of [...weights, ...inputs]) t.dispose();
+    }
   }
   for (const workers of [0, 2]) await decode(runtime, workers);
 }

@@ -243,7 +243,10 @@ Deno.test("int8 method: a row's bits are the same decoding (M < 4), in prefill (
       assertEquals(await run(simd, 5), decode, `${label}: prefill against decode`);
       assertEquals(await run(scalar, 1), decode, `${label}: scalar decode against SIMD`);
       assertEquals(await run(scalar, 5), decode, `${label}: scalar prefill against SIMD decode`);
-      if (format === "q4") assertEquals(await run(relaxed, 1), decode, `${label}: relaxed SIMD decode`);
+      if (format === "q4") {
+        assertEquals(await run(relaxed, 1), decode, `${label}: relaxed SIMD decode`);
+        assertEquals(await run(relaxed, 5), decode, `${label}: relaxed SIMD prefill`);
+      }
     }
   }
 });
@@ -256,14 +259,11 @@ Deno.test("relaxed SIMD q4 decode (wasm/ppllava_relaxed.wasm) gives the kernels 
   const plain = await createWasmBackend({ relaxedSimd: false });
   assert(relaxed.relaxedSimd && !plain.relaxedSimd);
   let seed = 77;
-  // m < 4 and N a multiple of 4 take the relaxed product; the others (m = 4, N = 6) must still agree (fallback).
-  for (
-    const [m, n, k] of [[1, 4, 1], [1, 8, 31], [1, 12, 32], [2, 16, 33], [3, 4, 100], [1, 64, 256], [1, 32, 4096], [
-      4,
-      8,
-      64,
-    ], [1, 6, 64]]
-  ) {
+  // N a multiple of 4 takes the relaxed product (m ≥ 4 in stripes of rows: 1028 rows of K = 4096 make ten stripes of
+  // 100 and a last one of 28); N = 6 the kernels module's (fallback).
+  const shapes = [[1, 4, 1], [1, 8, 31], [1, 12, 32], [2, 16, 33], [3, 4, 100], [1, 64, 256], [1, 32, 4096]];
+  shapes.push([4, 8, 64], [5, 1028, 4096], [1, 6, 64]);
+  for (const [m, n, k] of shapes) {
     for (const withBias of [true, false]) {
       seed++;
       const w = weights(n, k, seed);

@@ -30,16 +30,21 @@ const METHOD_CODES: Record<QuantMethod, number> = { int8: 0, f32: 1 };
 const DECODE_ROWS = 4;
 
 /**
- * The relaxed SIMD product replaces the kernels module's decode product (the same bits): q4 weights, the int8 method,
- * the SIMD kernels (the context has no relaxed product otherwise), fewer than DECODE_ROWS x rows, and N a multiple of 4
- * (the module works on whole blocks of four rows of the memory layout; it has no one-row tail).
+ * The relaxed SIMD product replaces the kernels module's (every int8 path gives a row the same bits): q4 weights, the
+ * int8 method, the SIMD kernels (the context has no relaxed product otherwise), and N a multiple of 4 (the module works
+ * on whole blocks of four rows of the memory layout; it has no one-row tail).
  */
-function usesRelaxedQ4(ctx: WasmContext, dtype: string, method: QuantMethod, m: number, n: number): boolean {
-  return ctx.relaxedQ4 !== null && dtype === "q4" && method === "int8" && m < DECODE_ROWS && n % 4 === 0;
+function usesRelaxedQ4(ctx: WasmContext, dtype: string, method: QuantMethod, n: number): boolean {
+  return ctx.relaxedQ4 !== null && dtype === "q4" && method === "int8" && n % 4 === 0;
 }
 
-/** y (m, n) = x (m, k) · Ŵᵀ + bias through wasm/ppllava_relaxed.wasm: x quantised by the kernels module, then one
- * relaxed matrix–vector product per x row over the weight block in place. */
+/** Weight bytes of one stripe in prefill: every x row passes over a stripe while it stays in the core's L2 cache. */
+const PREFILL_STRIPE_BYTES = 256 * 1024;
+
+/** y (m, n) = x (m, k) · Ŵᵀ + bias through wasm/ppllava_relaxed.wasm: x quantised by the kernels module, then relaxed
+ * matrix–vector products over the weight blocks in place. Decoding (m < DECODE_ROWS) streams the weights once per x
+ * row; prefill cuts them into stripes of rows that stay cached while every x row passes, so they are read from memory
+ * once. */
 function relaxedQ4Linear(
   ctx: WasmContext,
   x: number,
@@ -56,23 +61,28 @@ function relaxedQ4Linear(
     const sums = arena.output(Int32Array, m * groups), scales = arena.output(Float32Array, m * groups);
     callKernel(ctx, "linear", "ppl_quant_activations_i8", x, m, k, k, x8.ptr, sums.ptr, scales.ptr);
     const dw = w + n * groups * Q4_CODE_BYTES;
-    for (let i = 0; i < m; i++) {
-      try {
-        ctx.relaxedQ4!.matvec(
-          x8.ptr + i * groups * GROUP,
-          sums.ptr + i * groups * 4,
-          scales.ptr + i * groups * 4,
-          w,
-          dw,
-          n,
-          groups,
-          bias,
-          y + i * n * 4,
-        );
-      } catch (cause) {
-        // The blocks are this backend's own, sized by their shapes: a trap here is a defect, not bad input.
-        throw new BackendError("kernel", `linear: the relaxed SIMD q4 product trapped (${String(cause)})`, { cause });
+    const rowBytes = groups * (Q4_CODE_BYTES + 4);
+    const stripe = m < DECODE_ROWS ? n : Math.max(4, Math.floor(PREFILL_STRIPE_BYTES / rowBytes / 4) * 4);
+    try {
+      for (let j = 0; j < n; j += stripe) {
+        const rows = Math.min(stripe, n - j); // a multiple of 4, as n is
+        for (let i = 0; i < m; i++) {
+          ctx.relaxedQ4!.matvec(
+            x8.ptr + i * groups * GROUP,
+            sums.ptr + i * groups * 4,
+            scales.ptr + i * groups * 4,
+            w + j * groups * Q4_CODE_BYTES,
+            dw + j * groups * 4,
+            rows,
+            groups,
+            bias ? bias + j * 4 : 0,
+            y + (i * n + j) * 4,
+          );
+        }
       }
+    } catch (cause) {
+      // The blocks are this backend's own, sized by their shapes: a trap here is a defect, not bad input.
+      throw new BackendError("kernel", `linear: the relaxed SIMD q4 product trapped (${String(cause)})`, { cause });
     }
   });
 }
@@ -202,7 +212,7 @@ export function quantLinear(
     }
     return filled(ctx, (out) => {
       if (m === 0) return;
-      if (usesRelaxedQ4(ctx, hw.dtype, method, m, n)) {
+      if (usesRelaxedQ4(ctx, hw.dtype, method, n)) {
         relaxedQ4Linear(ctx, address(dx), m, k, address(hw), n, hb ? address(hb) : 0, address(out));
         return;
       }
