@@ -17,6 +17,7 @@ import {
   withArrays,
   withDense,
 } from "./context.ts";
+import type { QuantizedRow } from "./relaxed.ts";
 
 /** How the quantised linear treats activations: quantise them per group to int8 and use integer dot products
  * (ggml's q8_0 · q8_0, i32x4.dot_i16x8), or widen the codes to f32 and multiply. bench/quant.ts compares them;
@@ -43,8 +44,8 @@ const PREFILL_STRIPE_BYTES = 256 * 1024;
 
 /** y (m, n) = x (m, k) · Ŵᵀ + bias through wasm/ppllava_relaxed.wasm: x quantised by the kernels module, then relaxed
  * matrix–vector products over the weight blocks in place. Decoding (m < DECODE_ROWS) streams the weights once per x
- * row; prefill cuts them into stripes of rows that stay cached while every x row passes, so they are read from memory
- * once. */
+ * row; prefill cuts them into stripes of rows that stay cached while the x rows pass two at a time, so they are read
+ * from memory once. */
 function relaxedQ4Linear(
   ctx: WasmContext,
   x: number,
@@ -61,23 +62,31 @@ function relaxedQ4Linear(
     const sums = arena.output(Int32Array, m * groups), scales = arena.output(Float32Array, m * groups);
     callKernel(ctx, "linear", "ppl_quant_activations_i8", x, m, k, k, x8.ptr, sums.ptr, scales.ptr);
     const dw = w + n * groups * Q4_CODE_BYTES;
+    const relaxed = ctx.relaxedQ4!;
+    const row = (i: number): QuantizedRow => ({
+      x8: x8.ptr + i * groups * GROUP,
+      sums: sums.ptr + i * groups * 4,
+      scales: scales.ptr + i * groups * 4,
+    });
     const rowBytes = groups * (Q4_CODE_BYTES + 4);
     const stripe = m < DECODE_ROWS ? n : Math.max(4, Math.floor(PREFILL_STRIPE_BYTES / rowBytes / 4) * 4);
     try {
       for (let j = 0; j < n; j += stripe) {
         const rows = Math.min(stripe, n - j); // a multiple of 4, as n is
-        for (let i = 0; i < m; i++) {
-          ctx.relaxedQ4!.matvec(
-            x8.ptr + i * groups * GROUP,
-            sums.ptr + i * groups * 4,
-            scales.ptr + i * groups * 4,
-            w + j * groups * Q4_CODE_BYTES,
-            dw + j * groups * 4,
-            rows,
-            groups,
-            bias ? bias + j * 4 : 0,
-            y + (i * n + j) * 4,
-          );
+        const [codes, scalesOf, biasOf] = [
+          w + j * groups * Q4_CODE_BYTES,
+          dw + j * groups * 4,
+          bias ? bias + j * 4 : 0,
+        ];
+        const out = (i: number) => y + (i * n + j) * 4;
+        let i = 0;
+        // Pairs of x rows share each block's unpacked codes (prefill); a last odd row, and decoding, go alone.
+        for (; m >= DECODE_ROWS && i + 2 <= m; i += 2) {
+          relaxed.matvec2(row(i), row(i + 1), codes, scalesOf, rows, groups, biasOf, out(i), out(i + 1));
+        }
+        for (; i < m; i++) {
+          const { x8, sums, scales } = row(i);
+          relaxed.matvec(x8, sums, scales, codes, scalesOf, rows, groups, biasOf, out(i));
         }
       }
     } catch (cause) {

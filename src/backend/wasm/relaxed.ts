@@ -14,12 +14,19 @@ import { PackageFileError, readPackageFile } from "../../util/files.ts";
 import type { WasmKernels } from "./loader.ts";
 
 export const RELAXED_WASM_PATH = "wasm/ppllava_relaxed.wasm";
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 const GROUP = 32;
 const Q4_BYTES_PER_GROUP = 16;
 const FORMAT_Q4 = 4;
 
-/** The relaxed module's one product (addresses in the kernels module's memory; see q4_decode.wat). */
+/** One x row as `ppl_quant_activations_i8` leaves it: int8 codes, each group's Σ and scale (addresses). */
+export interface QuantizedRow {
+  x8: number;
+  sums: number;
+  scales: number;
+}
+
+/** The relaxed module's products (addresses in the kernels module's memory; see q4_decode.wat). */
 export interface RelaxedQ4 {
   /** out[0..n) = x · Ŵᵀ + bias for one x row: x8 / sums / scales from `ppl_quant_activations_i8`, n a multiple of 4. */
   matvec(
@@ -32,6 +39,18 @@ export interface RelaxedQ4 {
     groups: number,
     bias: number,
     out: number,
+  ): void;
+  /** `matvec` for two x rows at once (prefill), the same bits; each block's codes are unpacked once for both. */
+  matvec2(
+    a: QuantizedRow,
+    b: QuantizedRow,
+    codes: number,
+    dw: number,
+    n: number,
+    groups: number,
+    bias: number,
+    outA: number,
+    outB: number,
   ): void;
 }
 
@@ -72,13 +91,19 @@ async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
     return { kernel: null, reason };
   }
   const instance = await WebAssembly.instantiate(module, { env: { memory: kernels.memory } });
-  const exports = instance.exports as { abi_version(): number; q4_matvec: (...args: number[]) => void };
+  const exports = instance.exports as {
+    abi_version(): number;
+    q4_matvec: (...args: number[]) => void;
+    q4_matvec2: (...args: number[]) => void;
+  };
   if (exports.abi_version() !== ABI_VERSION) {
     return { kernel: null, reason: `${RELAXED_WASM_PATH} does not speak ABI version ${ABI_VERSION}` };
   }
   const kernel: RelaxedQ4 = {
     matvec: (x8, sums, scales, codes, dw, n, groups, bias, out) =>
       exports.q4_matvec(x8, sums, scales, codes, dw, n, groups, bias, out),
+    matvec2: (a, b, codes, dw, n, groups, bias, outA, outB) =>
+      exports.q4_matvec2(a.x8, a.sums, a.scales, b.x8, b.sums, b.scales, codes, dw, n, groups, bias, outA, outB),
   };
   const mismatch = knownAnswerMismatch(kernels, kernel);
   if (mismatch) return { kernel: null, reason: `the relaxed product disagrees with the kernels module's: ${mismatch}` };
