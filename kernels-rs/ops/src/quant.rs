@@ -5,10 +5,11 @@
 //! multiple); each group stores one f32 scale d and 32 integer codes q, and stands for the values d·q. The buffer is
 //! two planes: first the codes of every group, then the scales (f32), both in the same group order: rows in blocks of
 //! [`ROW_BLOCK`] with the block's groups interleaved (group 0 of its four rows, then group 1, …), the last
-//! n mod [`ROW_BLOCK`] rows one after another ([`row_groups`]; files keep plain row order, [`relayout`]). q8 codes are i8 in [−127, 127] with d = absmax/127; q4 codes are 4-bit in [−8, 7] with
-//! d = m/−8 where m is the value of largest magnitude (ggml's q4_0 trick, which gives the extreme value the code −8
-//! exactly), stored offset by 8 as nibbles: byte j of a group holds element j in its low nibble and element j + 16
-//! in its high nibble, so one 16-byte load yields the whole group with an AND and a shift.
+//! n mod [`ROW_BLOCK`] rows one after another ([`row_groups`]; files keep plain row order, [`relayout`]). q8 codes
+//! are i8 in [−127, 127] with d = absmax/127; q4 codes are 4-bit in [−8, 7] with d = m/−8 where m is the value of
+//! largest magnitude (ggml's q4_0 trick, which gives the extreme value the code −8 exactly), stored offset by 8 as
+//! nibbles: byte j of a group holds element j in its low nibble and element j + 16 in its high nibble, so one 16-byte
+//! load yields the whole group with an AND and a shift.
 //!
 //! Products: `matmul` computes y (M, N) = x (M, K) · Ŵᵀ (+ bias), with Ŵ the dequantised weights, by one of two
 //! methods (`Method`): `Int8` quantises each 32-value group of x to int8 as well (d_x = absmax/127, the activation
