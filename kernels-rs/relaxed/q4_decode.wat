@@ -1,6 +1,6 @@
-;; The q4 decode product with relaxed SIMD's 8-bit dot (docs/quantization.md, "Relaxed SIMD"): one x row against every
-;; weight row, one block of four rows a pass, the same arithmetic as kernels-rs dot4_decode::<Q4> (ops/src/quant_simd.rs)
-;; so that both give the same bits. Hand-written text because Debian's rustc 1.63 cannot emit relaxed SIMD;
+;; The q4 products with relaxed SIMD's 8-bit dot (docs/quantization.md, "Products"): one x row (q4_matvec, decoding) or
+;; two (q4_matvec2, prefill) against every weight row, one block of four rows a pass, the same arithmetic as kernels-rs
+;; dot4_decode::<Q4> (ops/src/quant_simd.rs) so that both give the same bits. Hand-written text because Debian's rustc 1.63 cannot emit relaxed SIMD;
 ;; scripts/build-wasm assembles it into wasm/ppllava_relaxed.wasm, which imports the kernels module's memory and works on
 ;; its blocks.
 ;;

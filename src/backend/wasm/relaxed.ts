@@ -1,9 +1,10 @@
 /**
- * The q4 decode product with relaxed SIMD: `wasm/ppllava_relaxed.wasm` (built from kernels-rs/relaxed/q4_decode.wat by
+ * The q4 products with relaxed SIMD: `wasm/ppllava_relaxed.wasm` (built from kernels-rs/relaxed/q4_decode.wat by
  * scripts/build-wasm), instantiated once per kernels instance over that instance's own memory, so it reads the
- * weights and activations where they already are. It computes the same bits as kernels-rs's `dot4_decode` (the
- * WAT file says why), 1.1–1.5× faster per call on an AVX-512 host and 2× on one without (bench/relaxed_simd.ts,
- * docs/big-models.md).
+ * weights (in their block layout) and activations where they already are. One x row (decoding) or two (prefill) at
+ * a time; it computes the same bits as kernels-rs's int8 products (the WAT file says why). Against the kernels
+ * module's products on the block layout, Deno: decode 1.3–1.7×, prefill 1.55–1.65×; Bun 1.2–1.3× and 1.15–1.22×
+ * (bench/relaxed_simd.ts, docs/big-models.md).
  *
  * Whether an instance uses it is decided once, when it is first asked for: the runtime must compile the module
  * (Deno and Bun do; Node 20 does not without a flag) and the relaxed product of a fixed problem must equal
