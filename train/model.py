@@ -30,11 +30,32 @@ import data as D  # noqa: E402  (the scene's frame side)
 
 torch.set_default_dtype(torch.float32)  # the reference sets float64 on import; training runs in float32
 
-VISION = dict(mk.VISION, num_hidden_layers=4, depth=2, image_size=D.SIZE)
+
+def _ints(name, default, count):
+    """An environment knob of comma-separated integers (set by train/run_all.sh for every stage of a run)."""
+    text = os.environ.get(name, default)
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count or min(values) < 1:
+        raise SystemExit(f"{name}={text!r}: expected {count} positive integers, e.g. {default!r}")
+    return values
+
+
+# The vision tower (env PPLLAVA_TOWER "layers,BT depth,hidden"; train/run_all.sh's TOWER): 4,2,64 = the shipped
+# model's; the MLP is 2 × hidden. BT layer j runs after CLIP layer layers − depth + j; hs[-2] leaves out the last of
+# each, so 4,2 feeds one temporal + one spatial BT layer into what PGP pools, 6,4 three.
+TOWER_LAYERS, TOWER_DEPTH, TOWER_HIDDEN = _ints("PPLLAVA_TOWER", "4,2,64", 3)
+if TOWER_DEPTH > TOWER_LAYERS - 1:
+    raise SystemExit(f"PPLLAVA_TOWER: BT depth {TOWER_DEPTH} must be below the layer count {TOWER_LAYERS}")
+VISION = dict(mk.VISION, num_hidden_layers=TOWER_LAYERS, depth=TOWER_DEPTH, hidden_size=TOWER_HIDDEN,
+              intermediate_size=2 * TOWER_HIDDEN, image_size=D.SIZE)
 CLIP_TEXT = dict(mk.CLIP_TEXT)
 TEXT = dict(mk.TEXT, hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
             num_key_value_heads=4)
-POOLING_KERNEL = (2, 2, 2)
+# Video pooling windows (env PPLLAVA_POOL "t,h,w"; train/run_all.sh's POOL): 2,2,2 = the shipped model's.
+POOLING_KERNEL = _ints("PPLLAVA_POOL", "2,2,2", 3)
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 

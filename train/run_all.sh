@@ -38,10 +38,21 @@ WEIGHTS2=${WEIGHTS2:-}
 # and the 84-fast experiment (3.0 px/frame, direction still at chance: train/logs/fast84/) as SCENE=84-fast.
 SCENE=${SCENE:-84}
 export PPLLAVA_SCENE=$SCENE
+# The vision tower, "layers,BT depth,hidden" (train/model.py; MLP 2 × hidden): 4,2,64 = the shipped model's
+TOWER=${TOWER:-4,2,64}
+export PPLLAVA_TOWER=$TOWER
+# PGP's video windows "t,h,w" (kernel = stride): 2,2,2 = the shipped model's (4·3·3 = 36 tokens); 1,2,2 keeps every
+# sampled frame (72 tokens)
+POOL=${POOL:-2,2,2}
+export PPLLAVA_POOL=$POOL
 STEPS3=${STEPS3:-150}
 REJECTED3=${REJECTED3:-data}  # stage 3's rejected answers: data (the generator's) or own (the SFT model's mistakes)
 STOP2=${STOP2:-0}  # unix time: stage 2 saves and ends early once passed (a wall-clock safety net; 0 = off)
-LOGS=train/logs
+# Where the logs and the exported model go (an experiment beside the shipped run: its own LOGS and MODEL_DIR)
+LOGS=${LOGS:-train/logs}
+export PPLLAVA_TRAIN_LOGS=$LOGS
+MODEL_DIR=${MODEL_DIR:-models/ppllava-tiny}
+SAMPLES_DIR=${SAMPLES_DIR:-samples/tiny}  # the bundled sample videos export.py writes
 # glibc: keep freed big blocks instead of mmap/munmap per tensor (page-fault churn: a stage-2 probe at 112 px spent a
 # third of its time in the kernel; numerics unchanged)
 export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
@@ -81,5 +92,5 @@ $PY train/check_model.py "$WORK/run/dpo" "$WORK/data"
 $PY train/evaluate.py --data "$WORK/data" --out "$LOGS/eval.json" --from-video --limit 200 --threads "$THREADS" \
   sft="$WORK/run/sft" dpo="$WORK/run/dpo"
 mark evaluate
-$PY train/export.py --ckpt "$WORK/run/dpo" --data "$WORK/data"
+$PY train/export.py --ckpt "$WORK/run/dpo" --data "$WORK/data" --model-dir "$MODEL_DIR" --samples-dir "$SAMPLES_DIR"
 mark export
