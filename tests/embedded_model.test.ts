@@ -39,7 +39,10 @@ Deno.test("the main job: `ppllava ask` answers the bundled sample's question", a
 
 Deno.test("ask: bad arguments exit 2 with a one-line reason, a missing model exits 1", async () => {
   const run = async (...args: string[]) => {
-    const out = await new Deno.Command(deno, { args: ["run", "-A", "src/cli/main.ts", "ask", ...args], stderr: "piped" })
+    const out = await new Deno.Command(deno, {
+      args: ["run", "-A", "src/cli/main.ts", "ask", ...args],
+      stderr: "piped",
+    })
       .output();
     return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
   };
@@ -103,7 +106,13 @@ for (const sample of samples) {
         ]),
       );
       const reference = await new Deno.Command("/usr/bin/python3", {
-        args: ["tests/oracles/ppllava_reference.py", MODEL, `${dir}/inputs.safetensors`, `${dir}/out.safetensors`, "16"],
+        args: [
+          "tests/oracles/ppllava_reference.py",
+          MODEL,
+          `${dir}/inputs.safetensors`,
+          `${dir}/out.safetensors`,
+          "16",
+        ],
         stderr: "piped",
       }).output();
       assert(reference.success, new TextDecoder().decode(reference.stderr));
@@ -206,11 +215,13 @@ Deno.test("`ppllava eval` runs a held-out set in train/data.py's layout and repo
       await Deno.copyFile(`samples/tiny/${video.id}.avi`, `${dir}/videos/test/${video.id}.avi`);
     }
     await Deno.writeTextFile(`${dir}/test.jsonl`, lines.join("\n") + "\n");
-    const output = await new Deno.Command(deno, {
-      args: ["run", "-A", "src/cli/main.ts", "eval", dir, "--json"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const evaluate = (...extra: string[]) =>
+      new Deno.Command(deno, {
+        args: ["run", "-A", "src/cli/main.ts", "eval", dir, "--json", ...extra],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const output = await evaluate("--answers", `${dir}/answers.jsonl`);
     assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
     const summary = JSON.parse(new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!);
     assertEquals(summary.videos, 6);
@@ -222,6 +233,51 @@ Deno.test("`ppllava eval` runs a held-out set in train/data.py's layout and repo
     }
     // The open answers of the bundled question set are what `ask` gives: at least the main job's sample is right.
     assert(summary.open.byType.colour_moving > 0, JSON.stringify(summary.open));
+
+    // --answers: one line per answer, and the summary's figures follow from them.
+    type Answer = { video: string; index: number; type: string; form: string; answer: string; got: string };
+    const answers: (Answer & { right: boolean; rejectedStyle: boolean })[] = (await Deno.readTextFile(
+      `${dir}/answers.jsonl`,
+    )).trim().split("\n").map((l) => JSON.parse(l));
+    const questions = qa.videos.flatMap((v: { questions: unknown[] }) => v.questions).length;
+    const of = (form: string) => answers.filter((a) => a.form === form);
+    assertEquals([of("mc").length, of("open").length, of("average").length], [questions, questions, smallObject]);
+    for (const a of answers) {
+      const video = qa.videos.find((v: { id: string }) => v.id === a.video);
+      assertEquals(a.answer, video.questions[a.index].answer.toLowerCase(), `the truth of ${a.video} #${a.index}`);
+      assertEquals(a.right, a.got === a.answer);
+      if (a.rejectedStyle) assert(a.form === "mc" && !a.right, "a rejected-style error is a wrong MC answer");
+    }
+    const share = (list: { right: boolean }[]) => list.filter((a) => a.right).length / list.length;
+    assertEquals(summary.multipleChoice.overall, share(of("mc")));
+    assertEquals(summary.open.overall, share(of("open")));
+    assertEquals(summary.smallObjectAblation.average, share(of("average")));
+
+    // --against: question by question. A copy of these answers with k right MC answers made wrong (and one wrong
+    // answer made right) reads as k questions right only here and 1 only there.
+    const flipped = answers.filter((a) => a.form === "mc" && a.right).slice(0, 3).map((a) => `${a.video}#${a.index}`);
+    const unflipped = answers.find((a) => a.form === "mc" && !a.right)!;
+    const edited = answers.map((a) => {
+      if (a.form !== "mc") return a;
+      if (flipped.includes(`${a.video}#${a.index}`)) return { ...a, got: "none", right: false };
+      if (a === unflipped) return { ...a, got: a.answer, right: true, rejectedStyle: false };
+      return a;
+    });
+    await Deno.writeTextFile(`${dir}/before.jsonl`, edited.map((a) => JSON.stringify(a)).join("\n") + "\n");
+    const compared = await evaluate("--against", `${dir}/before.jsonl`);
+    assertEquals(compared.code, 0, new TextDecoder().decode(compared.stderr));
+    const paired = JSON.parse(new TextDecoder().decode(compared.stdout).trim().split("\n").at(-1)!).against;
+    assertEquals([paired.multipleChoice.onlyOther, paired.multipleChoice.onlyBase], [flipped.length, 1]);
+    assertEquals([paired.open.onlyOther, paired.open.onlyBase], [0, 0]);
+    assertEquals(paired.multipleChoice.questions, questions);
+    assertEquals(paired.rejectedStyle.onlyBase, 0);
+    assertEquals(paired.rejectedStyle.onlyOther, unflipped.rejectedStyle ? 1 : 0);
+
+    // A file from other questions is refused with a clear error, not compared.
+    await Deno.writeTextFile(`${dir}/other.jsonl`, JSON.stringify({ ...answers[0], answer: "purple!" }) + "\n");
+    const refused = await evaluate("--against", `${dir}/other.jsonl`);
+    assert(refused.code !== 0, "an answers file of other questions must be refused");
+    assert(/same questions/.test(new TextDecoder().decode(refused.stderr)), new TextDecoder().decode(refused.stderr));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
