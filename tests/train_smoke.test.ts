@@ -3,7 +3,7 @@
  * DPO checkpoint is run by the float64 reference forward (tests/oracles/ppllava_reference.py) and by the training
  * forward, which must agree (train/check_model.py); every logged loss must be finite and stage 2's loss must fall.
  */
-import { assert } from "./util/assert.ts";
+import { assert, assertEquals } from "./util/assert.ts";
 
 const PY = "/usr/bin/python3";
 
@@ -322,6 +322,29 @@ Deno.test({
       ], env);
       const mistakes = losses(await Deno.readTextFile(`${logs}/s3own.jsonl`), "own_mistakes");
       assert(mistakes.length === 1 && mistakes[0] >= 0 && mistakes[0] <= 3, `own mistakes: ${mistakes}`);
+      // --rejected mined: the reference answers --mine train items first; its mistakes (kept in stage3_mined.json, each
+      // with its own wrong answer as the rejected one) fill half of every batch.
+      await py([
+        "train/stage3_dpo.py",
+        ...(await copyOfRun("mined", "stage2.pt")),
+        "--steps",
+        "10",
+        "--log",
+        "s3mined",
+        "--rejected",
+        "mined",
+        "--mine",
+        "12",
+      ], env);
+      const minedRows = (await Deno.readTextFile(`${logs}/s3mined.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+      const minedItems: unknown[][] = JSON.parse(await Deno.readTextFile(`${dir}/mined/stage3_mined.json`));
+      assertEquals(minedRows[0].mined_items, 12);
+      assertEquals(minedRows[0].mined_mistakes, minedItems.length);
+      assert(minedItems.length > 0 && minedItems.length <= 12, `mined mistakes: ${minedItems.length}`);
+      for (const [, , answer, wrong] of minedItems) {
+        assert(typeof wrong === "string" && wrong !== answer, `a mined pair: ${answer} / ${wrong}`);
+      }
+      assert(Number.isFinite(minedRows.at(-1).loss), JSON.stringify(minedRows.at(-1)));
       const rejected = JSON.parse((await py(["-c", REJECTED_CHECK], env)).trim());
       assert(
         JSON.stringify(rejected) ===

@@ -46,7 +46,7 @@ export PPLLAVA_TOWER=$TOWER
 POOL=${POOL:-2,2,2}
 export PPLLAVA_POOL=$POOL
 STEPS3=${STEPS3:-150}
-REJECTED3=${REJECTED3:-data}  # stage 3's rejected answers: data (the generator's) or own (the SFT model's mistakes)
+REJECTED3=${REJECTED3:-data}  # stage 3's rejected answers: data (the generator's), own or mined (the SFT model's mistakes)
 STOP2=${STOP2:-0}  # unix time: stage 2 saves and ends early once passed (a wall-clock safety net; 0 = off)
 # Where the logs and the exported model go (an experiment beside the shipped run: its own LOGS and MODEL_DIR)
 LOGS=${LOGS:-train/logs}

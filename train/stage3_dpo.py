@@ -2,14 +2,17 @@
 model. Pairs: each training video question (multiple choice and open) with chosen = the right answer and rejected =
 a plausible wrong one (train/data.py: preferably the colour / shape / direction of another object in the same video);
 with --rejected own, the SFT model's own greedy answer where it is wrong (the paper's LLaVA-Hound pairs rank the SFT
-model's own responses), the data's otherwise.
+model's own responses), the data's otherwise; with --rejected mined, the SFT model first answers --mine train items
+greedily and every batch draws --mined-share of its pairs from the ones it got wrong (its wrong answer rejected; the
+hard cases, where --rejected own found a mistake in about 2 of 16 pairs), the rest from the data's pairs.
 loss = −log σ(β[(log π − log π_ref)(y_w) − (log π − log π_ref)(y_l)]), log π summed over answer tokens + EOS.
 
     /usr/bin/python3 train/stage3_dpo.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
-        [--rejected data|own]
+        [--rejected data|own|mined --mine N --mined-share P]
 Resumable (RUN_DIR/stage3.pt); logs train/logs/stage3.jsonl; writes RUN_DIR/dpo/ (HF layout) at the end.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -37,6 +40,22 @@ def rejected_answers(chunk, own=None):
     return [o if m else c[3] for o, m, c in zip(own, mine, chunk)], sum(mine)
 
 
+def mine_mistakes(reference, tok, cache, frames, items, count, seed, batch=32):
+    """→ the items, of `count` drawn from `items` (seeded), that the SFT model answers wrong, each with that answer as
+    its rejected one (an empty answer too: it is a mistake): (video index, user text, answer, rejected, qtype, is_mc)."""
+    rng = np.random.default_rng([seed, 1 << 20])
+    pool = [items[i] for i in rng.choice(len(items), size=min(count, len(items)), replace=False)]
+    mined = []
+    for start in range(0, len(pool), batch):
+        chunk = pool[start:start + batch]
+        with torch.no_grad():
+            own = E.greedy_answers(reference, tok, cache, frames[[c[0] for c in chunk]], [c[1] for c in chunk])
+        mined += [(c[0], c[1], c[2], o) + tuple(c[4:]) for o, c in zip(own, chunk) if o != c[2]]
+        if start % (batch * 25) == 0:
+            print(f"mining: {start + len(chunk)} of {len(pool)} items, {len(mined)} mistakes", flush=True)
+    return mined
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -48,9 +67,12 @@ def main():
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log", default="stage3")
-    ap.add_argument("--rejected", choices=["data", "own"], default="data",
+    ap.add_argument("--rejected", choices=["data", "own", "mined"], default="data",
                     help="data: the generator's plausible wrong answer; own: the SFT model's greedy answer where it "
-                         "is wrong (else the data's)")
+                         "is wrong (else the data's); mined: --mined-share of each batch from the SFT model's mistakes "
+                         "on --mine train items")
+    ap.add_argument("--mine", type=int, default=4000, help="--rejected mined: train items the SFT model answers")
+    ap.add_argument("--mined-share", type=float, default=0.5, help="--rejected mined: share of a batch from them")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -75,10 +97,26 @@ def main():
         step = state["step"]
     cache = E.TextCache(reference, tok)
     log = E.Logger(args.log)
+    mined = []
+    if args.rejected == "mined":  # saved beside the run: resuming does not mine again
+        mined_path = os.path.join(args.out, "stage3_mined.json")
+        if os.path.exists(mined_path):
+            with open(mined_path) as f:
+                mined = [tuple(m) for m in json.load(f)]
+        else:
+            mined = mine_mistakes(reference, tok, cache, frames, items, args.mine, args.seed)
+            with open(mined_path, "w") as f:
+                json.dump(mined, f)
+        if not mined:
+            raise SystemExit("--rejected mined: the SFT model made no mistake on the mined items")
+        log.log(step=step, mined_items=min(args.mine, len(items)), mined_mistakes=len(mined))
     while step < args.steps:
         net.train()
         rng = np.random.default_rng([args.seed, step])
         chunk = [items[i] for i in rng.integers(len(items), size=args.batch)]
+        if mined:  # the first share of the batch from the SFT model's mistakes (their rejected = its answer)
+            k = int(round(args.mined_share * args.batch))
+            chunk = [mined[i] for i in rng.integers(len(mined), size=k)] + chunk[k:]
         texts = [c[1] for c in chunk]
         with torch.no_grad():  # vision + projector are frozen and identical in both policies
             visuals = E.visual_tokens(reference, "video", frames[[c[0] for c in chunk]], cache(texts))
