@@ -127,11 +127,24 @@ def main():
         a = ts["smallObjectAblation"]
         margin = 100 * (a["promptGuided"] - a["average"])
         se = se_points(a["promptGuided"], a["questions"]) * 2 ** 0.5
+        if "p" in a:  # the paired counts (`ppllava eval` since the --answers / --against flags)
+            ablation_stats = (f"right only with prompt-guided pooling {a['onlyPromptGuided']}, only with average "
+                              f"{a['onlyAverage']}: exact McNemar p = {a['p']:.1e}")
+        else:
+            ablation_stats = f"one standard error of the difference ≈ {se:.1f} points"
         dpo_line = ""
         if ts_sft:
             dpo_line = (f"DPO effect through the runtime: rejected-style errors {pct(ts_sft['rejectedStyleErrorRate'])} "
                         f"of MC questions (SFT weights) → {pct(ts['rejectedStyleErrorRate'])} (DPO, shipped); MC "
                         f"accuracy {pct(ts_sft['multipleChoice']['overall'])} → {pct(mc['overall'])}.")
+        paired = ts.get("against")
+        if paired:  # `ppllava eval --against` the SFT weights' answers: question by question
+            r, m = paired["rejectedStyle"], paired["multipleChoice"]
+            dpo_line += (f" Question by question (`ppllava eval --against` the SFT weights' answers, "
+                         f"{r['questions']} MC questions): {r['onlyBase']} rejected-style errors of the SFT weights are "
+                         f"gone after DPO and {r['onlyOther']} are new (exact McNemar p = {r['p']:.2f}); "
+                         f"{m['onlyOther']} questions are right only after DPO, {m['onlyBase']} only before "
+                         f"(p = {m['p']:.2f}).")
         ts_part = f"""`deno run -A src/cli/main.ts eval DATA_DIR --split test --format avi` on `train/data.py`'s test split
 (all {ts['videos']} held-out videos: decode, §3.1 sampling, preprocess, the WASM graph; greedy), {ts['seconds']:.0f} s:
 
@@ -141,8 +154,7 @@ Rejected-style errors (the answer is the DPO 'rejected' answer): {pct(ts['reject
 
 PGP vs plain average pooling (same weights, same {tokens} tokens, window weights uniform; `ppllava eval` prints it)
 on the {a['questions']} small-object MC questions (one {X.D.SMALL} px object among {X.D.LARGE} px distractors): prompt-guided
-{pct(a['promptGuided'])} vs average {pct(a['average'])}, margin {margin:+.1f} points (one standard error of the
-difference ≈ {se:.1f} points).
+{pct(a['promptGuided'])} vs average {pct(a['average'])}, margin {margin:+.1f} points ({ablation_stats}).
 
 {dpo_line}"""
     text = f"""# ppllava-tiny
