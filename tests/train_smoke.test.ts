@@ -45,6 +45,25 @@ for k in a:
 print(json.dumps(out))
 `;
 
+/** Compares stage2b.pt with stage2.pt of a folder: which key groups changed (stage 2b may move only the CLIP text
+ * tower and text_projection, never the frozen first position table). */
+const TEXT_ONLY_CHECK = `
+import sys, json, torch
+sys.path.insert(0, "train")
+import model as M
+a = torch.load(sys.argv[1] + "/stage2.pt")["weights"]; b = torch.load(sys.argv[1] + "/stage2b.pt")["weights"]
+out = {"text_changed": 0, "other_changed": 0, "frozen_positions_changed": 0}
+for k in a:
+    moved = int(not torch.equal(a[k], b[k]))
+    if k.endswith(".embeddings.position_embedding"):
+        out["frozen_positions_changed"] += moved
+    elif k.startswith(M.ref.TT) or ".clip_text_projection" in k:
+        out["text_changed"] += moved
+    else:
+        out["other_changed"] += moved
+print(json.dumps(out))
+`;
+
 /** train/stage1_align.py's object_patches against the generator's geometry: every patch it marks for an object lies
  * within (or touches) that object's box at that frame, and the patch under the box centre is marked. */
 const PATCHES_CHECK = `
@@ -351,6 +370,20 @@ Deno.test({
           JSON.stringify({ data: [["blue", "blue", "blue", "blue"], 0], own: [["blue", "blue", "green", "blue"], 2] }),
         `rejected answers: ${JSON.stringify(rejected)}`,
       );
+      // Stage 2b on a copy of SFT: the option lists' embeddings move toward their bare questions' (the validation
+      // cosine rises), only the text tower moves, a rerun keeps the finished state, and DPO starts from it.
+      const query = await copyOfRun("query", "stage2.pt");
+      await py(["train/stage2b_query.py", ...query, "--steps", "30", "--batch", "16", "--log", "s2b"], env);
+      const cosines = losses(await Deno.readTextFile(`${logs}/s2b.jsonl`), "val_mc_cosine");
+      assert(cosines.length === 2 && cosines[1] > cosines[0] + 0.05, `stage 2b val cosine: ${cosines}`);
+      const moved = JSON.parse((await py(["-c", TEXT_ONLY_CHECK, `${dir}/query`], env)).trim());
+      assert(
+        moved.text_changed > 10 && moved.other_changed === 0 && moved.frozen_positions_changed === 0,
+        `stage 2b moved: ${JSON.stringify(moved)}`,
+      );
+      assert((await py(["train/stage2b_query.py", ...query, "--log", "s2b"], env)).includes("already ran"));
+      await py(["train/stage3_dpo.py", ...query, "--steps", "10", "--log", "s3q", "--sft-state", "stage2b.pt"], env);
+      assert(Number.isFinite(losses(await Deno.readTextFile(`${logs}/s3q.jsonl`), "loss")[0]), "DPO after stage 2b");
       const check = JSON.parse((await py(["train/check_model.py", `${dir}/run/dpo`, `${dir}/data`], env)).trim());
       assert(check.ok === true, JSON.stringify(check));
       for (const [stage, err] of Object.entries(check.max_abs_errors as Record<string, number>)) {

@@ -19,6 +19,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOGS = os.environ.get("PPLLAVA_TRAIN_LOGS", os.path.join(ROOT, "train", "logs"))
 
 
+def text_embeddings(net, tok, texts):
+    """e_t of the CLIP text tower for a list of texts (with autograd where the tower trains)."""
+    clip = [tok.clip_ids(t) for t in texts]
+    # Causal attention: the state at the first EOS does not see the EOS padding after it (exact, 248 → ~20).
+    length = min(len(clip[0][0]), max(sum(m) for _, m in clip) + 1)
+    ids = torch.tensor([c[0][:length] for c in clip])
+    mask = torch.tensor([c[1][:length] for c in clip])
+    return net.text(ids, mask)
+
+
 class TextCache:
     """e_t of the frozen CLIP text tower (stages 2–3), computed once per distinct text."""
 
@@ -28,13 +38,8 @@ class TextCache:
     def __call__(self, texts):
         missing = [t for t in dict.fromkeys(texts) if t not in self.table]
         if missing:
-            clip = [self.tok.clip_ids(t) for t in missing]
-            # Causal attention: the state at the first EOS does not see the EOS padding after it (exact, 248 → ~20).
-            length = min(len(clip[0][0]), max(sum(m) for _, m in clip) + 1)
-            ids = torch.tensor([c[0][:length] for c in clip])
-            mask = torch.tensor([c[1][:length] for c in clip])
             with torch.no_grad():
-                e = self.net.text(ids, mask)
+                e = text_embeddings(self.net, self.tok, missing)
             for t, row in zip(missing, e):
                 self.table[t] = row
         return torch.stack([self.table[t] for t in texts])

@@ -43,10 +43,10 @@ def _ints(name, default, count):
     return values
 
 
-# The vision tower (env PPLLAVA_TOWER "layers,BT depth,hidden"; train/run_all.sh's TOWER): 4,2,64 = the shipped
-# model's; the MLP is 2 × hidden. BT layer j runs after CLIP layer layers − depth + j; hs[-2] leaves out the last of
-# each, so 4,2 feeds one temporal + one spatial BT layer into what PGP pools, 6,4 three.
-TOWER_LAYERS, TOWER_DEPTH, TOWER_HIDDEN = _ints("PPLLAVA_TOWER", "4,2,64", 3)
+# The vision tower (env PPLLAVA_TOWER "layers,BT depth,hidden"; train/run_all.sh's TOWER): 6,4,64 = the shipped
+# model's (4,2,64 the weights before it); the MLP is 2 × hidden. BT layer j runs after CLIP layer layers − depth + j;
+# hs[-2] leaves out the last of each, so 4,2 feeds one temporal + one spatial BT layer into what PGP pools, 6,4 three.
+TOWER_LAYERS, TOWER_DEPTH, TOWER_HIDDEN = _ints("PPLLAVA_TOWER", "6,4,64", 3)
 if TOWER_DEPTH > TOWER_LAYERS - 1:
     raise SystemExit(f"PPLLAVA_TOWER: BT depth {TOWER_DEPTH} must be below the layer count {TOWER_LAYERS}")
 VISION = dict(mk.VISION, num_hidden_layers=TOWER_LAYERS, depth=TOWER_DEPTH, hidden_size=TOWER_HIDDEN,
@@ -309,6 +309,9 @@ def param_groups(model, stage, freeze_clip=False):
                  not k.endswith("logit_scale")]
         if freeze_clip:
             train = [k for k in train if not k.startswith(ref.VT) or ".btadapter" in k]
+    elif stage == "text":  # stage 2b: the CLIP text tower and its projection (not the frozen 20 first positions)
+        train = [k for k in keys if (k.startswith(ref.TT) or ".clip_text_projection" in k) and
+                 not k.endswith(".embeddings.position_embedding")]
     elif stage == "dpo":
         train = [k for k in keys if k.startswith(ref.LM)]
     else:

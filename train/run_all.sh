@@ -28,8 +28,9 @@ REGION2=${REGION2:-0}    # stage 2: weight of the same region term on SFT's vide
 DIRECT2=${DIRECT2:-1}    # stage 2: weight of stage 1's direct term on SFT's video batches (stage 1's heads, frozen);
 #   0 = off (the weights before it; with 0 this recipe's SFT ended at 73.4% validation MC against 78.7%)
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
-STEPS2=${STEPS2:-4000}  # 9000 for the weights before (without SFT's direct term), 4500 before those
-EVAL2=${EVAL2:-1500}  # validation MC every EVAL2 SFT steps
+STEPS2=${STEPS2:-6000}  # 4000 for the weights before the 6-layer tower, 9000 before SFT's direct term
+EVAL2=${EVAL2:-2000}  # validation MC every EVAL2 SFT steps
+QUERY2B=${QUERY2B:-1}  # stage 2b (the text tower learns that an option list is not where to look); 0 = skip it
 # SFT oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3 (empty: uniform)
 WEIGHTS2=${WEIGHTS2:-}
 # The generated scene (train/data.py SCENES): 84 = the shipped model's. The train3 experiment (112 px frames, 8×8
@@ -38,8 +39,9 @@ WEIGHTS2=${WEIGHTS2:-}
 # and the 84-fast experiment (3.0 px/frame, direction still at chance: train/logs/fast84/) as SCENE=84-fast.
 SCENE=${SCENE:-84}
 export PPLLAVA_SCENE=$SCENE
-# The vision tower, "layers,BT depth,hidden" (train/model.py; MLP 2 × hidden): 4,2,64 = the shipped model's
-TOWER=${TOWER:-4,2,64}
+# The vision tower, "layers,BT depth,hidden" (train/model.py; MLP 2 × hidden): 6,4,64 = the shipped model's,
+# 4,2,64 = the weights before it (train/logs/before_tower/)
+TOWER=${TOWER:-6,4,64}
 export PPLLAVA_TOWER=$TOWER
 # PGP's video windows "t,h,w" (kernel = stride): 2,2,2 = the shipped model's (4·3·3 = 36 tokens); 1,2,2 keeps every
 # sampled frame (72 tokens)
@@ -58,7 +60,7 @@ SAMPLES_DIR=${SAMPLES_DIR:-samples/tiny}  # the bundled sample videos export.py 
 export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 if [ ! -d "$WORK/run" ]; then
   mkdir -p "$LOGS/previous"
-  for f in stage1 stage2 stage3 run_all; do [ -f "$LOGS/$f.jsonl" ] && mv "$LOGS/$f.jsonl" "$LOGS/previous/$f.jsonl"; done
+  for f in stage1 stage2 stage2b stage3 run_all; do [ -f "$LOGS/$f.jsonl" ] && mv "$LOGS/$f.jsonl" "$LOGS/previous/$f.jsonl"; done
 fi
 mkdir -p "$WORK/run"
 START=$(date +%s)
@@ -85,8 +87,15 @@ $PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" 
   --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every "$EVAL2" --stop-at "$STOP2" \
   --type-weights "$WEIGHTS2" --region "$REGION2" --direct "$DIRECT2" $([ "$FREEZE2" = 1 ] && echo --freeze-clip)
 mark stage2
+# Stage 2b: the CLIP text tower (frozen in SFT) learns e(question + options) = e(bare question); under a minute.
+SFT_STATE=stage2.pt
+if [ "$QUERY2B" = 1 ]; then
+  $PY train/stage2b_query.py --data "$WORK/data" --out "$WORK/run" --threads "$THREADS"
+  SFT_STATE=stage2b.pt
+  mark stage2b
+fi
 $PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS" \
-  --rejected "$REJECTED3"
+  --rejected "$REJECTED3" --sft-state "$SFT_STATE"
 mark stage3
 $PY train/check_model.py "$WORK/run/dpo" "$WORK/data"
 $PY train/evaluate.py --data "$WORK/data" --out "$LOGS/eval.json" --from-video --limit 200 --threads "$THREADS" \

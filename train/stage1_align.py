@@ -253,13 +253,6 @@ def grounding_loss(net, feature, e_t, frames, records, vids, said):
     return torch.stack(terms).mean() if terms else feature.sum() * 0
 
 
-def clip_batch(tok, texts):
-    """→ (ids, mask) of the texts, cut after the longest one's first EOS (EOS padding beyond it does not change e_t)."""
-    clip = [tok.clip_ids(t) for t in texts]
-    length = max(sum(m) for _, m in clip) + 1
-    return torch.tensor([c[0][:length] for c in clip]), torch.tensor([c[1][:length] for c in clip])
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -331,7 +324,7 @@ def main():
                 said.append(says)
         for g in opt.param_groups:
             g["lr"] = E.lr_at(step, args.steps, args.lr, 20)
-        e_t = net.text(*clip_batch(tok, texts))
+        e_t = E.text_embeddings(net, tok, texts)
         b, t = len(vids), frames.shape[1]
         feature = net.vision(M.pixels_from_uint8(frames[vids].reshape(b * t, *frames.shape[2:])), b)
         sim = similarity(net, feature, e_t, b) * 20.0
@@ -348,7 +341,7 @@ def main():
         region = separation = None
         if args.region:  # its own random stream: the batches and phrases above stay those of the run without it
             phrases = attribute_phrases(np.random.default_rng([args.seed, step, 1]))
-            e_attr = {a: net.text(*clip_batch(tok, texts_a)) for a, texts_a in phrases.items()}
+            e_attr = {a: E.text_embeddings(net, tok, texts_a) for a, texts_a in phrases.items()}
             region = region_loss(net, feature, e_attr, frames[vids], records, vids, args.region_per_patch)
             separation = phrase_separation(e_attr)
             loss = loss + args.region * (region + separation)

@@ -71,6 +71,9 @@ def main():
                     help="data: the generator's plausible wrong answer; own: the SFT model's greedy answer where it "
                          "is wrong (else the data's); mined: --mined-share of each batch from the SFT model's mistakes "
                          "on --mine train items")
+    ap.add_argument("--sft-state", default="stage2.pt",
+                    help="the SFT state in --out that DPO starts from and keeps as its reference (stage2b.pt after "
+                         "stage 2b)")
     ap.add_argument("--mine", type=int, default=4000, help="--rejected mined: train items the SFT model answers")
     ap.add_argument("--mined-share", type=float, default=0.5, help="--rejected mined: share of a batch from them")
     args = ap.parse_args()
@@ -79,9 +82,9 @@ def main():
     frames, records = S.load_split(args.data, "train")
     items = [i for i in S.video_items(records, with_describe=False) if i[3] is not None]
     tok = S.Tokenizers()
-    sft = E.load_state(os.path.join(args.out, "stage2.pt"))
+    sft = E.load_state(os.path.join(args.out, args.sft_state))
     if sft is None:
-        raise SystemExit("no stage2.pt in --out: run stage2_sft.py first")
+        raise SystemExit(f"no {args.sft_state} in --out: run stage2_sft.py (and stage2b_query.py) first")
     reference = M.TinyPPLLaVA(sft["weights"], config=sft["config"])
     reference.eval()
     for p in reference.parameters():
