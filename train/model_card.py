@@ -220,7 +220,7 @@ shape_of_colour, direction, colour_moving, count, appear, disappear, small_objec
 Splits by seed: train 4000 videos, val 200, test 400 (never trained on); val/test written as MP4 (H.264), MJPEG AVI
 and GIF. Images (one frame) and image pairs (first/last frame) are cut from the train videos.
 
-## Recipe (train/run_all.sh, one uninterrupted run; losses in train/logs/)
+## Recipe (train/run_all.sh; losses in train/logs/)
 
 1. `stage1_align.py`: contrastive alignment of vision (+BT) and CLIP text towers on video–text pairs (captions and
    object phrases / object questions; {pct(float(motion1))} of the object phrases also name the direction, "the red
@@ -234,11 +234,11 @@ and GIF. Images (one frame) and image pairs (first/last frame) are cut from the 
    {sft_trainable}; AdamW, lr 2e-3, 100 warm-up steps, one cosine schedule over
    {losses2 and losses2[-1]['step']} steps{', stopped by wall clock at step ' + str(stopped[-1]['step']) if stopped else ''}; last logged loss {losses2 and losses2[-1]['loss']}.
    Validation MC accuracy during training (every 2nd val video): {curve or 'n/a'}.{query_text}
-3. `stage3_dpo.py`: sigmoid DPO, β = 0.1, LLM only, reference = the SFT model, chosen = right answer, rejected = a
+3. `stage3_dpo.py`: sigmoid DPO, β = 0.1, LLM only, reference = the SFT model (after stage 2b), chosen = right answer, rejected = a
    plausible wrong one (the colour / shape / direction of another object in the same video); {len(s3) and s3[-1]['step']}
    steps of 16, final loss {s3 and s3[-1]['loss']}, pair accuracy {s3 and s3[-1].get('pair_acc')}.
 
-Wall time of the run that produced these weights (`train/logs/run_all.jsonl`, 1 thread, on this 2-core machine shared
+Wall times of the commands that produced these weights (`train/logs/run_all.jsonl` names the run of each, 1 thread, on this 2-core machine shared
 with other agents): data {minutes('data')}, stage 1 {minutes('stage1')}, stage 2 {minutes('stage2')}, stage 2b {minutes('stage2b')}, stage 3
 {minutes('stage3')}, evaluation {minutes('evaluate')}, export {minutes('export')}; total
 {'n/a' if total_min is None else f'{total_min:.0f} min'}.
