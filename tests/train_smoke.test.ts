@@ -382,6 +382,9 @@ Deno.test({
         `stage 2b moved: ${JSON.stringify(moved)}`,
       );
       assert((await py(["train/stage2b_query.py", ...query, "--log", "s2b"], env)).includes("already ran"));
+      // SFT resumed for more steps: the kept stage2b.pt is stale and is made again.
+      await py(["train/stage2_sft.py", ...query, "--steps", "22", "--log", "s2q", "--eval-every", "0"], env);
+      assert((await py(["train/stage2b_query.py", ...query, "--steps", "5", "--log", "s2b"], env)).includes("again"));
       await py(["train/stage3_dpo.py", ...query, "--steps", "10", "--log", "s3q", "--sft-state", "stage2b.pt"], env);
       assert(Number.isFinite(losses(await Deno.readTextFile(`${logs}/s3q.jsonl`), "loss")[0]), "DPO after stage 2b");
       const check = JSON.parse((await py(["train/check_model.py", `${dir}/run/dpo`, `${dir}/data`], env)).trim());

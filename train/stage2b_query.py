@@ -13,9 +13,9 @@ whole user text). The trained tower is frozen again for DPO.
 
     /usr/bin/python3 train/stage2b_query.py --data DIR --out RUN_DIR [--steps N --batch B --lr LR --seed S]
 Reads RUN_DIR/stage2.pt, writes RUN_DIR/stage2b.pt (what DPO starts from) and RUN_DIR/sft/ (HF layout, replaced: the
-SFT model the evaluation compares DPO with is DPO's reference policy). Runs in under a minute; a finished
-stage2b.pt is kept (rerunning does nothing). Logs train/logs/stage2b.jsonl, with the mean cosine on the validation
-split's multiple-choice texts before and after.
+SFT model the evaluation compares DPO with is DPO's reference policy). Runs in under a minute; a finished stage2b.pt
+made from the same SFT step is kept (rerunning does nothing), one from another step is made again. Logs
+train/logs/stage2b.jsonl, with the mean cosine on the validation split's multiple-choice texts before and after.
 """
 import argparse
 import os
@@ -71,14 +71,17 @@ def main():
     ap.add_argument("--log", default="stage2b")
     args = ap.parse_args()
     path = os.path.join(args.out, "stage2b.pt")
-    if os.path.exists(path):
-        print(f"{path} exists: stage 2b already ran")
-        return
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
     sft = E.load_state(os.path.join(args.out, "stage2.pt"))
     if sft is None:
         raise SystemExit("no stage2.pt in --out: run stage2_sft.py first")
+    done = E.load_state(path)
+    if done is not None and done["extra"].get("sft_step") == sft["step"]:
+        print(f"{path} exists (from SFT step {sft['step']}): stage 2b already ran")
+        return
+    if done is not None:
+        print(f"{path} came from SFT step {done['extra'].get('sft_step')}, stage2.pt is at {sft['step']}: running again")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
     _, records = S.load_split(args.data, "train")
     _, vrecords = S.load_split(args.data, "val")
     tok = S.Tokenizers()
@@ -104,7 +107,7 @@ def main():
         if step % 50 == 0 or step == args.steps:
             log.log(step=step, loss=round(loss.item(), 5), lr=round(opt.param_groups[0]["lr"], 6))
     log.log(step=args.steps, val_mc_cosine=mean_cosine(net, tok, held_out, targets))
-    E.save_state(path, net, opt, args.steps)
+    E.save_state(path, net, opt, args.steps, extra={"sft_step": sft["step"]})
     net.save(os.path.join(args.out, "sft"))
 
 
