@@ -114,7 +114,7 @@ def main():
         query_text = f"""
    2b. `stage2b_query.py`: the CLIP text tower (+ text_projection) alone learns that an option list is not where to
    look: loss = 1 − cos(e(question + options), e₀(bare question)), and e(text) → e₀(text) for bare questions and 500
-   captions, e₀ the SFT tower's own embeddings (frozen); {s2b[-2]['step']} steps of 64. Cosine of a validation
+   captions, e₀ the SFT tower's own embeddings (frozen); {s2b[-1]['step']} steps of 64. Cosine of a validation
    multiple-choice text to its bare question: {cosines[0]} before, {cosines[1]} after. The CLIP text at inference is
    still the whole user text (spec §3.5); the model card's limits say why and what it changed."""
     curve = ", ".join(f"step {r['step']}: {pct(r['val']['mc_accuracy'])}" for r in vals)

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as Fn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import engine as E  # noqa: E402
@@ -38,24 +39,26 @@ def pairs_of(records, captions):
     return mc + bare + [(r["caption"], r["caption"]) for r in records[:captions]]
 
 
-def unit(x):
-    return x / x.norm(dim=-1, keepdim=True)
-
-
 @torch.no_grad()
 def targets_of(net, tok, texts, batch=256):
+    """text → its unit embedding e₀ by the tower as it is now (the frozen targets)."""
     texts = sorted(set(texts))
     out = {}
     for s in range(0, len(texts), batch):
-        for t, e in zip(texts[s:s + batch], unit(E.text_embeddings(net, tok, texts[s:s + batch]))):
+        for t, e in zip(texts[s:s + batch], Fn.normalize(E.text_embeddings(net, tok, texts[s:s + batch]), dim=-1)):
             out[t] = e
     return out
 
 
+def cosines(net, tok, pairs, targets):
+    """cos(e(text), e₀(target text)) for each (text, target text) pair."""
+    e = Fn.normalize(E.text_embeddings(net, tok, [a for a, _ in pairs]), dim=-1)
+    return (e * torch.stack([targets[b] for _, b in pairs])).sum(-1)
+
+
 @torch.no_grad()
 def mean_cosine(net, tok, pairs, targets):
-    e = unit(E.text_embeddings(net, tok, [a for a, _ in pairs]))
-    return round((e * torch.stack([targets[b] for _, b in pairs])).sum(-1).mean().item(), 4)
+    return round(cosines(net, tok, pairs, targets).mean().item(), 4)
 
 
 def main():
@@ -99,8 +102,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = E.lr_at(step - 1, args.steps, args.lr, 20)
         batch = [pairs[i] for i in rng.integers(len(pairs), size=args.batch)]
-        e = unit(E.text_embeddings(net, tok, [a for a, _ in batch]))
-        loss = (1 - (e * torch.stack([targets[b] for _, b in batch])).sum(-1)).mean()
+        loss = (1 - cosines(net, tok, batch, targets)).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
