@@ -370,6 +370,23 @@ Deno.test({
           JSON.stringify({ data: [["blue", "blue", "blue", "blue"], 0], own: [["blue", "blue", "green", "blue"], 2] }),
         `rejected answers: ${JSON.stringify(rejected)}`,
       );
+      // --sft-weight 1: the logged loss is the DPO loss (≈ ln 2 near the reference) plus the chosen answers' NLL
+      // (≈ 10 nats on this barely trained model), logged beside it.
+      await py([
+        "train/stage3_dpo.py",
+        ...(await copyOfRun("rpo", "stage2.pt")),
+        "--steps",
+        "10",
+        "--log",
+        "s3rpo",
+        "--sft-weight",
+        "1",
+      ], env);
+      const [rpo] = (await Deno.readTextFile(`${logs}/s3rpo.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+      assert(
+        rpo.chosen_nll > 1 && rpo.loss - rpo.chosen_nll > 0 && rpo.loss - rpo.chosen_nll < 1.5,
+        JSON.stringify(rpo),
+      );
       // Stage 2b on a copy of SFT: the option lists' embeddings move toward their bare questions' (the validation
       // cosine rises), only the text tower moves, a rerun keeps the finished state, and DPO starts from it.
       const query = await copyOfRun("query", "stage2.pt");
