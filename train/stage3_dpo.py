@@ -30,8 +30,9 @@ import samples as S  # noqa: E402
 
 
 def sequence_logps(net, seqs, starts, visuals):
+    """→ (log π of each answer, summed over its tokens + EOS; the per-token log-probs; their batch rows)."""
     logp, rows = E.answer_logprobs(net, "video", seqs, starts, visuals)
-    return torch.zeros(len(seqs)).index_add(0, rows, logp)
+    return torch.zeros(len(seqs)).index_add(0, rows, logp), logp, rows
 
 
 def rejected_answers(chunk, own=None):
@@ -139,15 +140,15 @@ def main():
         both = torch.cat([visuals, visuals])
         for g in opt.param_groups:
             g["lr"] = E.lr_at(step, args.steps, args.lr, 10)
-        pi = sequence_logps(net, seqs, starts, both)
+        pi, token_logp, token_rows = sequence_logps(net, seqs, starts, both)
         with torch.no_grad():
-            pr = sequence_logps(reference, seqs, starts, both)
+            pr = sequence_logps(reference, seqs, starts, both)[0]
         b = len(chunk)
         margin = (pi[:b] - pr[:b]) - (pi[b:] - pr[b:])
         loss = -Fn.logsigmoid(args.beta * margin).mean()
         chosen_nll = None
-        if args.sft_weight:  # on the chosen answers' tokens (a second forward: pi above is a sum per answer)
-            chosen_nll = -E.answer_logprobs(net, "video", chosen, cs, visuals)[0].mean()
+        if args.sft_weight:  # the chosen answers' tokens: the first b rows of the policy's forward above
+            chosen_nll = -token_logp[token_rows < b].mean()
             loss = loss + args.sft_weight * chosen_nll
         opt.zero_grad()
         loss.backward()
