@@ -45,13 +45,13 @@ for k in a:
 print(json.dumps(out))
 `;
 
-/** Compares stage2b.pt with stage2.pt of a folder: which key groups changed (stage 2b may move only the CLIP text
- * tower and text_projection, never the frozen first position table). */
+/** Compares two checkpoints' weights (argv 1 and 2) by key group: the CLIP text tower and text_projection, the frozen
+ * first position table, everything else (stage 1b may move only the first group; SFT, after it, never that group). */
 const TEXT_ONLY_CHECK = `
 import sys, json, torch
 sys.path.insert(0, "train")
 import model as M
-a = torch.load(sys.argv[1] + "/stage2.pt")["weights"]; b = torch.load(sys.argv[1] + "/stage2b.pt")["weights"]
+a = torch.load(sys.argv[1])["weights"]; b = torch.load(sys.argv[2])["weights"]
 out = {"text_changed": 0, "other_changed": 0, "frozen_positions_changed": 0}
 for k in a:
     moved = int(not torch.equal(a[k], b[k]))
@@ -229,22 +229,8 @@ Deno.test({
         await Deno.copyFile(`${dir}/run/${checkpoint}`, `${dir}/${name}/${checkpoint}`);
         return ["--data", `${dir}/data`, "--out", `${dir}/${name}`, "--threads", "1", "--batch", "3"];
       };
-      await py([
-        "train/stage1_align.py",
-        ...common,
-        "--steps",
-        "3",
-        "--log",
-        "s1",
-        "--ground",
-        "1",
-        "--motion-share",
-        "0.5",
-        "--region",
-        "1",
-        "--direct",
-        "1",
-      ], env);
+      const stage1Terms = ["--ground", "1", "--motion-share", "0.5", "--region", "1", "--direct", "1"];
+      await py(["train/stage1_align.py", ...common, "--steps", "3", "--log", "s1", ...stage1Terms], env);
       // --freeze-clip (spec §5.3) on a copy of stage 1: base CLIP vision must stay bit-equal, the BT-Adapter must move
       // (video batches of 3 questions on one video, with the region term).
       await py([
@@ -275,10 +261,36 @@ Deno.test({
       const frozen = JSON.parse((await py(["-c", FROZEN_CHECK, `${dir}/frozen`], env)).trim());
       assert(frozen.clip_changed === 0 && frozen.clip > 10, `frozen CLIP keys changed: ${JSON.stringify(frozen)}`);
       assert(frozen.bt_changed > 0 && frozen.llm_changed > 0, `nothing else trained: ${JSON.stringify(frozen)}`);
-      await py(
-        ["train/stage2_sft.py", ...common, "--steps", "20", "--log", "s2", "--eval-every", "0", "--lr", "2e-3"],
-        env,
+      // Stage 1b: the option lists' embeddings move toward their bare questions' (the validation cosine rises), only
+      // the text tower moves, and a rerun keeps the finished state.
+      await py(["train/stage1b_query.py", ...common, "--steps", "30", "--batch", "16", "--log", "s1b"], env);
+      const cosines = losses(await Deno.readTextFile(`${logs}/s1b.jsonl`), "val_mc_cosine");
+      assert(cosines.length === 2 && cosines[1] > cosines[0] + 0.05, `stage 1b val cosine: ${cosines}`);
+      const textOnly = async (a: string, b: string) =>
+        JSON.parse((await py(["-c", TEXT_ONLY_CHECK, `${dir}/run/${a}`, `${dir}/run/${b}`], env)).trim());
+      const moved = await textOnly("stage1.pt", "stage1b.pt");
+      assert(
+        moved.text_changed > 10 && moved.other_changed === 0 && moved.frozen_positions_changed === 0,
+        `stage 1b moved: ${JSON.stringify(moved)}`,
       );
+      assert((await py(["train/stage1b_query.py", ...common, "--log", "s1b"], env)).includes("already ran"));
+      await py([
+        "train/stage2_sft.py",
+        ...common,
+        "--steps",
+        "20",
+        "--log",
+        "s2",
+        "--eval-every",
+        "0",
+        "--lr",
+        "2e-3",
+        "--start",
+        "stage1b.pt",
+      ], env);
+      // SFT started from stage 1b's weights and kept its text tower: nothing of the tower differs from stage1b.pt.
+      const sftMoved = await textOnly("stage1b.pt", "stage2.pt");
+      assert(sftMoved.text_changed === 0 && sftMoved.other_changed > 10, `SFT after 1b: ${JSON.stringify(sftMoved)}`);
       await py(["train/stage3_dpo.py", ...common, "--steps", "2", "--log", "s3"], env);
       const patches = JSON.parse((await py(["-c", PATCHES_CHECK, `${dir}/data`], env)).trim());
       assert(patches.checked > 100 && patches.bad === 0, `object_patches vs geometry: ${JSON.stringify(patches)}`);
@@ -387,23 +399,11 @@ Deno.test({
         rpo.chosen_nll > 1 && rpo.loss - rpo.chosen_nll > 0 && rpo.loss - rpo.chosen_nll < 1.5,
         JSON.stringify(rpo),
       );
-      // Stage 2b on a copy of SFT: the option lists' embeddings move toward their bare questions' (the validation
-      // cosine rises), only the text tower moves, a rerun keeps the finished state, and DPO starts from it.
-      const query = await copyOfRun("query", "stage2.pt");
-      await py(["train/stage2b_query.py", ...query, "--steps", "30", "--batch", "16", "--log", "s2b"], env);
-      const cosines = losses(await Deno.readTextFile(`${logs}/s2b.jsonl`), "val_mc_cosine");
-      assert(cosines.length === 2 && cosines[1] > cosines[0] + 0.05, `stage 2b val cosine: ${cosines}`);
-      const moved = JSON.parse((await py(["-c", TEXT_ONLY_CHECK, `${dir}/query`], env)).trim());
-      assert(
-        moved.text_changed > 10 && moved.other_changed === 0 && moved.frozen_positions_changed === 0,
-        `stage 2b moved: ${JSON.stringify(moved)}`,
-      );
-      assert((await py(["train/stage2b_query.py", ...query, "--log", "s2b"], env)).includes("already ran"));
-      // SFT resumed for more steps: the kept stage2b.pt is stale and is made again.
-      await py(["train/stage2_sft.py", ...query, "--steps", "22", "--log", "s2q", "--eval-every", "0"], env);
-      assert((await py(["train/stage2b_query.py", ...query, "--steps", "5", "--log", "s2b"], env)).includes("again"));
-      await py(["train/stage3_dpo.py", ...query, "--steps", "10", "--log", "s3q", "--sft-state", "stage2b.pt"], env);
-      assert(Number.isFinite(losses(await Deno.readTextFile(`${logs}/s3q.jsonl`), "loss")[0]), "DPO after stage 2b");
+      // Stage 1 resumed for more steps (on a copy): the kept stage1b.pt is stale and is made again.
+      const again = await copyOfRun("query", "stage1.pt");
+      await Deno.copyFile(`${dir}/run/stage1b.pt`, `${dir}/query/stage1b.pt`);
+      await py(["train/stage1_align.py", ...again, "--steps", "5", "--log", "s1q", ...stage1Terms], env);
+      assert((await py(["train/stage1b_query.py", ...again, "--steps", "5", "--log", "s1b"], env)).includes("again"));
       const check = JSON.parse((await py(["train/check_model.py", `${dir}/run/dpo`, `${dir}/data`], env)).trim());
       assert(check.ok === true, JSON.stringify(check));
       for (const [stage, err] of Object.entries(check.max_abs_errors as Record<string, number>)) {

@@ -54,7 +54,7 @@ def main():
                if fn != "README.md")
     net = M.TinyPPLLaVA.load(folder)
     params = sum(p.numel() for p in net.parameters())
-    s1, s2, s2b, s3, wall = rows("stage1"), rows("stage2"), rows("stage2b"), rows("stage3"), rows("run_all")
+    s1, s1b, s2, s3, wall = rows("stage1"), rows("stage1b"), rows("stage2"), rows("stage3"), rows("run_all")
     sft, dpo = ev["models"]["sft"], ev["models"]["dpo"]
     v, tc, ct = cfg["vision_config"], cfg["text_config"], cfg["clip_text_config"]
     gh, gw = cfg["frame_shape"]
@@ -109,14 +109,15 @@ def main():
     weights = run_all_default("WEIGHTS2")
     weights_text = f"; a video's questions drawn with type weights {weights}, others 1" if weights else ""
     query_text = ""
-    cosines = [r["val_mc_cosine"] for r in s2b if "val_mc_cosine" in r]
+    cosines = [r["val_mc_cosine"] for r in s1b if "val_mc_cosine" in r]
     if len(cosines) == 2:
         query_text = f"""
-   2b. `stage2b_query.py`: the CLIP text tower (+ text_projection) alone learns that an option list is not where to
+   1b. `stage1b_query.py`: the CLIP text tower (+ text_projection) alone learns that an option list is not where to
    look: loss = 1 − cos(e(question + options), e₀(bare question)), and e(text) → e₀(text) for bare questions and 500
-   captions, e₀ the SFT tower's own embeddings (frozen); {s2b[-1]['step']} steps of 64. Cosine of a validation
-   multiple-choice text to its bare question: {cosines[0]} before, {cosines[1]} after. The CLIP text at inference is
-   still the whole user text (spec §3.5); the model card's limits say why and what it changed."""
+   captions, e₀ stage 1's own embeddings (frozen); {s1b[-1]['step']} steps of 64. Cosine of a validation
+   multiple-choice text to its bare question: {cosines[0]} before, {cosines[1]} after. SFT and DPO keep this tower
+   frozen, so SFT learns to read what it pools. The CLIP text at inference is still the whole user text (spec §3.5);
+   the model card's limits say why and what it changed."""
     curve = ", ".join(f"step {r['step']}: {pct(r['val']['mc_accuracy'])}" for r in vals)
     types = sorted(dpo["mc_per_type"])
     py_table = ["| type | MC (DPO) | open (DPO) | MC (SFT) |", "| --- | --- | --- | --- |"]
@@ -227,19 +228,19 @@ and GIF. Images (one frame) and image pairs (first/last frame) are cut from the 
    square moving left", and {pct(colour1)} name the colour, the rest only shape / size / direction),
    similarity = Σ softmax(100·cos)·cos over the dense patch embeddings (the PGP relevance path),
    symmetric InfoNCE with every true pair of the batch as a positive (an object phrase is true of every video holding
-   such an object){ground_text}; {len(s1) and s1[-1]['step']} steps of 24, final loss {s1 and s1[-1]['loss']}{ground_last}.
+   such an object){ground_text}; {len(s1) and s1[-1]['step']} steps of 24, final loss {s1 and s1[-1]['loss']}{ground_last}.{query_text}
 2. `stage2_sft.py`: instruction tuning with PGP on the interleave mix (80% video QA, 10% single image, 10% image
    pairs); a video batch is 8 videos × 4 of their questions (the vision tower, which does not see the question, runs
    once per video; PGP once per question{weights_text}); loss = mean over samples of each answer's mean token CE (answer + EOS);
    {sft_trainable}; AdamW, lr 2e-3, 100 warm-up steps, one cosine schedule over
    {losses2 and losses2[-1]['step']} steps{', stopped by wall clock at step ' + str(stopped[-1]['step']) if stopped else ''}; last logged loss {losses2 and losses2[-1]['loss']}.
-   Validation MC accuracy during training (every 2nd val video): {curve or 'n/a'}.{query_text}
-3. `stage3_dpo.py`: sigmoid DPO, β = 0.1, LLM only, reference = the SFT model (after stage 2b), chosen = right answer, rejected = a
+   Validation MC accuracy during training (every 2nd val video): {curve or 'n/a'}.
+3. `stage3_dpo.py`: sigmoid DPO, β = 0.1, LLM only, reference = the SFT model, chosen = right answer, rejected = a
    plausible wrong one (the colour / shape / direction of another object in the same video); {len(s3) and s3[-1]['step']}
    steps of 16, final loss {s3 and s3[-1]['loss']}, pair accuracy {s3 and s3[-1].get('pair_acc')}.
 
 Wall times of the commands that produced these weights (`train/logs/run_all.jsonl` names the run of each, 1 thread, on this 2-core machine shared
-with other agents): data {minutes('data')}, stage 1 {minutes('stage1')}, stage 2 {minutes('stage2')}, stage 2b {minutes('stage2b')}, stage 3
+with other agents): data {minutes('data')}, stage 1 {minutes('stage1')}, stage 1b {minutes('stage1b')}, stage 2 {minutes('stage2')}, stage 3
 {minutes('stage3')}, evaluation {minutes('evaluate')}, export {minutes('export')}; total
 {'n/a' if total_min is None else f'{total_min:.0f} min'}.
 

@@ -30,7 +30,7 @@ DIRECT2=${DIRECT2:-1}    # stage 2: weight of stage 1's direct term on SFT's vid
 FREEZE2=${FREEZE2:-1}    # stage 2: 1 = base CLIP vision layers frozen (spec §5.3), 0 = the whole vision tower trains
 STEPS2=${STEPS2:-6000}  # 4000 for the weights before the 6-layer tower, 9000 before SFT's direct term
 EVAL2=${EVAL2:-2000}  # validation MC every EVAL2 SFT steps
-QUERY2B=${QUERY2B:-1}  # stage 2b (the text tower learns that an option list is not where to look); 0 = skip it
+QUERY1B=${QUERY1B:-1}  # stage 1b (the text tower learns that an option list is not where to look); 0 = skip it
 # SFT oversampling of question types within a video batch, e.g. direction=3,shape_of_colour=3 (empty: uniform)
 WEIGHTS2=${WEIGHTS2:-}
 # The generated scene (train/data.py SCENES): 84 = the shipped model's. The train3 experiment (112 px frames, 8×8
@@ -60,7 +60,7 @@ SAMPLES_DIR=${SAMPLES_DIR:-samples/tiny}  # the bundled sample videos export.py 
 export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 if [ ! -d "$WORK/run" ]; then
   mkdir -p "$LOGS/previous"
-  for f in stage1 stage2 stage2b stage3 run_all; do [ -f "$LOGS/$f.jsonl" ] && mv "$LOGS/$f.jsonl" "$LOGS/previous/$f.jsonl"; done
+  for f in stage1 stage1b stage2 stage3 run_all; do [ -f "$LOGS/$f.jsonl" ] && mv "$LOGS/$f.jsonl" "$LOGS/previous/$f.jsonl"; done
 fi
 mkdir -p "$WORK/run"
 START=$(date +%s)
@@ -80,22 +80,23 @@ $PY train/stage1_align.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS1
   --region "$REGION1" $([ "$PATCH1" = 1 ] && echo --region-per-patch) --direct "$DIRECT1" \
   --direct-attributes "$DIRECTATTR1"
 mark stage1
+# Stage 1b: the CLIP text tower (frozen from here on) learns e(question + options) = e(bare question); about a minute.
+SFT_START=stage1.pt
+if [ "$QUERY1B" = 1 ]; then
+  $PY train/stage1b_query.py --data "$WORK/data" --out "$WORK/run" --threads "$THREADS"
+  SFT_START=stage1b.pt
+  mark stage1b
+fi
 # Stage 2: SFT with PGP. 8 videos × 4 questions per video batch (the vision tower runs once per video), one cosine
 # schedule, loss = mean of per-sample means plus stage 1's direct term on the video batches (its heads frozen);
 # interleave mix 80% video / 10% images / 10% image pairs.
 $PY train/stage2_sft.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS2" --batch 32 --per-video 4 \
   --lr 2e-3 --warmup 100 --mix 0.8,0.1,0.1 --loss sample --threads "$THREADS" --eval-every "$EVAL2" --stop-at "$STOP2" \
-  --type-weights "$WEIGHTS2" --region "$REGION2" --direct "$DIRECT2" $([ "$FREEZE2" = 1 ] && echo --freeze-clip)
+  --type-weights "$WEIGHTS2" --region "$REGION2" --direct "$DIRECT2" $([ "$FREEZE2" = 1 ] && echo --freeze-clip) \
+  --start "$SFT_START"
 mark stage2
-# Stage 2b: the CLIP text tower (frozen in SFT) learns e(question + options) = e(bare question); under a minute.
-SFT_STATE=stage2.pt
-if [ "$QUERY2B" = 1 ]; then
-  $PY train/stage2b_query.py --data "$WORK/data" --out "$WORK/run" --threads "$THREADS"
-  SFT_STATE=stage2b.pt
-  mark stage2b
-fi
 $PY train/stage3_dpo.py --data "$WORK/data" --out "$WORK/run" --steps "$STEPS3" --batch 16 --threads "$THREADS" \
-  --rejected "$REJECTED3" --sft-state "$SFT_STATE"
+  --rejected "$REJECTED3"
 mark stage3
 $PY train/check_model.py "$WORK/run/dpo" "$WORK/data"
 $PY train/evaluate.py --data "$WORK/data" --out "$LOGS/eval.json" --from-video --limit 200 --threads "$THREADS" \

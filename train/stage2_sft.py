@@ -2,8 +2,8 @@
 choice + open + describe), single images (one tile, (1,3,3) pooling + image_newline) and image pairs (multi-image,
 BT-Adapter over the 2 images). Loss: cross-entropy on the answer tokens + EOS. Trainable: BT-Adapter, projector (MLP
 + clip_visual_ln/projection: they learn through the pooling weights), LLM, and the base CLIP vision layers unless
---freeze-clip (§5.3 freezes them; train/run_all.sh does); frozen: CLIP text tower, logit_scale. Starts from stage 1's
-weights. --region W adds stage 1's region term on video batches, --direct W stage 1's direct term with stage 1's
+--freeze-clip (§5.3 freezes them; train/run_all.sh does); frozen: CLIP text tower, logit_scale. Starts from stage 1b's
+weights (--start: stage 1's, with the text tower trained by train/stage1b_query.py). --region W adds stage 1's region term on video batches, --direct W stage 1's direct term with stage 1's
 heads, frozen (the logged loss is then the sum).
 
     /usr/bin/python3 train/stage2_sft.py --data DIR --out RUN_DIR [--steps N --batch B --seed S --threads K]
@@ -53,6 +53,9 @@ def main():
     ap.add_argument("--direct", type=float, default=0.0,
                     help="weight of stage 1's direct term on video batches, read by stage 1's saved heads (frozen): "
                          "the vision feature must keep telling each object's attributes while the BT-Adapter trains")
+    ap.add_argument("--start", default="stage1.pt",
+                    help="the state in --out that SFT starts from: stage1b.pt after stage 1b (run_all.sh), stage1.pt "
+                         "without it; stage 1's direct heads are read from stage1.pt either way")
     ap.add_argument("--stop-at", type=float, default=0, help="unix time: save and finish early once passed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -62,9 +65,9 @@ def main():
     tok = S.Tokenizers()
     path = os.path.join(args.out, "stage2.pt")
     state = E.load_state(path)
-    start = state or E.load_state(os.path.join(args.out, "stage1.pt"))
+    start = state or E.load_state(os.path.join(args.out, args.start))
     if start is None:
-        raise SystemExit("no stage1.pt in --out: run stage1_align.py first")
+        raise SystemExit(f"no {args.start} in --out: run stage1_align.py (and stage1b_query.py) first")
     net = M.TinyPPLLaVA(start["weights"], config=start["config"])
     heads = None
     if args.direct:
