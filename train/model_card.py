@@ -69,7 +69,9 @@ def main():
     total_min = wall[-1]["total_s"] / 60 if wall else None
 
     def minutes(name):
-        return f"{seconds[name] / 60:.0f} min" if name in seconds else "n/a"
+        if name not in seconds:
+            return "n/a"
+        return f"{seconds[name] / 60:.{0 if seconds[name] >= 60 else 1}f} min"
 
     ground1, motion1 = float(run_all_default("GROUND1") or 0), run_all_default("MOTION1") or "0"
     colour1 = float(run_all_default("COLOUR1") or 0.7)
