@@ -76,8 +76,8 @@ def main():
                          "is wrong (else the data's); mined: --mined-share of each batch from the SFT model's mistakes "
                          "on --mine train items")
     ap.add_argument("--sft-state", default="stage2.pt",
-                    help="the SFT state in --out that DPO starts from and keeps as its reference (the weights "
-                         "before 2026-12-07: stage2b.pt, stage 2b having run after SFT)")
+                    help="the SFT state in --out that DPO starts from and keeps as its reference (for the "
+                         "previous weights: stage2b.pt, stage 2b having run after SFT)")
     ap.add_argument("--sft-weight", type=float, default=0.0,
                     help="γ: loss + γ · the chosen answers' mean token NLL (the paper's trainer has it as gamma, 0 in "
                          "its config); keeps a long DPO from displacing the answers' likelihood")
