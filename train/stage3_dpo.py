@@ -75,9 +75,6 @@ def main():
                     help="data: the generator's plausible wrong answer; own: the SFT model's greedy answer where it "
                          "is wrong (else the data's); mined: --mined-share of each batch from the SFT model's mistakes "
                          "on --mine train items")
-    ap.add_argument("--sft-state", default="stage2.pt",
-                    help="the SFT state in --out that DPO starts from and keeps as its reference (for the "
-                         "previous weights: stage2b.pt, stage 2b having run after SFT)")
     ap.add_argument("--sft-weight", type=float, default=0.0,
                     help="γ: loss + γ · the chosen answers' mean token NLL (the paper's trainer has it as gamma, 0 in "
                          "its config); keeps a long DPO from displacing the answers' likelihood")
@@ -89,9 +86,9 @@ def main():
     frames, records = S.load_split(args.data, "train")
     items = [i for i in S.video_items(records, with_describe=False) if i[3] is not None]
     tok = S.Tokenizers()
-    sft = E.load_state(os.path.join(args.out, args.sft_state))
+    sft = E.load_state(os.path.join(args.out, "stage2.pt"))
     if sft is None:
-        raise SystemExit(f"no {args.sft_state} in --out: run stage2_sft.py first")
+        raise SystemExit("no stage2.pt in --out: run stage2_sft.py first")
     reference = M.TinyPPLLaVA(sft["weights"], config=sft["config"])
     reference.eval()
     for p in reference.parameters():
