@@ -213,6 +213,31 @@ chunk = [(0, "What colour is the square?", "red", "blue", "colour_of_shape", Fal
 print(json.dumps({"data": P.rejected_answers(chunk), "own": P.rejected_answers(chunk, ["", "red", "green", "blue"])}))
 `;
 
+/** Per question type, how far the DPO rejected answers' mix is from the right answers' (the largest gap of one answer's
+ * share) over argv[1] generated videos: a gap lets DPO lower its loss by a prior over the answer words, whatever the
+ * video shows (count's n + 1 rule: "two" rejected in 59% of pairs, "one" in none). */
+const REJECTED_MIX_CHECK = `
+import sys, json, collections
+sys.path.insert(0, "train")
+import data as D
+right, rejected = collections.defaultdict(collections.Counter), collections.defaultdict(collections.Counter)
+for i in range(int(sys.argv[1])):
+    for q in D.make_video(5005, i)[1]["qa"]:
+        right[q["type"]][q["answer"]] += 1
+        rejected[q["type"]][q["rejected"]] += 1
+gap = {t: max(abs(right[t][a] - rejected[t][a]) for a in set(right[t]) | set(rejected[t])) / sum(right[t].values())
+       for t in right}
+print(json.dumps({"gap": gap, "questions": {t: sum(c.values()) for t, c in right.items()}}))
+`;
+
+Deno.test("train/data.py: DPO's rejected answers are mixed as the right answers are, in every question type", async () => {
+  const { gap, questions } = JSON.parse((await py(["-c", REJECTED_MIX_CHECK, "3000"], {})).trim());
+  assertEquals(Object.keys(gap).length, 8, JSON.stringify(questions));
+  // count: ~2250 questions, binomial noise of a share ~0.01 (the n + 1 rule's gap: 0.2); the rest: 700–2250 each
+  assert(gap.count < 0.04, `count: ${JSON.stringify(gap)}`);
+  for (const [type, g] of Object.entries(gap)) assert((g as number) < 0.07, `${type}: ${JSON.stringify(gap)}`);
+});
+
 Deno.test({
   name: "train: a few steps of stage 1/2/3 give finite losses and a checkpoint the reference forward reproduces",
   sanitizeResources: false,

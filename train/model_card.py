@@ -47,6 +47,7 @@ def se_points(p, n):
 def main():
     ev = load_json("eval.json")
     ts, ts_sft = load_json("eval_ts.json"), load_json("eval_ts_sft.json")
+    ts_large = load_json("eval_ts_test2000.json")  # the same, --against the SFT weights, on test videos 0-1999
     folder = os.path.join(ROOT, "models", "ppllava-tiny")
     with open(os.path.join(folder, "config.json")) as f:
         cfg = json.load(f)
@@ -157,6 +158,14 @@ def main():
                          f"gone after DPO and {r['onlyOther']} are new (exact McNemar p = {r['p']:.2f}); "
                          f"{m['onlyOther']} questions are right only after DPO, {m['onlyBase']} only before "
                          f"(p = {m['p']:.2f}).")
+        if ts_large and ts_large.get("against"):  # 5x the questions: the DPO effects are a few questions either way
+            r, m = ts_large["against"]["rejectedStyle"], ts_large["against"]["multipleChoice"]
+            dpo_line += (f"\n\nThe same on a larger test set, {ts_large['videos']} videos ({r['questions']} MC questions: "
+                         f"`train/data.py OUT --train 0 --val 0 --test {ts_large['videos']}`, whose first 400 are the test "
+                         f"split above): rejected-style errors {pct(r['baseRate'])} (SFT) → {pct(r['otherRate'])} "
+                         f"(DPO), {r['onlyBase']} gone and {r['onlyOther']} new (exact McNemar p = {r['p']:.3f}); MC "
+                         f"{pct(m['baseRate'])} → {pct(m['otherRate'])} ({m['onlyOther']} right only after DPO, "
+                         f"{m['onlyBase']} only before, p = {m['p']:.2f}).")
         ts_part = f"""`deno run -A src/cli/main.ts eval DATA_DIR --split test --format avi` on `train/data.py`'s test split
 (all {ts['videos']} held-out videos: decode, §3.1 sampling, preprocess, the WASM graph; greedy), {ts['seconds']:.0f} s:
 
@@ -238,7 +247,8 @@ and GIF. Images (one frame) and image pairs (first/last frame) are cut from the 
    {losses2 and losses2[-1]['step']} steps{', stopped by wall clock at step ' + str(stopped[-1]['step']) if stopped else ''}; last logged loss {losses2 and losses2[-1]['loss']}.
    Validation MC accuracy during training (every 2nd val video): {curve or 'n/a'}.
 3. `stage3_dpo.py`: sigmoid DPO, β = 0.1, LLM only, reference = the SFT model, chosen = right answer, rejected = a
-   plausible wrong one (the colour / shape / direction of another object in the same video); {len(s3) and s3[-1]['step']}
+   plausible wrong one (the colour / shape / direction of another object in the same video; for count, another count,
+   drawn so that the rejected answers are mixed as the right ones are); {len(s3) and s3[-1]['step']}
    steps of 16, final loss {s3 and s3[-1]['loss']}, pair accuracy {s3 and s3[-1].get('pair_acc')}.
 
 Wall times of the commands that produced these weights (`train/logs/run_all.jsonl` names the run of each, 1 thread, on this 2-core machine shared

@@ -62,7 +62,7 @@ if [ ! -d "$WORK/run" ]; then
   mkdir -p "$LOGS/previous"
   for f in stage1 stage1b stage2 stage3 run_all; do [ -f "$LOGS/$f.jsonl" ] && mv "$LOGS/$f.jsonl" "$LOGS/previous/$f.jsonl"; done
 fi
-mkdir -p "$WORK/run"
+mkdir -p "$WORK/run" "$LOGS"  # LOGS too: a new LOGS beside an existing WORK_DIR (resuming into other logs)
 START=$(date +%s)
 mark() {  # one JSON line per finished step: name, its seconds, seconds since the start
   NOW=$(date +%s)
