@@ -1,14 +1,15 @@
 /**
- * The q4 decode product on relaxed SIMD (wasm/ppllava_relaxed.wasm, src/backend/wasm/relaxed.ts) against the kernels
+ * The q4 and q8 products on relaxed SIMD (wasm/ppllava_relaxed.wasm, src/backend/wasm/relaxed.ts) against the kernels
  * module's own (kernels-rs dot4_decode), both through the WASM backend's `linear` on one thread, in one run: x (M, K)
  * · Wᵀ for the LLaMA-7B shapes, M = 1 (decode) and M = 64 (prefill: relaxed matrix–vector products over stripes of
  * weight rows that stay cached, against the kernels module's widened blocks). Both give the same bits
- * (tests/quant_kernels.test.ts); this times them.
+ * (tests/quant_kernels.test.ts); this times them. q8 only where the runtime computes its relaxed product right
+ * (an unsaturated u8 × i8 dot: Deno with AVX-VNNI; Bun declines it).
  * Runs on Deno and Bun (the runtime is in the result's name):
  *   deno run -A bench/relaxed_simd.ts        node_modules/.bin/bun bench/relaxed_simd.ts
- * Then decoding itself: the 0.4 B q4 model of bench/big_model.ts (hidden 2048, 8 layers) loaded twice, relaxed SIMD
- * on and off, on the main thread and in 2 LLM workers, one token a step after a 16-token prefill, the two models timed
- * interleaved.
+ * Then decoding itself: the 0.4 B model of bench/big_model.ts (hidden 2048, 8 layers) in each format loaded twice,
+ * relaxed SIMD on and off, on the main thread and in 2 LLM workers, one token a step after a 16-token prefill, the
+ * two models timed interleaved.
  * Writes bench/results/relaxed_simd-<runtime>-*.json; a runtime without relaxed SIMD says so and times nothing.
  */
 import { runBench } from "./harness.ts";
@@ -27,46 +28,48 @@ const PREFILL_ROWS = 64;
 export async function main(): Promise<void> {
   const runtime = (globalThis as { Bun?: unknown }).Bun ? "bun" : "deno";
   const support = await relaxedSimdSupport(await loadKernels());
-  if (!support.kernel) {
-    console.log(`relaxed_simd: not used on this runtime (${support.reason}); nothing to time`);
-    return;
-  }
+  const formats = (["q4", "q8"] as const).filter((f) => support[f]);
+  console.log(`relaxed_simd: ${support.reason}`);
+  if (formats.length === 0) return console.log("relaxed_simd: nothing to time");
   const relaxed = await createWasmBackend();
   const plain = await createWasmBackend({ relaxedSimd: false });
-  for (const m of [1, PREFILL_ROWS]) {
-    for (const [n, k] of SHAPES) {
-      const w = gaussian(n * k, n + k, 0.02);
-      const x = gaussian(m * k, 7);
-      const weights = [relaxed, plain].map((b) => b.quantize(b.upload(w, [n, k]), "q4"));
-      const inputs = [relaxed, plain].map((b) => b.upload(x, [m, k]));
-      const theirs = m === 1 ? "dot4_decode" : "dot8_int8_wide";
-      await runBench({
-        name: `relaxed_simd-${runtime}-${n}x${k}${m === 1 ? "" : `-m${m}`}`,
-        cases: [
-          { label: `q4 ${n}×${k}, M=${m}, relaxed SIMD`, run: () => relaxed.linear(inputs[0], weights[0]).dispose() },
-          {
-            label: `q4 ${n}×${k}, M=${m}, kernels module (${theirs})`,
-            run: () => plain.linear(inputs[1], weights[1]).dispose(),
-          },
-        ],
-        // V8 tiers a WASM function up after several calls (docs/quantization.md, "Measuring"): warm up past that.
-        reps: m === 1 ? 30 : 10,
-        warmup: m === 1 ? 12 : 3,
-        work: { amount: m * n * k, unit: "weight" },
-        notes: { n, k, m, bytesOfCodes: (n * k) / 2, threads: 1 },
-      });
-      for (const t of [...weights, ...inputs]) t.dispose();
-    }
+  const products = formats.flatMap((f) => [1, PREFILL_ROWS].flatMap((m) => SHAPES.map((s) => [f, m, s] as const)));
+  for (const [format, m, [n, k]] of products) {
+    const w = gaussian(n * k, n + k, 0.02);
+    const x = gaussian(m * k, 7);
+    // The f32 upload is freed once quantised (scope), so the products' weights do not pile up in the one instance.
+    const weights = [relaxed, plain].map((b) => b.scope(() => b.keep(b.quantize(b.upload(w, [n, k]), format))));
+    const inputs = [relaxed, plain].map((b) => b.upload(x, [m, k]));
+    const theirs = m === 1 ? "dot4_decode" : "dot8_int8_wide";
+    await runBench({
+      name: `relaxed_simd-${runtime}-${format === "q4" ? "" : "q8-"}${n}x${k}${m === 1 ? "" : `-m${m}`}`,
+      cases: [
+        {
+          label: `${format} ${n}×${k}, M=${m}, relaxed SIMD`,
+          run: () => relaxed.linear(inputs[0], weights[0]).dispose(),
+        },
+        {
+          label: `${format} ${n}×${k}, M=${m}, kernels module (${theirs})`,
+          run: () => plain.linear(inputs[1], weights[1]).dispose(),
+        },
+      ],
+      // V8 tiers a WASM function up after several calls (docs/quantization.md, "Measuring"): warm up past that.
+      reps: m === 1 ? 30 : 10,
+      warmup: m === 1 ? 12 : 3,
+      work: { amount: m * n * k, unit: "weight" },
+      notes: { n, k, m, format, bytesOfCodes: format === "q4" ? (n * k) / 2 : n * k, threads: 1 },
+    });
+    for (const t of [...weights, ...inputs]) t.dispose();
   }
-  for (const workers of [0, 2]) await decode(runtime, workers);
+  for (const format of formats) for (const workers of [0, 2]) await decode(runtime, workers, format);
 }
 
-async function decode(runtime: string, workers: number): Promise<void> {
+async function decode(runtime: string, workers: number, format: "q4" | "q8"): Promise<void> {
   const config = await midConfig();
   const models = [];
   for (const relaxedSimd of [true, false]) {
     models.push(
-      await loadModel(syntheticCheckpoint(config), { quantize: "q4", workers, featuresCacheBytes: 0, relaxedSimd }),
+      await loadModel(syntheticCheckpoint(config), { quantize: format, workers, featuresCacheBytes: 0, relaxedSimd }),
     );
   }
   const reps = 24, warmup = 4, prefill = 16;
@@ -82,15 +85,21 @@ async function decode(runtime: string, workers: number): Promise<void> {
     let token = 1;
     const where = workers ? `${workers} LLM workers` : "main thread";
     await runBench({
-      name: `relaxed_simd-${runtime}-decode-w${workers}`,
+      name: `relaxed_simd-${runtime}-${format === "q4" ? "" : "q8-"}decode-w${workers}`,
       cases: [
-        { label: `decode, 0.4 B q4 model, ${where}, relaxed SIMD`, run: () => sessions[0].step([token++ % 30000]) },
-        { label: `decode, 0.4 B q4 model, ${where}, kernels module`, run: () => sessions[1].step([token++ % 30000]) },
+        {
+          label: `decode, 0.4 B ${format} model, ${where}, relaxed SIMD`,
+          run: () => sessions[0].step([token++ % 30000]),
+        },
+        {
+          label: `decode, 0.4 B ${format} model, ${where}, kernels module`,
+          run: () => sessions[1].step([token++ % 30000]),
+        },
       ],
       reps,
       warmup,
       work: { amount: 1, unit: "token" },
-      notes: { model: "hidden 2048, 8 layers, MLP 5504, vocab 32064, q4", workers, prefill },
+      notes: { model: `hidden 2048, 8 layers, MLP 5504, vocab 32064, ${format}`, workers, prefill },
     });
     for (const s of sessions) s.dispose();
   } finally {

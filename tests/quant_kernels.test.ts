@@ -243,27 +243,30 @@ Deno.test("int8 method: a row's bits are the same decoding (M < 4), in prefill (
       assertEquals(await run(simd, 5), decode, `${label}: prefill against decode`);
       assertEquals(await run(scalar, 1), decode, `${label}: scalar decode against SIMD`);
       assertEquals(await run(scalar, 5), decode, `${label}: scalar prefill against SIMD decode`);
-      if (format === "q4") {
-        assertEquals(await run(relaxed, 1), decode, `${label}: relaxed SIMD decode`);
-        assertEquals(await run(relaxed, 5), decode, `${label}: relaxed SIMD prefill`);
-      }
+      // The relaxed products where this runtime computes them right (q8 needs an unsaturated u8 × i8 dot: ./relaxed.ts).
+      assertEquals(await run(relaxed, 1), decode, `${label}: relaxed SIMD decode`);
+      assertEquals(await run(relaxed, 5), decode, `${label}: relaxed SIMD prefill`);
     }
   }
 });
 
-Deno.test("relaxed SIMD q4 decode (wasm/ppllava_relaxed.wasm) gives the kernels module's bits, with and without bias", async () => {
-  // Deno lowers relaxed SIMD right, so the known-answer check at load must switch it on here (./relaxed.ts).
+Deno.test("relaxed SIMD q4 and q8 products (wasm/ppllava_relaxed.wasm) give the kernels module's bits, with and without bias", async () => {
+  // Deno lowers relaxed SIMD's dot exactly for 7-bit operands, so the known-answer check at load must switch q4 on
+  // here (./relaxed.ts). q8 also needs 8-bit unsigned operands multiplied without saturation (V8 with AVX-VNNI); on a
+  // CPU without it the check must decline q8 with its reason, and q8 then runs in the kernels module.
   const support = await relaxedSimdSupport(await loadKernels());
-  assert(support.kernel !== null, `relaxed SIMD is off on Deno: ${support.reason}`);
+  assert(support.q4 !== null, `relaxed SIMD is off on Deno: ${support.reason}`);
+  if (!support.q8) assert(support.reason.includes("q8 declined, the relaxed product disagrees"), support.reason);
   const relaxed = await createWasmBackend();
   const plain = await createWasmBackend({ relaxedSimd: false });
   assert(relaxed.relaxedSimd && !plain.relaxedSimd);
+  assertEquals(relaxed.relaxedFormats, support.q8 ? ["q4", "q8"] : ["q4"]);
   let seed = 77;
   // N a multiple of 4 takes the relaxed product (m ≥ 4 in stripes of rows: 1028 rows of K = 4096 make ten stripes of
   // 100 and a last one of 28); N = 6 the kernels module's (fallback).
   const shapes = [[1, 4, 1], [1, 8, 31], [1, 12, 32], [2, 16, 33], [3, 4, 100], [1, 64, 256], [1, 32, 4096]];
   shapes.push([4, 8, 64], [5, 1028, 4096], [1, 6, 64]);
-  for (const [m, n, k] of shapes) {
+  for (const [format, [m, n, k]] of relaxed.relaxedFormats.flatMap((f) => shapes.map((s) => [f, s] as const))) {
     for (const withBias of [true, false]) {
       seed++;
       const w = weights(n, k, seed);
@@ -272,7 +275,7 @@ Deno.test("relaxed SIMD q4 decode (wasm/ppllava_relaxed.wasm) gives the kernels 
       const bias = gaussian(n, seed + 2);
       const run = async (b: WasmBackend) => {
         const y = b.scope(() => {
-          const q = b.quantize(b.upload(w, [n, k]), "q4");
+          const q = b.quantize(b.upload(w, [n, k]), format);
           return b.keep(b.linear(b.upload(x, [m, k]), q, withBias ? b.upload(bias, [n]) : undefined));
         });
         const out = await b.download(y);
@@ -280,7 +283,7 @@ Deno.test("relaxed SIMD q4 decode (wasm/ppllava_relaxed.wasm) gives the kernels 
         return new Uint32Array(out.buffer, out.byteOffset, out.length);
       };
       const [a, e] = [await run(relaxed), await run(plain)];
-      assertEquals([...a], [...e], `(${m}, ${n}, ${k}) bias ${withBias}`);
+      assertEquals([...a], [...e], `${format} (${m}, ${n}, ${k}) bias ${withBias}`);
     }
   }
   // Bad input stays a typed error on the relaxed path.

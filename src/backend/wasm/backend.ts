@@ -25,7 +25,7 @@ import { address, memoryView, type WasmContext, WasmStorage } from "./context.ts
 import { matmul } from "./gemm.ts";
 import { binary, copyAs, copyInto, embedding, mean, patchEmbed, scale } from "./layout.ts";
 import { loadKernels, type WasmKernels } from "./loader.ts";
-import { type RelaxedQ4, relaxedSimdSupport } from "./relaxed.ts";
+import { type RelaxedFormat, type RelaxedProducts, relaxedSimdSupport } from "./relaxed.ts";
 import { layerNorm, rmsNorm } from "./norm.ts";
 import { relevance, windowPool } from "./pooling.ts";
 import {
@@ -76,7 +76,7 @@ export interface WasmBackendOptions {
   simd?: boolean;
   /** How linear treats activations against q8/q4 weights (default "int8"; see ./quant.ts). */
   quantMethod?: QuantMethod;
-  /** Use relaxed SIMD's q4 decode product where the runtime computes it right (default true; same bits either way,
+  /** Use relaxed SIMD's q4 and q8 products where the runtime computes them right (default true; same bits either way,
    * see ./relaxed.ts). false keeps every product in the kernels module, for comparisons. */
   relaxedSimd?: boolean;
 }
@@ -87,11 +87,12 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   readonly #context: WasmContext;
   readonly #quantMethod: QuantMethod;
 
-  /** Whether q4 decode products run on relaxed SIMD (./relaxed.ts). */
+  /** Whether any quantised product runs on relaxed SIMD (./relaxed.ts); `relaxedFormats` says which. */
   readonly relaxedSimd: boolean;
+  readonly relaxedFormats: readonly RelaxedFormat[];
 
-  /** `relaxedQ4`: the relaxed product of `kernels` (`relaxedSimdSupport`); createWasmBackend looks it up. */
-  constructor(kernels: WasmKernels, options: WasmBackendOptions = {}, relaxedQ4: RelaxedQ4 | null = null) {
+  /** `relaxed`: the relaxed products of `kernels` (`relaxedSimdSupport`); createWasmBackend looks them up. */
+  constructor(kernels: WasmKernels, options: WasmBackendOptions = {}, relaxed: RelaxedProducts | null = null) {
     super();
     const simd = options.simd ?? true;
     if (simd && !kernels.hasSimd) {
@@ -103,13 +104,14 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
     this.#context = {
       kernels,
       simd: simd ? 1 : 0,
-      relaxedQ4: simd && options.relaxedSimd !== false ? relaxedQ4 : null,
+      relaxed: simd && options.relaxedSimd !== false && relaxed ? relaxed : { q4: null, q8: null },
       use: (t, what) => this.use(t, what),
       output: (shape, dtype) => this.create(shape, dtype),
       contiguous: (t) => this.contiguous(t),
       permute: (t, axes) => this.permute(t, axes),
     };
-    this.relaxedSimd = this.#context.relaxedQ4 !== null;
+    this.relaxedFormats = (["q4", "q8"] as const).filter((f) => this.#context.relaxed[f] !== null);
+    this.relaxedSimd = this.relaxedFormats.length > 0;
   }
 
   supports(op: OpName, dtypes: readonly DType[] = []): boolean {
@@ -321,6 +323,6 @@ export async function createWasmBackend(
   options: WasmBackendOptions & { kernels?: WasmKernels } = {},
 ): Promise<WasmBackend> {
   const kernels = options.kernels ?? await loadKernels();
-  const relaxed = options.relaxedSimd === false ? null : (await relaxedSimdSupport(kernels)).kernel;
+  const relaxed = options.relaxedSimd === false ? null : await relaxedSimdSupport(kernels);
   return new WasmBackend(kernels, options, relaxed);
 }

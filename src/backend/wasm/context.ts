@@ -6,10 +6,12 @@ import { BackendError, type DType, DTYPE_BYTES, isQuantized, type Shape, type Te
 import type { Handle, Storage } from "../tensor_store.ts";
 import { isDense } from "../views.ts";
 import { KernelError, type WasmKernels } from "./loader.ts";
-import type { RelaxedQ4 } from "./relaxed.ts";
+import type { RelaxedProducts } from "./relaxed.ts";
 
 /** Element codes of the C ABI (kernels-rs/kernels/src/dispatch.rs; q8/q4 are the format codes of quant.rs). */
 export const DTYPE_CODES: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2, q8: 3, q4: 4 };
+/** Code bytes of one group of 32 weights (docs/quantization.md; its scale is 4 bytes more, in the scales plane). */
+export const CODE_BYTES_PER_GROUP = { q8: 32, q4: 16 } as const;
 
 export class WasmStorage implements Storage {
   #freed = false;
@@ -33,8 +35,8 @@ export interface WasmContext {
   readonly kernels: WasmKernels;
   /** 1 for the SIMD kernels, 0 for their scalar twins. */
   readonly simd: number;
-  /** The relaxed SIMD q4 decode product over this instance's memory, or null (./relaxed.ts). */
-  readonly relaxedQ4: RelaxedQ4 | null;
+  /** The relaxed SIMD q4 and q8 products over this instance's memory, each null where not used (./relaxed.ts). */
+  readonly relaxed: RelaxedProducts;
   use(t: Tensor, what: string): WasmHandle;
   /** A new dense tensor for a kernel to fill completely (not zeroed). */
   output(shape: Shape, dtype?: DType): WasmHandle;

@@ -8,6 +8,7 @@ import { size } from "../views.ts";
 import {
   address,
   callKernel,
+  CODE_BYTES_PER_GROUP,
   DTYPE_CODES,
   filled,
   memoryView,
@@ -17,26 +18,26 @@ import {
   withArrays,
   withDense,
 } from "./context.ts";
-import type { QuantizedRow } from "./relaxed.ts";
+import type { QuantizedRow, RelaxedProduct } from "./relaxed.ts";
 
 /** How the quantised linear treats activations: quantise them per group to int8 and use integer dot products
  * (ggml's q8_0 · q8_0, i32x4.dot_i16x8), or widen the codes to f32 and multiply. bench/quant.ts compares them;
  * "int8" is the default because it is the faster one there (activation rounding error ≤ absmax/254 per value). */
 export type QuantMethod = "int8" | "f32";
 const GROUP = 32;
-const Q4_CODE_BYTES = 16; // per group of 32 (docs/quantization.md)
 const METHOD_CODES: Record<QuantMethod, number> = { int8: 0, f32: 1 };
 
 /** Below this many x rows `ppl_quant_matmul` takes its decode path (kernels-rs ops/src/quant.rs WIDEN_ROWS). */
 const DECODE_ROWS = 4;
 
 /**
- * The relaxed SIMD product replaces the kernels module's (every int8 path gives a row the same bits): q4 weights, the
- * int8 method, the SIMD kernels (the context has no relaxed product otherwise), and N a multiple of 4 (the module works
- * on whole blocks of four rows of the memory layout; it has no one-row tail).
+ * The relaxed SIMD product of the weights' format, where it replaces the kernels module's (every int8 path gives a row
+ * the same bits): the int8 method, the SIMD kernels with a relaxed product for q4 or q8 (./relaxed.ts), and N a
+ * multiple of 4 (the module works on whole blocks of four rows of the memory layout; it has no one-row tail).
  */
-function usesRelaxedQ4(ctx: WasmContext, dtype: string, method: QuantMethod, n: number): boolean {
-  return ctx.relaxedQ4 !== null && dtype === "q4" && method === "int8" && n % 4 === 0;
+function relaxedProduct(ctx: WasmContext, dtype: string, method: QuantMethod, n: number): RelaxedProduct | null {
+  if (method !== "int8" || n % 4 !== 0 || (dtype !== "q4" && dtype !== "q8")) return null;
+  return ctx.relaxed[dtype];
 }
 
 /** Weight bytes of one stripe in prefill: every x row passes over a stripe while it stays in the core's L2 cache. */
@@ -46,8 +47,10 @@ const PREFILL_STRIPE_BYTES = 256 * 1024;
  * matrix–vector products over the weight blocks in place. Decoding (m < DECODE_ROWS) streams the weights once per x
  * row; prefill cuts them into stripes of rows that stay cached while the x rows pass two at a time, so they are read
  * from memory once. */
-function relaxedQ4Linear(
+function relaxedLinear(
   ctx: WasmContext,
+  relaxed: RelaxedProduct,
+  codeBytes: number,
   x: number,
   m: number,
   k: number,
@@ -61,20 +64,19 @@ function relaxedQ4Linear(
     const x8 = arena.output(Int8Array, m * groups * GROUP);
     const sums = arena.output(Int32Array, m * groups), scales = arena.output(Float32Array, m * groups);
     callKernel(ctx, "linear", "ppl_quant_activations_i8", x, m, k, k, x8.ptr, sums.ptr, scales.ptr);
-    const dw = w + n * groups * Q4_CODE_BYTES;
-    const relaxed = ctx.relaxedQ4!;
+    const dw = w + n * groups * codeBytes;
     const row = (i: number): QuantizedRow => ({
       x8: x8.ptr + i * groups * GROUP,
       sums: sums.ptr + i * groups * 4,
       scales: scales.ptr + i * groups * 4,
     });
-    const rowBytes = groups * (Q4_CODE_BYTES + 4);
+    const rowBytes = groups * (codeBytes + 4);
     const stripe = m < DECODE_ROWS ? n : Math.max(4, Math.floor(PREFILL_STRIPE_BYTES / rowBytes / 4) * 4);
     try {
       for (let j = 0; j < n; j += stripe) {
         const rows = Math.min(stripe, n - j); // a multiple of 4, as n is
         const [codes, scalesOf, biasOf] = [
-          w + j * groups * Q4_CODE_BYTES,
+          w + j * groups * codeBytes,
           dw + j * groups * 4,
           bias ? bias + j * 4 : 0,
         ];
@@ -91,7 +93,7 @@ function relaxedQ4Linear(
       }
     } catch (cause) {
       // The blocks are this backend's own, sized by their shapes: a trap here is a defect, not bad input.
-      throw new BackendError("kernel", `linear: the relaxed SIMD q4 product trapped (${String(cause)})`, { cause });
+      throw new BackendError("kernel", `linear: the relaxed SIMD product trapped (${String(cause)})`, { cause });
     }
   });
 }
@@ -221,8 +223,10 @@ export function quantLinear(
     }
     return filled(ctx, (out) => {
       if (m === 0) return;
-      if (usesRelaxedQ4(ctx, hw.dtype, method, n)) {
-        relaxedQ4Linear(ctx, address(dx), m, k, address(hw), n, hb ? address(hb) : 0, address(out));
+      const relaxed = relaxedProduct(ctx, hw.dtype, method, n);
+      if (relaxed) {
+        const codeBytes = CODE_BYTES_PER_GROUP[hw.dtype as "q4" | "q8"];
+        relaxedLinear(ctx, relaxed, codeBytes, address(dx), m, k, address(hw), n, hb ? address(hb) : 0, address(out));
         return;
       }
       callKernel(
