@@ -135,8 +135,8 @@ async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
 /**
  * Runs one fixed problem (8 × 100 weights of `format`, a bias, activations random and extreme) through
  * `ppl_quant_matmul` and through the relaxed product; returns where their bits first differ, or null when all agree.
- * Rows 0 and 1 are all +1 and all −1 (codes ±127, or 15 and 1 in q4) against x groups of all +5 and all −5 (codes
- * ±127): every pair sum of q8's unsigned operand (255 or 1 against ±127) is where a saturating lowering clips.
+ * Rows 0 and 1 are all +1 and all −1 (q8 codes ±127) against x groups of all +5 and all −5 (codes ±127): row 0's
+ * unsigned operand is 255 throughout, so its pair sums (±64770) are past where a saturating lowering clips (±32767).
  */
 function knownAnswerMismatch(kernels: WasmKernels, format: RelaxedFormat, relaxed: RelaxedProduct): string | null {
   const n = 8, k = 100, groups = Math.ceil(k / GROUP);
