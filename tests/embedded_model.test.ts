@@ -10,6 +10,8 @@ import { loadModel } from "../src/model/model.ts";
 import { decodeVideo } from "../src/media/video.ts";
 import { preprocess } from "../src/media/preprocess.ts";
 import type { Tensor } from "../src/backend/backend.ts";
+import { loadKernels } from "../src/backend/wasm/loader.ts";
+import { relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
 
 const MODEL = "models/ppllava-tiny";
 const samples: { video: string; question: string; answer: string }[] = JSON.parse(
@@ -35,6 +37,20 @@ Deno.test("the main job: `ppllava ask` answers the bundled sample's question", a
   // The bundled sample is a held-out video of train/data.py, written at the model's own input size.
   const side = JSON.parse(await Deno.readTextFile(`${MODEL}/preprocessor_config.json`)).crop_size.height;
   assert(new RegExp(`decoded .*avi/mjpeg ${side}×${side}`).test(stderr), `progress lines on stderr: ${stderr}`);
+});
+
+Deno.test("ask --verbose --quant q8: prints the memory plan and which quantised products run on relaxed SIMD", async () => {
+  const output = await new Deno.Command(deno, {
+    args: ["run", "-A", "src/cli/main.ts", "ask", "--verbose", "--quant", "q8"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assertEquals(output.code, 0, stderr);
+  assert(/\[ppllava\] plan: .*q8/.test(stderr), `plan lines: ${stderr}`);
+  // The CLI runs in a Deno like this test's, on the same CPU: it must report what the check decides here.
+  const { reason } = await relaxedSimdSupport(await loadKernels());
+  assert(stderr.includes(`[ppllava] kernels: ${reason}\n`), `kernels line (${reason}): ${stderr}`);
 });
 
 Deno.test("ask: bad arguments exit 2 with a one-line reason, a missing model exits 1", async () => {
