@@ -13,7 +13,9 @@
  *    core (the main thread) and on 2 (its frames split with one vision worker), interleaved in one runBench.
  * Writes bench/results/big_model*.json.
  */
-import { runBench } from "./harness.ts";
+import { hostInfo, runBench } from "./harness.ts";
+import { loadKernels } from "../src/backend/wasm/loader.ts";
+import { relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
 import { loadModel, type PPLLaVAModel } from "../src/model/model.ts";
 import { ShardedLlama, WORKER_URL } from "../src/model/sharded_llama.ts";
 import { LlamaSession } from "../src/model/llama.ts";
@@ -286,6 +288,9 @@ export async function main(): Promise<void> {
   const summary = {
     name: "big_model",
     date: new Date().toISOString(),
+    host: await hostInfo(),
+    /** Which quantised products ran on relaxed SIMD (the workers' instances decide alike: same runtime, same CPU). */
+    relaxedSimd: (await relaxedSimdSupport(await loadKernels())).reason,
     bandwidth: { oneWorkerGBps: bw1.bytesPerSecond / 1e9, twoWorkersGBps: bw2.bytesPerSecond / 1e9 },
     vicuna7b: [q4, q8],
     secondCore: {

@@ -38,6 +38,8 @@ export interface BenchResult {
   name: string;
   date: string;
   runtime: string;
+  /** The CPU the run had: results move between hosts (bandwidth, SMT, AVX-VNNI for relaxed q8), so each file says. */
+  host: HostInfo;
   unit?: string;
   notes?: Record<string, unknown>;
   cases: CaseResult[];
@@ -65,6 +67,37 @@ function runtimeName(): string {
   if (g.Deno) return `deno ${g.Deno.version.deno}`;
   if (g.Bun) return `bun ${g.Bun.version}`;
   return `node ${(globalThis as unknown as { process: { version: string } }).process.version}`;
+}
+
+export interface HostInfo {
+  cpu: string;
+  /** The CPU features that decide which kernels run and how fast (docs/quantization.md, "Products"). */
+  features: string[];
+  cpus: number;
+}
+
+let host: Promise<HostInfo> | null = null;
+
+/** CPU model, family/model numbers and the SIMD features that matter here, from /proc/cpuinfo where there is one. */
+export function hostInfo(): Promise<HostInfo> {
+  host ??= (async () => {
+    const cpus = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 0;
+    try {
+      const fs = await import("node:fs/promises");
+      const text = await fs.readFile("/proc/cpuinfo", "utf8");
+      const field = (name: string) => text.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, "m"))?.[1].trim() ?? "?";
+      const flags = new Set(field("flags").split(/\s+/));
+      const wanted = ["avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx_vnni_int8"];
+      return {
+        cpu: `${field("model name")} (family ${field("cpu family")}, model ${field("model")})`,
+        features: wanted.filter((f) => flags.has(f)),
+        cpus,
+      };
+    } catch {
+      return { cpu: "unknown (no /proc/cpuinfo)", features: [], cpus };
+    }
+  })();
+  return host;
 }
 
 function formatSeconds(s: number): string {
@@ -105,6 +138,7 @@ export async function runBench(spec: BenchSpec): Promise<BenchResult> {
     name: spec.name,
     date: new Date().toISOString(),
     runtime: runtimeName(),
+    host: await hostInfo(),
     unit: spec.work?.unit,
     notes: spec.notes,
     cases,

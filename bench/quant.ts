@@ -160,6 +160,7 @@ async function speed(only: string[]): Promise<void> {
           web: web?.from ?? "none",
           node: node?.from ?? "none",
           loadavg: await loadAverage(),
+          relaxedSimd: ours.relaxedFormats,
         },
       });
       const by = (label: string) => result.cases.find((c) => c.label === label);
