@@ -10,7 +10,8 @@
  * 3. The second core: a model that fits one instance (hidden 2048, 8 layers, MLP 5504, q4) with the LLM in 1 and in
  *    2 workers (and on the main thread), decode and prefill.
  * 4. The vision tower of the 7B shapes (CLIP-L 336 + BT-Adapter, f16) seconds per frame at T = VISION_FRAMES on 1
- *    core (the main thread) and on 2 (its frames split with one vision worker), interleaved in one runBench.
+ *    core (the main thread), on 2 (its frames split with one vision worker) and on 1 with its linears in q8
+ *    (`quantizeVision`), interleaved in one runBench.
  * Writes bench/results/big_model*.json.
  */
 import { hostInfo, runBench } from "./harness.ts";
@@ -227,11 +228,15 @@ export async function visionCores() {
   };
   const one = await loadModel(syntheticCheckpoint(config), { visionWorkers: 0, featuresCacheBytes: 0 });
   const two = await loadModel(syntheticCheckpoint(config), { visionWorkers: 1, featuresCacheBytes: 0 });
+  // The tower's linears in q8 (loadModel's quantizeVision, docs/quantization.md), on the main thread.
+  const q8 = await loadModel(syntheticCheckpoint(config), { visionWorkers: 0, featuresCacheBytes: 0, quantizeVision: "q8" });
   try {
     const s = one.vision.config.imageSize;
     const pixels = new Float32Array(VISION_FRAMES * 3 * s * s).map((_, i) => Math.sin(i * 1e-3));
     const features = (model: PPLLaVAModel) => async () =>
       (await model.features({ pixels, contentKey: `bench-${performance.now()}` })).dispose();
+    // One frame through the q8 tower first: its products' first long calls run before V8 has optimised them.
+    (await q8.features({ pixels: pixels.subarray(0, 3 * s * s), contentKey: "warm-up" })).dispose();
     const split = (two.vision as VisionTower).workers as VisionWorkers;
     const frames = split.localFrames(VISION_FRAMES);
     const busyBefore = (await split.stats())[0].busySeconds;
@@ -241,12 +246,13 @@ export async function visionCores() {
       cases: [
         { label: `${tower}, 2 cores (${frames} + ${VISION_FRAMES - frames} frames)`, run: features(two) },
         { label: `${tower}, 1 core (main thread)`, run: features(one) },
+        { label: `${tower}, 1 core (main thread), linears in q8`, run: features(q8) },
       ],
       reps: 1,
       warmup: 0,
       work: { amount: VISION_FRAMES, unit: "frame" },
     });
-    const [twoCores, oneCore] = result.cases;
+    const [twoCores, oneCore, oneCoreQ8] = result.cases;
     const workerBusyS = (await split.stats())[0].busySeconds - busyBefore;
     const out = {
       frames: VISION_FRAMES,
@@ -254,18 +260,23 @@ export async function visionCores() {
       oneCoreSPerFrame: oneCore.medianS / VISION_FRAMES,
       twoCoresSPerFrame: twoCores.medianS / VISION_FRAMES,
       speedup: oneCore.medianS / twoCores.medianS,
+      oneCoreQ8SPerFrame: oneCoreQ8.medianS / VISION_FRAMES,
+      q8Speedup: oneCore.medianS / oneCoreQ8.medianS,
       /** Seconds the worker computed ÷ the 2-core wall time (the rest it waited, or had finished). */
       workerBusyFraction: workerBusyS / twoCores.samplesS.reduce((a, b) => a + b, 0),
     };
     console.log(
       `\n# vision tower, T=${VISION_FRAMES}: 1 core ${out.oneCoreSPerFrame.toFixed(2)} s/frame, 2 cores ${
         out.twoCoresSPerFrame.toFixed(2)
-      } s/frame: ${out.speedup.toFixed(2)}× (worker busy ${(100 * out.workerBusyFraction).toFixed(0)}% of the time)`,
+      } s/frame: ${out.speedup.toFixed(2)}× (worker busy ${(100 * out.workerBusyFraction).toFixed(0)}% of the time); 1 core with q8 linears ${
+        out.oneCoreQ8SPerFrame.toFixed(2)
+      } s/frame: ${out.q8Speedup.toFixed(2)}×`,
     );
     return out;
   } finally {
     one.dispose();
     two.dispose();
+    q8.dispose();
   }
 }
 

@@ -39,15 +39,16 @@ Deno.test("the main job: `ppllava ask` answers the bundled sample's question", a
   assert(new RegExp(`decoded .*avi/mjpeg ${side}×${side}`).test(stderr), `progress lines on stderr: ${stderr}`);
 });
 
-Deno.test("ask --verbose --quant q8: prints the memory plan and which quantised products run on relaxed SIMD", async () => {
+Deno.test("ask --verbose --quant q8 --quant-vision q8: prints the memory plan and which products run on relaxed SIMD", async () => {
   const output = await new Deno.Command(deno, {
-    args: ["run", "-A", "src/cli/main.ts", "ask", "--verbose", "--quant", "q8"],
+    args: ["run", "-A", "src/cli/main.ts", "ask", "--verbose", "--quant", "q8", "--quant-vision", "q8"],
     stdout: "piped",
     stderr: "piped",
   }).output();
   const stderr = new TextDecoder().decode(output.stderr);
   assertEquals(output.code, 0, stderr);
-  assert(/\[ppllava\] plan: .*q8/.test(stderr), `plan lines: ${stderr}`);
+  assert(/\[ppllava\] plan: +llm\.layers .*→ q8/.test(stderr), `plan lines: ${stderr}`);
+  assert(/\[ppllava\] plan: +vision .*→ q8/.test(stderr), `plan lines: ${stderr}`);
   // The CLI runs in a Deno like this test's, on the same CPU: it must report what the check decides here.
   const { reason } = await relaxedSimdSupport(await loadKernels());
   assert(stderr.includes(`[ppllava] kernels: ${reason}\n`), `kernels line (${reason}): ${stderr}`);

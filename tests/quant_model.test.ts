@@ -12,8 +12,10 @@ import { loadModel, type PPLLaVAModel } from "../src/model/model.ts";
 import type { Llama } from "../src/model/llama.ts";
 import {
   checkQuantizedTensor,
+  isVisionLinear,
   parseQuantMetadata,
   QUANT_METADATA_KEY,
+  quantization,
   quantizationFor,
 } from "../src/model/quant_checkpoint.ts";
 import { SafetensorsFile, WeightsError } from "../src/model/safetensors.ts";
@@ -105,6 +107,7 @@ for (const [variant, quant] of [["f16", "q4"], ["bf16-sharded", "q8"], ["f32", "
 
 Deno.test("quantised loading: bad options, bad metadata and a backend without q8/q4 are typed errors", async () => {
   await assertRejects(() => loadModel(`${root}/f32`, { quantize: "q3" as never }), ModelError, "quantize");
+  await assertRejects(() => loadModel(`${root}/f32`, { quantizeVision: "q3" as never }), ModelError, "quantizeVision");
   const dst = await Deno.makeTempDir({ prefix: "ppllava-quant-" });
   try {
     await Deno.writeTextFile(`${dst}/x`, "");
@@ -144,6 +147,39 @@ Deno.test("quantised loading: bad options, bad metadata and a backend without q8
     BackendError,
     "cannot run q4",
   );
+});
+
+Deno.test("quantization(): the vision option adds the vision tower's linear weights and nothing else", () => {
+  const names = [
+    "vision_tower.vision_model.encoder.layers.3.self_attn.q_proj.weight",
+    "vision_tower.vision_model.encoder.layers.0.mlp.fc2.weight",
+    "vision_tower.vision_model.btadapter_S_layers.1.self_attn.out_proj.weight",
+    "vision_tower.vision_model.btadapter_T_layers.0.temporal_fc.weight",
+  ];
+  const kept = [
+    "vision_tower.vision_model.embeddings.patch_embedding.weight",
+    "vision_tower.vision_model.encoder.layers.3.self_attn.q_proj.bias",
+    "vision_tower.vision_model.btadapter_time_embed.weight",
+    "multi_modal_projector.clip_text_model.encoder.layers.0.self_attn.q_proj.weight",
+    "multi_modal_projector.linear_1.weight",
+    "language_model.model.embed_tokens.weight",
+  ];
+  const llm = ["language_model.model.layers.0.mlp.up_proj.weight", "language_model.lm_head.weight"];
+  for (const name of names) assert(isVisionLinear(name), name);
+  for (const name of [...kept, ...llm]) assert(!isVisionLinear(name), name);
+  // Without the vision option: exactly the LLM policy.
+  const plain = quantization("q4", undefined);
+  assertEquals(plain.quantize, "q4");
+  for (const name of [...names, ...kept, ...llm]) assertEquals(plain.quantizePolicy!(name, "q4"), quantizationFor(name, "q4"));
+  // Vision alone: the vision linears in its mode, nothing else (the LLM keeps its stored precision).
+  const vision = quantization(undefined, "q8");
+  assertEquals(vision.quantize, "q8");
+  for (const name of names) assertEquals(vision.quantizePolicy!(name, vision.quantize!), "q8");
+  for (const name of [...kept, ...llm]) assertEquals(vision.quantizePolicy!(name, vision.quantize!), null);
+  // Both: each part its own mode.
+  const both = quantization("q4", "q8");
+  for (const name of names) assertEquals(both.quantizePolicy!(name, both.quantize!), "q8");
+  for (const name of [...kept, ...llm]) assertEquals(both.quantizePolicy!(name, both.quantize!), quantizationFor(name, "q4"));
 });
 
 Deno.test("a declared quantised tensor must have codes and scales of the shapes its declaration implies", () => {

@@ -95,6 +95,39 @@ for (const [variant, workers] of [["f32", 1], ["f16-sharded", 2], ["bf16", 1]] a
   });
 }
 
+Deno.test("quantizeVision q8: a vision worker gives one thread's bits and holds the plan's bytes; features stay near f16's", async () => {
+  const dir = await smallCheckpoints();
+  const { visuals } = await goldenInputs(dir);
+  const options = { featuresCacheBytes: 0, quantizeVision: "q8" as const, memory: { request: { frames: 5 } } };
+  const single = await loadModel(`${dir}/f16`, { ...options, visionWorkers: 0 });
+  const split = await loadModel(`${dir}/f16`, { ...options, visionWorkers: 1 });
+  const stored = await loadModel(`${dir}/f16`, { featuresCacheBytes: 0, visionWorkers: 0 });
+  try {
+    const groups = single.plan!.groups;
+    assert(groups.find((g) => g.name === "vision")!.precision.includes("F16 → q8"), formatPlan(single.plan!));
+    assert(!groups.find((g) => g.name === "llm.layers")!.precision.includes("q"), formatPlan(single.plan!));
+    assertEquals(single.plan!.instances[0].weightBytes, single.backend.stats().bytes, "main instance: plan vs backend");
+    const worker = split.plan!.instances.find((i) => i.name === "vision 0")!;
+    assertEquals((await workersOf(split).stats()).map((s) => s.bytes), [worker.weightBytes], "worker: plan vs held");
+    for (const [label, visual] of visuals) {
+      const want = await visionRun(single, visual);
+      const got = await visionRun(split, visual);
+      for (const [name, values] of want) assertEquals(got.get(name), values, `${label}: ${name}`);
+      // Group-wise q8 weights and int8 activations: the feature within a few percent of the stored weights' feature.
+      const a = (await visionRun(stored, visual)).get("returned feature")!;
+      const b = want.get("returned feature")!;
+      let err = 0, norm = 0;
+      for (let i = 0; i < a.length; i++) err += (a[i] - b[i]) ** 2, norm += a[i] ** 2;
+      const relative = Math.sqrt(err / norm);
+      assert(relative > 0 && relative < 0.05, `${label}: q8 vision feature off by ${relative} (relative L2)`);
+    }
+  } finally {
+    single.dispose();
+    split.dispose();
+    stored.dispose();
+  }
+});
+
 Deno.test("vision workers: each holds exactly the plan's per-frame weights; the plan says where the tower runs", async () => {
   const dir = `${await smallCheckpoints()}/f16`;
   const model = await loadModel(dir, { visionWorkers: 2, featuresCacheBytes: 0, memory: { request: { frames: 5 } } });

@@ -60,3 +60,11 @@ export function countFlag(flags: ParsedArgs["flags"], name: string): number | "a
   }
   return value;
 }
+
+/** A quantisation flag (--quant, --quant-vision): q8, q4 or absent. */
+export function quantFlag(flags: ParsedArgs["flags"], name: string): "q8" | "q4" | undefined {
+  const value = flags[name];
+  if (value === undefined) return undefined;
+  if (value !== "q8" && value !== "q4") throw new UsageError(`--${name} q8|q4, got ${String(value)}`);
+  return value;
+}

@@ -1,6 +1,7 @@
 /**
  * `ppllava ask [VIDEO] [--question Q] [--model DIR] [--num-frames N] [--start S] [--end S] [--max-tokens N]
- *  [--beams N] [--temperature T] [--seed N] [--quant q8|q4] [--workers N|auto] [--vision-workers N|auto] [--verbose]
+ *  [--beams N] [--temperature T] [--seed N] [--quant q8|q4] [--quant-vision q8|q4] [--workers N|auto]
+ *  [--vision-workers N|auto] [--verbose]
  *  [--json]`
  *
  * The main job: decode the sampled frames of VIDEO (segment midpoints, spec §3.1), preprocess them for the model
@@ -8,7 +9,7 @@
  * Defaults: the embedded model `models/ppllava-tiny` and its bundled sample video and question.
  */
 import { readFile } from "node:fs/promises";
-import { countFlag, numberFlag, parseArgs, UsageError } from "./args.ts";
+import { countFlag, numberFlag, parseArgs, quantFlag, UsageError } from "./args.ts";
 import { decodeVideo } from "../media/video.ts";
 import { preprocess } from "../media/preprocess.ts";
 import { loadModel } from "../model/model.ts";
@@ -32,6 +33,7 @@ const FLAGS = {
   json: "boolean",
   verbose: "boolean",
   quant: "string",
+  "quant-vision": "string",
   workers: "string",
   "vision-workers": "string",
 } as const;
@@ -78,10 +80,9 @@ export async function askCommand(args: string[]): Promise<number> {
   const log = (line: string) => console.error(`[ppllava] ${line}`);
 
   let start = performance.now();
-  const quant = flags.quant;
-  if (quant !== undefined && quant !== "q8" && quant !== "q4") throw new UsageError(`--quant q8|q4, got ${quant}`);
   const model = await loadModel(modelDir, {
-    quantize: quant as "q8" | "q4" | undefined,
+    quantize: quantFlag(flags, "quant"),
+    quantizeVision: quantFlag(flags, "quant-vision"),
     workers: countFlag(flags, "workers"),
     visionWorkers: countFlag(flags, "vision-workers"),
   });

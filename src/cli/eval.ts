@@ -1,6 +1,6 @@
 /**
- * `ppllava eval DATA_DIR [--split test] [--limit N] [--format avi|gif] [--model DIR] [--answers FILE] [--against FILE]
- *   [--json]`
+ * `ppllava eval DATA_DIR [--split test] [--limit N] [--format avi|gif] [--model DIR] [--quant q8|q4]
+ *   [--quant-vision q8|q4] [--answers FILE] [--against FILE] [--json]`
  *
  * Runs a held-out set written by train/data.py (DATA_DIR/<split>.jsonl + DATA_DIR/videos/<split>/<id>.<format>)
  * through the runtime, end to end: decode, sample max_T frames (spec §3.1), preprocess, greedy answers. Reports per
@@ -15,7 +15,7 @@
  * accuracy and the rejected-style error rate, each with the questions that moved either way and the exact p-value.
  */
 import { readFile, writeFile } from "node:fs/promises";
-import { numberFlag, parseArgs, UsageError } from "./args.ts";
+import { numberFlag, parseArgs, quantFlag, UsageError } from "./args.ts";
 import { DEFAULT_MODEL } from "./ask.ts";
 import { decodeVideo } from "../media/video.ts";
 import { preprocess } from "../media/preprocess.ts";
@@ -126,6 +126,8 @@ export async function evalCommand(args: string[]): Promise<number> {
     limit: "string",
     format: "string",
     model: "string",
+    quant: "string",
+    "quant-vision": "string",
     answers: "string",
     against: "string",
     json: "boolean",
@@ -143,7 +145,10 @@ export async function evalCommand(args: string[]): Promise<number> {
   }
   if (limit !== undefined) records = records.slice(0, limit);
   const against = flags.against === undefined ? undefined : await readAnswers(String(flags.against));
-  const model = await loadModel(String(flags.model ?? DEFAULT_MODEL));
+  const model = await loadModel(String(flags.model ?? DEFAULT_MODEL), {
+    quantize: quantFlag(flags, "quant"),
+    quantizeVision: quantFlag(flags, "quant-vision"),
+  });
   if (!model.tokenizers.llama || !model.tokenizers.clip) throw new UsageError("the model folder ships no tokenizers");
   const { maxT, imageSize } = model.config.vision;
 

@@ -129,12 +129,38 @@ const LLM_LINEAR = new RegExp(
   `^${LLM}\\.model\\.layers\\.\\d+\\.(self_attn\\.(q|k|v|o)_proj|mlp\\.(gate|up|down)_proj)\\.weight$`,
 );
 
+/** The vision tower's linear weights (CLIP or SigLIP encoder layers, BT-Adapter layers): what `quantizeVision` takes. */
+const VISION_LINEAR =
+  /^vision_tower\.vision_model\.(encoder\.layers|btadapter_[ST]_layers)\.\d+\.(self_attn\.(q|k|v|out)_proj|mlp\.fc[12]|temporal_fc)\.weight$/;
+
+export function isVisionLinear(name: string): boolean {
+  return VISION_LINEAR.test(name);
+}
+
+/**
+ * One load's quantisation as the loaders take it (a mode that switches the policy on, and the policy): the LLM's
+ * weights as `llm` says (the `base` policy, `quantizationFor` unless an experiment gives another) and, with `vision`,
+ * the vision tower's linear weights too. Without `vision` it is exactly the LLM's policy.
+ */
+export function quantization(
+  llm: QuantDType | undefined,
+  vision: QuantDType | undefined,
+  base: (name: string, mode: QuantDType) => QuantDType | null = quantizationFor,
+): { quantize?: QuantDType; quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null } {
+  if (!vision) return { quantize: llm, quantizePolicy: base };
+  return {
+    quantize: llm ?? vision,
+    quantizePolicy: (name) => (isVisionLinear(name) ? vision : llm ? base(name, llm) : null),
+  };
+}
+
 /**
  * The dtype `name` gets when a checkpoint is quantised to `mode`, or null to keep it as stored: the LLM's
  * q/k/v/o/gate/up/down weights take `mode`; lm_head takes q8 (its rows are the logits, where int4 error shows
  * most); embed_tokens stays as stored (a lookup of one row per token costs memory, not bandwidth, and keeping it
  * was worth 5 points of top-1 agreement in q4 on ppllava-tiny: bench/quant.ts, docs/quantization.md); everything
- * else (vision tower, projector, CLIP text tower, norms, biases, position tables) stays in its stored precision.
+ * else (vision tower, projector, CLIP text tower, norms, biases, position tables) stays in its stored precision;
+ * `quantization` adds the vision tower's linears for `loadModel`'s `quantizeVision`.
  */
 export function quantizationFor(name: string, mode: QuantDType): QuantDType | null {
   if (LLM_LINEAR.test(name)) return mode;
