@@ -105,6 +105,55 @@ for (const [variant, quant] of [["f16", "q4"], ["bf16-sharded", "q8"], ["f32", "
   });
 }
 
+Deno.test("convert f16 --quant q4 --quant-vision q8: the vision linears too, equal to load-time quantizeVision", async () => {
+  const src = `${root}/f16`;
+  const dst = await Deno.makeTempDir({ prefix: "ppllava-quant-" });
+  try {
+    const report = await convertCheckpoint(src, `${dst}/out`, { quant: "q4", quantVision: "q8" });
+    const converted = await loadModel(`${dst}/out`);
+    const atLoad = await loadModel(src, { quantize: "q4", quantizeVision: "q8" });
+    try {
+      // Which tensors are quantised, and to what: the same in the file as at load time.
+      const precision = (m: PPLLaVAModel) => (m as unknown as { params: { precision: Map<string, string> } }).params.precision;
+      const quantized = (m: PPLLaVAModel) => [...precision(m)].filter(([, d]) => d === "q8" || d === "q4").sort();
+      const [a, b] = [quantized(converted), quantized(atLoad)];
+      assertEquals(a, b);
+      const vision = a.filter(([name]) => isVisionLinear(name));
+      assert(vision.length > 0 && vision.every(([, d]) => d === "q8"), JSON.stringify(vision));
+      assertEquals(a.length - vision.length, 15, "the LLM's 15 as before");
+      // The file declares every vision linear it holds (the loader reads only those below the feature layer).
+      const declared = new Map<string, string>();
+      for (const file of report.files) {
+        const st = await SafetensorsFile.fromBytes(await Deno.readFile(`${dst}/out/${file}`));
+        for (const [name, q] of parseQuantMetadata(st.metadata, file)) declared.set(name, q.dtype);
+      }
+      assertEquals(declared.size, report.quantized);
+      for (const [name, dtype] of declared) assertEquals(dtype, isVisionLinear(name) ? "q8" : quantizationFor(name, "q4"));
+      for (const [name] of vision) assert(declared.has(name), name);
+      // The same bytes give the same vision features to the bit, and the same tokens.
+      const pixels = new Float32Array(2 * 3 * converted.vision.config.imageSize ** 2).map((_, i) => Math.sin(i));
+      const feature = async (m: PPLLaVAModel) => {
+        const t = await m.features({ pixels, contentKey: `convert-${performance.now()}` });
+        const values = await m.backend.download(t);
+        t.dispose();
+        return values;
+      };
+      assertEquals(await feature(converted), await feature(atLoad));
+      assertEquals((await converted.generateAll(PROMPT)).tokens, (await atLoad.generateAll(PROMPT)).tokens);
+    } finally {
+      converted.dispose();
+      atLoad.dispose();
+    }
+    await assertRejects(
+      () => convertCheckpoint(src, `${dst}/other`, { quant: "q4", quantVision: "q5" as never }),
+      WeightsError,
+      "--quant-vision q5",
+    );
+  } finally {
+    await Deno.remove(dst, { recursive: true });
+  }
+});
+
 Deno.test("quantised loading: bad options, bad metadata and a backend without q8/q4 are typed errors", async () => {
   await assertRejects(() => loadModel(`${root}/f32`, { quantize: "q3" as never }), ModelError, "quantize");
   await assertRejects(() => loadModel(`${root}/f32`, { quantizeVision: "q3" as never }), ModelError, "quantizeVision");

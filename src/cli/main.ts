@@ -20,7 +20,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
     run: decodeCommand,
     summary: "decode sampled (or all) frames of a video to raw RGB/YUV, with a JSON summary",
   },
-  convert: { run: convertCommand, summary: "quantise a checkpoint folder ahead of time (--quant q8|q4)" },
+  convert: { run: convertCommand, summary: "quantise a checkpoint folder ahead of time (--quant q8|q4 [--quant-vision q8|q4])" },
   plan: {
     run: planCommand,
     summary: "the memory plan of a checkpoint (bytes per part, shards, limits) without loading it",

@@ -1,12 +1,13 @@
 /**
  * `ppllava serve [--model DIR] [--id NAME] [--host H] [--port N] [--media-root DIR] [--max-body-mb N]
- *  [--max-queue N] [--workers N|auto] [--vision-workers N|auto]`: the OpenAI-compatible HTTP API on Deno. Default
- * model: the embedded `models/ppllava-tiny`; workers as `loadModel` decides ("auto") unless given.
+ *  [--max-queue N] [--quant q8|q4] [--quant-vision q8|q4] [--workers N|auto] [--vision-workers N|auto]`: the
+ * OpenAI-compatible HTTP API on Deno. Default model: the embedded `models/ppllava-tiny`; quantisation as for `ask`
+ * (docs/quantization.md); workers as `loadModel` decides ("auto") unless given.
  */
 import { createApp } from "../server/app.ts";
 import { createModelEngine } from "../server/engine.ts";
 import { loadModel } from "../model/model.ts";
-import { countFlag, numberFlag, parseArgs } from "./args.ts";
+import { countFlag, numberFlag, parseArgs, quantFlag } from "./args.ts";
 import { DEFAULT_MODEL } from "./ask.ts";
 
 export async function serveCommand(args: string[]): Promise<number> {
@@ -18,12 +19,16 @@ export async function serveCommand(args: string[]): Promise<number> {
     "media-root": "string",
     "max-body-mb": "string",
     "max-queue": "string",
+    quant: "string",
+    "quant-vision": "string",
     workers: "string",
     "vision-workers": "string",
   });
   const modelDir = String(flags.model ?? DEFAULT_MODEL).replace(/\/$/, "");
   const id = String(flags.id ?? modelDir.split("/").at(-1));
   const model = await loadModel(modelDir, {
+    quantize: quantFlag(flags, "quant"),
+    quantizeVision: quantFlag(flags, "quant-vision"),
     workers: countFlag(flags, "workers"),
     visionWorkers: countFlag(flags, "vision-workers"),
   });

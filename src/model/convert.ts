@@ -1,6 +1,6 @@
 /**
- * `ppllava convert`: a checkpoint folder → the same HF-layout folder with the LLM weights quantised ahead of time
- * (docs/quantization.md). Streams tensor by tensor: each output file's header is computed from the source headers
+ * `ppllava convert`: a checkpoint folder → the same HF-layout folder with the LLM weights (and with `quantVision` the
+ * vision tower's linear weights) quantised ahead of time (docs/quantization.md). Streams tensor by tensor: each output file's header is computed from the source headers
  * first (quantised sizes follow from shapes), then every tensor is read, quantised on the backend if the policy
  * names it, and appended; at most one tensor is in memory at a time. Sharded checkpoints keep their shards (each
  * quantised weight's `.scales` goes to its shard, and the index is rewritten); every other file of the folder
@@ -15,7 +15,7 @@ import { fileSource } from "../util/random_access.ts";
 import {
   parseQuantMetadata,
   QUANT_METADATA_KEY,
-  quantizationFor,
+  quantization,
   type QuantizedTensor,
   quantMetadata,
   quantTensorShapes,
@@ -26,6 +26,8 @@ import { openCheckpoint } from "./weights.ts";
 
 export interface ConvertOptions {
   quant: QuantDType;
+  /** The vision tower's linear weights too (`loadModel`'s `quantizeVision`; docs/quantization.md). */
+  quantVision?: QuantDType;
   /** Where the quantisation runs (default: the WASM SIMD backend). */
   backend?: Backend;
   /** Called after each tensor is written. */
@@ -48,8 +50,8 @@ type Planned =
   | { kind: "keep"; name: string; q: QuantizedTensor; codes: number; scales: number };
 
 export async function convertCheckpoint(src: string, dst: string, options: ConvertOptions): Promise<ConvertReport> {
-  if (options.quant !== "q8" && options.quant !== "q4") {
-    throw new WeightsError("bad_dtype", `convert: --quant ${options.quant}; allowed: q8, q4`);
+  for (const [flag, mode] of [["--quant", options.quant], ["--quant-vision", options.quantVision ?? "q8"]]) {
+    if (mode !== "q8" && mode !== "q4") throw new WeightsError("bad_dtype", `convert: ${flag} ${mode}; allowed: q8, q4`);
   }
   const fs = await import("node:fs/promises");
   // Validates config.json against every tensor first, so a broken source fails before anything is written.
@@ -102,6 +104,7 @@ async function convertFile(
   backend: Backend,
   report: ConvertReport,
 ): Promise<{ names: string[]; dataBytes: number }> {
+  const policy = quantization(options.quant, options.quantVision).quantizePolicy!;
   const declared = parseQuantMetadata(source.metadata, path);
   const companions = new Set([...declared.keys()].map(scalesName));
   const plan: Planned[] = [];
@@ -116,7 +119,7 @@ async function convertFile(
       plan.push({ kind: "keep", name, q: kept, codes: bytes, scales: scales.end - scales.begin });
       continue;
     }
-    const target = quantizationFor(name, options.quant);
+    const target = policy(name, options.quant);
     const floats = info.dtype === "F32" || info.dtype === "F16" || info.dtype === "BF16";
     if (target && floats && info.shape.length === 2) {
       const shapes = quantTensorShapes(target, info.shape);
