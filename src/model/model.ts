@@ -146,7 +146,7 @@ export interface LoadModelOptions {
    * docs/quantization.md); for experiments such as bench/quant.ts. */
   quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
   /** Quantise the vision tower's linear weights too (CLIP/SigLIP and BT-Adapter q/k/v/out, fc1/fc2, temporal_fc), with
-   * or without `quantize`: about 2× faster vision on the CPU path at a small cost in feature accuracy
+   * or without `quantize`: about 1.7× faster vision on the CPU path at a small cost in feature accuracy
    * (docs/quantization.md, "Which tensors are quantised"). Default: the vision tower keeps its stored precision. */
   quantizeVision?: QuantDType;
   /** q4 and q8 products on relaxed SIMD where the runtime computes them right (default true; the same bits either
