@@ -30,9 +30,12 @@ const PROMPT = {
   maxNewTokens: 6,
 };
 
+/** Each loaded tensor's precision as the model's Params recorded it. */
+const precisionOf = (model: PPLLaVAModel) =>
+  (model as unknown as { params: { precision: Map<string, string> } }).params.precision;
+
 async function quantizedBytes(model: PPLLaVAModel): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
-  const params = (model as unknown as { params: { precision: Map<string, string> } }).params;
   const llm = (model.llm as Llama).w; // in-process (workers: 0 is the default for these small models)
   const byName = new Map<string, unknown>();
   llm.layers.forEach((l, i) => {
@@ -48,7 +51,7 @@ async function quantizedBytes(model: PPLLaVAModel): Promise<Map<string, Uint8Arr
     "language_model.lm_head.weight",
     llm.lmHead,
   );
-  for (const [name, dtype] of params.precision) {
+  for (const [name, dtype] of precisionOf(model)) {
     if (dtype !== "q8" && dtype !== "q4") continue;
     out.set(name, await model.backend.downloadQuantized(byName.get(name) as never));
   }
@@ -114,8 +117,7 @@ Deno.test("convert f16 --quant q4 --quant-vision q8: the vision linears too, equ
     const atLoad = await loadModel(src, { quantize: "q4", quantizeVision: "q8" });
     try {
       // Which tensors are quantised, and to what: the same in the file as at load time.
-      const precision = (m: PPLLaVAModel) => (m as unknown as { params: { precision: Map<string, string> } }).params.precision;
-      const quantized = (m: PPLLaVAModel) => [...precision(m)].filter(([, d]) => d === "q8" || d === "q4").sort();
+      const quantized = (m: PPLLaVAModel) => [...precisionOf(m)].filter(([, d]) => d === "q8" || d === "q4").sort();
       const [a, b] = [quantized(converted), quantized(atLoad)];
       assertEquals(a, b);
       const vision = a.filter(([name]) => isVisionLinear(name));

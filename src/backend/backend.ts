@@ -44,8 +44,13 @@ export const DTYPE_BYTES: Readonly<Record<FloatDType, number>> = { f32: 4, f16: 
 
 /** Values per quantisation group (one f32 scale each), along K. */
 export const QUANT_GROUP = 32;
-/** Bytes per group: codes (32 × 8 or 4 bits) + one f32 scale. */
-export const QUANT_GROUP_BYTES: Readonly<Record<QuantDType, number>> = { q8: 32 + 4, q4: 16 + 4 };
+/** Code bytes per group (32 × 8 or 4 bits), in the codes plane. */
+export const QUANT_CODE_BYTES: Readonly<Record<QuantDType, number>> = { q8: 32, q4: 16 };
+/** Bytes per group: codes + one f32 scale (in the scales plane). */
+export const QUANT_GROUP_BYTES: Readonly<Record<QuantDType, number>> = {
+  q8: QUANT_CODE_BYTES.q8 + 4,
+  q4: QUANT_CODE_BYTES.q4 + 4,
+};
 
 export function isQuantized(dtype: DType): dtype is QuantDType {
   return dtype === "q8" || dtype === "q4";

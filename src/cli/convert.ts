@@ -12,10 +12,8 @@ export async function convertCommand(args: string[]): Promise<number> {
   if (positional.length !== 2) {
     throw new UsageError("usage: ppllava convert SRC DST --quant q8|q4 [--quant-vision q8|q4] [--quiet]");
   }
-  const quant = flags.quant;
-  if (quant !== "q8" && quant !== "q4") {
-    throw new UsageError(`--quant must be q8 or q4, got ${String(quant ?? "nothing")}`);
-  }
+  const quant = quantFlag(flags, "quant");
+  if (!quant) throw new UsageError("--quant q8|q4 is required");
   const [src, dst] = positional;
   const started = performance.now();
   const quantVision = quantFlag(flags, "quant-vision");

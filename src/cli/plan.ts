@@ -1,6 +1,6 @@
 /**
- * `ppllava plan [DIR] [--quant q8|q4] [--quant-vision q8|q4] [--workers N|auto] [--vision-workers N|auto] [--frames T] [--context N] [--beams N]
- *  [--max-bytes B] [--synthetic-7b] [--json]`
+ * `ppllava plan [DIR] [--quant q8|q4] [--quant-vision q8|q4] [--workers N|auto] [--vision-workers N|auto] [--frames T]
+ *  [--context N] [--beams N] [--max-bytes B] [--synthetic-7b] [--json]`
  *
  * The memory plan of a checkpoint (src/model/memory_plan.ts) without loading it: bytes per tensor group as loaded,
  * the LLM shards and vision workers, each WASM instance's total against its 4 GiB, and the host total against the memory available.

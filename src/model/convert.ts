@@ -1,10 +1,10 @@
 /**
  * `ppllava convert`: a checkpoint folder → the same HF-layout folder with the LLM weights (and with `quantVision` the
- * vision tower's linear weights) quantised ahead of time (docs/quantization.md). Streams tensor by tensor: each output file's header is computed from the source headers
- * first (quantised sizes follow from shapes), then every tensor is read, quantised on the backend if the policy
- * names it, and appended; at most one tensor is in memory at a time. Sharded checkpoints keep their shards (each
- * quantised weight's `.scales` goes to its shard, and the index is rewritten); every other file of the folder
- * (config, tokenizers, `clip_tokenizer/`) is copied.
+ * vision tower's linear weights) quantised ahead of time (docs/quantization.md). Streams tensor by tensor: each output
+ * file's header is computed from the source headers first (quantised sizes follow from shapes), then every tensor is
+ * read, quantised on the backend if the policy names it, and appended; at most one tensor is in memory at a time.
+ * Sharded checkpoints keep their shards (each quantised weight's `.scales` goes to its shard, and the index is
+ * rewritten); every other file of the folder (config, tokenizers, `clip_tokenizer/`) is copied.
  *
  * The quantisation is the backend's `quantize`, the same call `loadModel(dir, { quantize })` makes, so a converted
  * checkpoint loads to the very bytes load-time quantisation gives.
@@ -50,9 +50,13 @@ type Planned =
   | { kind: "keep"; name: string; q: QuantizedTensor; codes: number; scales: number };
 
 export async function convertCheckpoint(src: string, dst: string, options: ConvertOptions): Promise<ConvertReport> {
-  for (const [flag, mode] of [["--quant", options.quant], ["--quant-vision", options.quantVision ?? "q8"]]) {
-    if (mode !== "q8" && mode !== "q4") throw new WeightsError("bad_dtype", `convert: ${flag} ${mode}; allowed: q8, q4`);
+  const modes = [["--quant", options.quant], ["--quant-vision", options.quantVision]] as const;
+  for (const [flag, mode] of modes) {
+    if (mode !== "q8" && mode !== "q4" && (flag === "--quant" || mode !== undefined)) {
+      throw new WeightsError("bad_dtype", `convert: ${flag} ${mode}; allowed: q8, q4`);
+    }
   }
+  const policy = quantization(options.quant, options.quantVision).quantizePolicy;
   const fs = await import("node:fs/promises");
   // Validates config.json against every tensor first, so a broken source fails before anything is written.
   await (await openCheckpoint(src)).close();
@@ -75,7 +79,7 @@ export async function convertCheckpoint(src: string, dst: string, options: Conve
   for (const file of files) {
     const source = await SafetensorsFile.open(await fileSource(`${src}/${file}`));
     try {
-      const written = await convertFile(fs, source, `${dst}/${file}`, options, backend, report);
+      const written = await convertFile(fs, source, `${dst}/${file}`, options, policy, backend, report);
       for (const name of written.names) weightMap[name] = file;
       dataBytes += written.dataBytes;
     } finally {
@@ -101,10 +105,10 @@ async function convertFile(
   source: SafetensorsFile,
   path: string,
   options: ConvertOptions,
+  policy: (name: string, mode: QuantDType) => QuantDType | null,
   backend: Backend,
   report: ConvertReport,
 ): Promise<{ names: string[]; dataBytes: number }> {
-  const policy = quantization(options.quant, options.quantVision).quantizePolicy!;
   const declared = parseQuantMetadata(source.metadata, path);
   const companions = new Set([...declared.keys()].map(scalesName));
   const plan: Planned[] = [];

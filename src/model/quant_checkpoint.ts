@@ -146,7 +146,7 @@ export function quantization(
   llm: QuantDType | undefined,
   vision: QuantDType | undefined,
   base: (name: string, mode: QuantDType) => QuantDType | null = quantizationFor,
-): { quantize?: QuantDType; quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null } {
+): { quantize?: QuantDType; quantizePolicy: (name: string, mode: QuantDType) => QuantDType | null } {
   if (!vision) return { quantize: llm, quantizePolicy: base };
   return {
     quantize: llm ?? vision,

@@ -9,6 +9,7 @@
 import {
   type Backend,
   QUANT_GROUP,
+  QUANT_CODE_BYTES,
   QUANT_GROUP_BYTES,
   type QuantDType,
   type Shape,
@@ -147,7 +148,7 @@ export function cutQuantized(
 ): { bytes: ArrayBuffer; shape: number[] } {
   const [rows, cols] = shape;
   const groups = Math.ceil(cols / QUANT_GROUP);
-  const codeBytes = QUANT_GROUP_BYTES[dtype] - 4;
+  const codeBytes = QUANT_CODE_BYTES[dtype];
   const scales = block.subarray(rows * groups * codeBytes);
   const [r0, r1, g0, g1] = !take
     ? [0, rows, 0, groups]

@@ -10,8 +10,6 @@ import type { RelaxedProducts } from "./relaxed.ts";
 
 /** Element codes of the C ABI (kernels-rs/kernels/src/dispatch.rs; q8/q4 are the format codes of quant.rs). */
 export const DTYPE_CODES: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2, q8: 3, q4: 4 };
-/** Code bytes of one group of 32 weights (docs/quantization.md; its scale is 4 bytes more, in the scales plane). */
-export const CODE_BYTES_PER_GROUP = { q8: 32, q4: 16 } as const;
 
 export class WasmStorage implements Storage {
   #freed = false;

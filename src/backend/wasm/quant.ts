@@ -3,12 +3,11 @@
  * docs/quantization.md): load-time quantisation, upload of ahead-of-time bytes, dequantisation (cast, download,
  * embedding rows) and the quantised linear x · Ŵᵀ + bias.
  */
-import { BackendError, type QuantDType, type Shape, storageBytes, type Tensor } from "../backend.ts";
+import { BackendError, QUANT_CODE_BYTES, type QuantDType, type Shape, storageBytes, type Tensor } from "../backend.ts";
 import { size } from "../views.ts";
 import {
   address,
   callKernel,
-  CODE_BYTES_PER_GROUP,
   DTYPE_CODES,
   filled,
   memoryView,
@@ -225,7 +224,7 @@ export function quantLinear(
       if (m === 0) return;
       const relaxed = relaxedProduct(ctx, hw.dtype, method, n);
       if (relaxed) {
-        const codeBytes = CODE_BYTES_PER_GROUP[hw.dtype as "q4" | "q8"];
+        const codeBytes = QUANT_CODE_BYTES[hw.dtype as QuantDType];
         relaxedLinear(ctx, relaxed, codeBytes, address(dx), m, k, address(hw), n, hb ? address(hb) : 0, address(out));
         return;
       }

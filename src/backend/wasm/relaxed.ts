@@ -15,13 +15,14 @@
  * Otherwise the kernels module's own product is used, and `relaxedSimdSupport` says why.
  */
 import { PackageFileError, readPackageFile } from "../../util/files.ts";
-import { CODE_BYTES_PER_GROUP, DTYPE_CODES } from "./context.ts";
+import { QUANT_CODE_BYTES, type QuantDType } from "../backend.ts";
+import { DTYPE_CODES } from "./context.ts";
 import type { WasmKernels } from "./loader.ts";
 
 export const RELAXED_WASM_PATH = "wasm/ppllava_relaxed.wasm";
 const ABI_VERSION = 3;
 const GROUP = 32;
-export type RelaxedFormat = keyof typeof CODE_BYTES_PER_GROUP;
+export type RelaxedFormat = QuantDType;
 
 /** One x row as `ppl_quant_activations_i8` leaves it: int8 codes, each group's Σ and scale (addresses). */
 export interface QuantizedRow {
@@ -140,7 +141,7 @@ async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
  */
 function knownAnswerMismatch(kernels: WasmKernels, format: RelaxedFormat, relaxed: RelaxedProduct): string | null {
   const n = 8, k = 100, groups = Math.ceil(k / GROUP);
-  const [codeBytes, code] = [CODE_BYTES_PER_GROUP[format], DTYPE_CODES[format]];
+  const [codeBytes, code] = [QUANT_CODE_BYTES[format], DTYPE_CODES[format]];
   let seed = 12345;
   const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
   const weights = Float32Array.from(
