@@ -2,13 +2,13 @@
  * The q8/q4 kernels through the WASM backend (SIMD and scalar, both product methods) against tests/reference/quant.ts:
  * quantised bytes equal the reference bit for bit, the round trip stays in the format's bound, linear stays in the
  * bound of its method on shapes with K not a multiple of 4 or 32, M = 1, N = 1, and bad input is a typed error. The
- * relaxed SIMD q4 decode product gives the kernels module's bits.
+ * relaxed SIMD products (q4 on either dot, and q8 where used) give the kernels module's bits.
  */
 import { BackendError, type QuantDType, storageBytes } from "../src/backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../src/backend/wasm/backend.ts";
 import type { QuantMethod } from "../src/backend/wasm/quant.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
-import { relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
+import { type RelaxedDot, relaxedProduct, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
 import { quantizedRows } from "../src/backend/quant_layout.ts";
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { gaussian } from "./util/random.ts";
@@ -254,19 +254,35 @@ Deno.test("relaxed SIMD q4 and q8 products (wasm/ppllava_relaxed.wasm) give the 
   // Deno lowers relaxed SIMD's dot exactly for 7-bit operands, so the known-answer check at load must switch q4 on
   // here (./relaxed.ts). q8 also needs 8-bit unsigned operands multiplied without saturation (V8 with AVX-VNNI); on a
   // CPU without it the check must decline q8 with its reason, and q8 then runs in the kernels module.
+  // q4 runs on the 32-bit dot where q8's check passes (one vpdpbusd), else on the 16-bit dot (pmaddubsw alone); both
+  // q4 products are exact on every lowering, so both are held to the kernels module's bits here whichever is picked.
   const support = await relaxedSimdSupport(await loadKernels());
   assert(support.q4 !== null, `relaxed SIMD is off on Deno: ${support.reason}`);
   if (!support.q8) assert(support.reason.includes("q8 declined, the relaxed product disagrees"), support.reason);
+  assert(support.reason.includes(`q4 (${support.q8 ? 32 : 16}-bit dot)`), support.reason);
   const relaxed = await createWasmBackend();
   const plain = await createWasmBackend({ relaxedSimd: false });
   assert(relaxed.relaxedSimd && !plain.relaxedSimd);
   assertEquals(relaxed.relaxedFormats, support.q8 ? ["q4", "q8"] : ["q4"]);
+  const onDot = async (dot: RelaxedDot) => {
+    const b = await createWasmBackend({ relaxedQ4Dot: dot });
+    assert(
+      b.relaxedFormats.includes("q4"),
+      `q4 on the ${dot} dot: ${await relaxedProduct(await loadKernels(), "q4", dot)}`,
+    );
+    return b;
+  };
+  const candidates: [string, WasmBackend, readonly QuantDType[]][] = [["as picked", relaxed, relaxed.relaxedFormats]];
+  for (const dot of ["i32", "i16"] as const) candidates.push([`${dot} dot`, await onDot(dot), ["q4"]]);
   let seed = 77;
   // N a multiple of 4 takes the relaxed product (m ≥ 4 in stripes of rows: 1028 rows of K = 4096 make ten stripes of
   // 100 and a last one of 28); N = 6 the kernels module's (fallback).
   const shapes = [[1, 4, 1], [1, 8, 31], [1, 12, 32], [2, 16, 33], [3, 4, 100], [1, 64, 256], [1, 32, 4096]];
   shapes.push([4, 8, 64], [5, 1028, 4096], [1, 6, 64]);
-  for (const [format, [m, n, k]] of relaxed.relaxedFormats.flatMap((f) => shapes.map((s) => [f, s] as const))) {
+  const cases = candidates.flatMap(([label, b, formats]) =>
+    formats.flatMap((f) => shapes.map((s) => [label, b, f, s] as const))
+  );
+  for (const [label, candidate, format, [m, n, k]] of cases) {
     for (const withBias of [true, false]) {
       seed++;
       const w = weights(n, k, seed);
@@ -282,8 +298,8 @@ Deno.test("relaxed SIMD q4 and q8 products (wasm/ppllava_relaxed.wasm) give the 
         y.dispose();
         return new Uint32Array(out.buffer, out.byteOffset, out.length);
       };
-      const [a, e] = [await run(relaxed), await run(plain)];
-      assertEquals([...a], [...e], `${format} (${m}, ${n}, ${k}) bias ${withBias}`);
+      const [a, e] = [await run(candidate), await run(plain)];
+      assertEquals([...a], [...e], `${label}: ${format} (${m}, ${n}, ${k}) bias ${withBias}`);
     }
   }
   // Bad input stays a typed error on the relaxed path.

@@ -1,6 +1,7 @@
 ;; The q4 and q8 products with relaxed SIMD's 8-bit dot (docs/quantization.md, "Products"): one x row (q4_matvec,
-;; q8_matvec: decoding) or two (q4_matvec2, q8_matvec2: prefill) against every weight row, one block of four rows a pass,
-;; the same arithmetic as kernels-rs dot4_decode (ops/src/quant_simd.rs) so that both give the same bits. Hand-written text because Debian's rustc 1.63 cannot emit relaxed SIMD;
+;; q8_matvec: decoding) or two (q4_matvec2, q8_matvec2: prefill) against every weight row, one block of four rows a pass;
+;; q4 also on the 16-bit dot (q4_matvec_i16, q4_matvec2_i16) for runtimes whose 32-bit dot is not one instruction. All
+;; have the same arithmetic as kernels-rs dot4_decode (ops/src/quant_simd.rs) so that both give the same bits. Hand-written text because Debian's rustc 1.63 cannot emit relaxed SIMD;
 ;; scripts/build-wasm assembles it into wasm/ppllava_relaxed.wasm, which imports the kernels module's memory and works on
 ;; its blocks.
 ;;
@@ -18,7 +19,7 @@
 ;; 1.07–1.17× (fewer scale loads and multiplies).
 (module
   (import "env" "memory" (memory 1))
-  (func (export "abi_version") (result i32) (i32.const 3))
+  (func (export "abi_version") (result i32) (i32.const 4))
   ;; bias[row..row+4], or +0.0 without a bias (matmul_int8 adds 0.0 then too, which turns −0.0 into +0.0).
   (func $bias (param $bias i32) (param $row i32) (result v128)
     (if (result v128) (i32.eqz (local.get $bias))
@@ -76,6 +77,63 @@
         (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
           (f32x4.convert_i32x4_s (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u01) (local.get $u23))
                                             (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u01) (local.get $u23))))
+          (f32x4.mul (v128.load (i32.add (local.get $blockScales) (i32.shl (local.get $k) (i32.const 4)))) (local.get $d)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $next)))
+      (v128.store (i32.add (local.get $out) (i32.shl (local.get $row) (i32.const 2)))
+        (f32x4.add (local.get $acc) (call $bias (local.get $bias) (local.get $row))))
+      (local.set $row (i32.add (local.get $row) (i32.const 4)))
+      (br $rows))))
+;; q4_matvec with the 16-bit dot, for runtimes that build the 32-bit one from pmaddubsw (x86 without AVX-VNNI, and Bun:
+;; three instructions a dot, where AVX-VNNI's vpdpbusd is one). `i16x8.dot_i8x16_i7x16_s` is pmaddubsw alone, and its
+;; lanes stay exact in i16 through the reduction: a row's lane holds 4 products (lo and hi nibbles, |x·c| ≤ 127·15), the
+;; shuffles then add rows' halves until a lane holds 16 (≤ 30480 < 32767); one `extadd_pairwise` widens the four row
+;; sums to i32, and −8·Σx is added there. The float steps are q4_matvec's, so the bits are too (relaxed.ts picks the
+;; faster of the two where both are exact).
+  (func (export "q4_matvec_i16") (param $x8 i32) (param $sx i32) (param $dx i32) (param $codes i32) (param $dw i32)
+    (param $n i32) (param $g i32) (param $bias i32) (param $out i32)
+    (local $row i32) (local $k i32) (local $block i32) (local $blockScales i32)
+    (local $c0 i32) (local $c1 i32) (local $c2 i32) (local $c3 i32)
+    (local $mask v128) (local $xlo v128) (local $xhi v128) (local $d v128) (local $v v128)
+    (local $p0 v128) (local $p1 v128) (local $p2 v128) (local $p3 v128) (local $u01 v128) (local $u23 v128) (local $acc v128)
+    (local.set $mask (i8x16.splat (i32.const 15)))
+    (block $rows_done (loop $rows
+      (br_if $rows_done (i32.ge_u (local.get $row) (local.get $n)))
+      (local.set $block (i32.add (local.get $codes) (i32.mul (local.get $row) (i32.shl (local.get $g) (i32.const 4)))))
+      (local.set $blockScales (i32.add (local.get $dw) (i32.mul (local.get $row) (i32.shl (local.get $g) (i32.const 2)))))
+      (local.set $acc (v128.const i32x4 0 0 0 0))
+      (local.set $c0 (local.get $block))
+      (local.set $c1 (i32.add (local.get $block) (i32.const 16)))
+      (local.set $c2 (i32.add (local.get $block) (i32.const 32)))
+      (local.set $c3 (i32.add (local.get $block) (i32.const 48)))
+      (local.set $k (i32.const 0))
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $k) (local.get $g)))
+        (local.set $xlo (v128.load (i32.add (local.get $x8) (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $xhi (v128.load offset=16 (i32.add (local.get $x8) (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $d (v128.load32_splat (i32.add (local.get $dx) (i32.shl (local.get $k) (i32.const 2)))))
+        (local.set $v (v128.load (i32.add (local.get $c0) (i32.shl (local.get $k) (i32.const 6)))))
+        (local.set $p0 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xlo) (v128.and (local.get $v) (local.get $mask)))
+                                  (i16x8.dot_i8x16_i7x16_s (local.get $xhi) (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))))
+        (local.set $v (v128.load (i32.add (local.get $c1) (i32.shl (local.get $k) (i32.const 6)))))
+        (local.set $p1 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xlo) (v128.and (local.get $v) (local.get $mask)))
+                                  (i16x8.dot_i8x16_i7x16_s (local.get $xhi) (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))))
+        (local.set $v (v128.load (i32.add (local.get $c2) (i32.shl (local.get $k) (i32.const 6)))))
+        (local.set $p2 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xlo) (v128.and (local.get $v) (local.get $mask)))
+                                  (i16x8.dot_i8x16_i7x16_s (local.get $xhi) (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))))
+        (local.set $v (v128.load (i32.add (local.get $c3) (i32.shl (local.get $k) (i32.const 6)))))
+        (local.set $p3 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xlo) (v128.and (local.get $v) (local.get $mask)))
+                                  (i16x8.dot_i8x16_i7x16_s (local.get $xhi) (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))))
+        ;; reduce4 of q4_matvec on 16-bit lanes: the same shuffles, i16 adds, then one widening.
+        (local.set $u01 (i16x8.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $p0) (local.get $p1))
+                                   (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $p0) (local.get $p1))))
+        (local.set $u23 (i16x8.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $p2) (local.get $p3))
+                                   (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $p2) (local.get $p3))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+          (f32x4.convert_i32x4_s (i32x4.add
+            (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u01) (local.get $u23))
+                                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u01) (local.get $u23))))
+            (i32x4.splat (i32.mul (i32.const -8) (i32.load (i32.add (local.get $sx) (i32.shl (local.get $k) (i32.const 2))))))))
           (f32x4.mul (v128.load (i32.add (local.get $blockScales) (i32.shl (local.get $k) (i32.const 4)))) (local.get $d)))))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $next)))
@@ -151,6 +209,81 @@
           (f32x4.convert_i32x4_s (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u01) (local.get $u23))
                                             (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u01) (local.get $u23))))
           (f32x4.mul (local.get $w4) (local.get $db)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $next)))
+      (v128.store (i32.add (local.get $outa) (i32.shl (local.get $row) (i32.const 2)))
+        (f32x4.add (local.get $acca) (call $bias (local.get $bias) (local.get $row))))
+      (v128.store (i32.add (local.get $outb) (i32.shl (local.get $row) (i32.const 2)))
+        (f32x4.add (local.get $accb) (call $bias (local.get $bias) (local.get $row))))
+      (local.set $row (i32.add (local.get $row) (i32.const 4)))
+      (br $rows))))
+;; q4_matvec2 with the 16-bit dot (q4_matvec_i16's arithmetic for two x rows): the same bits.
+  (func (export "q4_matvec2_i16") (param $x8a i32) (param $sxa i32) (param $dxa i32) (param $x8b i32) (param $sxb i32) (param $dxb i32) (param $codes i32) (param $dw i32)
+    (param $n i32) (param $g i32) (param $bias i32) (param $outa i32) (param $outb i32)
+    (local $row i32) (local $k i32) (local $block i32) (local $blockScales i32)
+    (local $c0 i32) (local $c1 i32) (local $c2 i32) (local $c3 i32)
+    (local $mask v128) (local $v v128) (local $lo v128) (local $hi v128) (local $w4 v128) (local $u01 v128) (local $u23 v128)
+    (local $xalo v128) (local $xahi v128) (local $acca v128) (local $pa0 v128) (local $pa1 v128) (local $pa2 v128) (local $pa3 v128)
+    (local $xblo v128) (local $xbhi v128) (local $accb v128) (local $pb0 v128) (local $pb1 v128) (local $pb2 v128) (local $pb3 v128)
+    (local.set $mask (i8x16.splat (i32.const 15)))
+    (block $rows_done (loop $rows
+      (br_if $rows_done (i32.ge_u (local.get $row) (local.get $n)))
+      (local.set $block (i32.add (local.get $codes) (i32.mul (local.get $row) (i32.shl (local.get $g) (i32.const 4)))))
+      (local.set $blockScales (i32.add (local.get $dw) (i32.mul (local.get $row) (i32.shl (local.get $g) (i32.const 2)))))
+      (local.set $acca (v128.const i32x4 0 0 0 0))
+      (local.set $accb (v128.const i32x4 0 0 0 0))
+      (local.set $c0 (local.get $block))
+      (local.set $c1 (i32.add (local.get $block) (i32.const 16)))
+      (local.set $c2 (i32.add (local.get $block) (i32.const 32)))
+      (local.set $c3 (i32.add (local.get $block) (i32.const 48)))
+      (local.set $k (i32.const 0))
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $k) (local.get $g)))
+        (local.set $xalo (v128.load (i32.add (local.get $x8a) (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $xahi (v128.load offset=16 (i32.add (local.get $x8a) (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $xblo (v128.load (i32.add (local.get $x8b) (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $xbhi (v128.load offset=16 (i32.add (local.get $x8b) (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $v (v128.load (i32.add (local.get $c0) (i32.shl (local.get $k) (i32.const 6)))))
+        (local.set $lo (v128.and (local.get $v) (local.get $mask)))
+        (local.set $hi (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))
+        (local.set $pa0 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xalo) (local.get $lo)) (i16x8.dot_i8x16_i7x16_s (local.get $xahi) (local.get $hi))))
+        (local.set $pb0 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xblo) (local.get $lo)) (i16x8.dot_i8x16_i7x16_s (local.get $xbhi) (local.get $hi))))
+        (local.set $v (v128.load (i32.add (local.get $c1) (i32.shl (local.get $k) (i32.const 6)))))
+        (local.set $lo (v128.and (local.get $v) (local.get $mask)))
+        (local.set $hi (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))
+        (local.set $pa1 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xalo) (local.get $lo)) (i16x8.dot_i8x16_i7x16_s (local.get $xahi) (local.get $hi))))
+        (local.set $pb1 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xblo) (local.get $lo)) (i16x8.dot_i8x16_i7x16_s (local.get $xbhi) (local.get $hi))))
+        (local.set $v (v128.load (i32.add (local.get $c2) (i32.shl (local.get $k) (i32.const 6)))))
+        (local.set $lo (v128.and (local.get $v) (local.get $mask)))
+        (local.set $hi (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))
+        (local.set $pa2 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xalo) (local.get $lo)) (i16x8.dot_i8x16_i7x16_s (local.get $xahi) (local.get $hi))))
+        (local.set $pb2 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xblo) (local.get $lo)) (i16x8.dot_i8x16_i7x16_s (local.get $xbhi) (local.get $hi))))
+        (local.set $v (v128.load (i32.add (local.get $c3) (i32.shl (local.get $k) (i32.const 6)))))
+        (local.set $lo (v128.and (local.get $v) (local.get $mask)))
+        (local.set $hi (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))
+        (local.set $pa3 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xalo) (local.get $lo)) (i16x8.dot_i8x16_i7x16_s (local.get $xahi) (local.get $hi))))
+        (local.set $pb3 (i16x8.add (i16x8.dot_i8x16_i7x16_s (local.get $xblo) (local.get $lo)) (i16x8.dot_i8x16_i7x16_s (local.get $xbhi) (local.get $hi))))
+        (local.set $w4 (v128.load (i32.add (local.get $blockScales) (i32.shl (local.get $k) (i32.const 4)))))
+        (local.set $u01 (i16x8.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $pa0) (local.get $pa1))
+                                   (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $pa0) (local.get $pa1))))
+        (local.set $u23 (i16x8.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $pa2) (local.get $pa3))
+                                   (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $pa2) (local.get $pa3))))
+        (local.set $acca (f32x4.add (local.get $acca) (f32x4.mul
+          (f32x4.convert_i32x4_s (i32x4.add
+            (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u01) (local.get $u23))
+                                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u01) (local.get $u23))))
+            (i32x4.splat (i32.mul (i32.const -8) (i32.load (i32.add (local.get $sxa) (i32.shl (local.get $k) (i32.const 2))))))))
+          (f32x4.mul (local.get $w4) (v128.load32_splat (i32.add (local.get $dxa) (i32.shl (local.get $k) (i32.const 2))))))))
+        (local.set $u01 (i16x8.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $pb0) (local.get $pb1))
+                                   (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $pb0) (local.get $pb1))))
+        (local.set $u23 (i16x8.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $pb2) (local.get $pb3))
+                                   (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $pb2) (local.get $pb3))))
+        (local.set $accb (f32x4.add (local.get $accb) (f32x4.mul
+          (f32x4.convert_i32x4_s (i32x4.add
+            (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u01) (local.get $u23))
+                                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u01) (local.get $u23))))
+            (i32x4.splat (i32.mul (i32.const -8) (i32.load (i32.add (local.get $sxb) (i32.shl (local.get $k) (i32.const 2))))))))
+          (f32x4.mul (local.get $w4) (v128.load32_splat (i32.add (local.get $dxb) (i32.shl (local.get $k) (i32.const 2))))))))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $next)))
       (v128.store (i32.add (local.get $outa) (i32.shl (local.get $row) (i32.const 2)))

@@ -7,6 +7,7 @@ import type { Tensor } from "../backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
 import { readBandwidth } from "../backend/wasm/bandwidth.ts";
 import { loadKernels } from "../backend/wasm/loader.ts";
+import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
 import { type RequestContext, serveRequests, TEST_HANDLERS, transferring } from "../util/workers.ts";
 import { AllReduce } from "./all_reduce.ts";
 import { LlamaShard, type ShardRanges, ShardSession, shardWeights } from "./llama_shard.ts";
@@ -57,9 +58,16 @@ function stats() {
 
 await serveRequests({
   async init(
-    args: { config: LlamaConfig; ranges: ShardRanges; index: number; workers: number; relaxedSimd?: boolean },
+    args: {
+      config: LlamaConfig;
+      ranges: ShardRanges;
+      index: number;
+      workers: number;
+      relaxedSimd?: boolean;
+      relaxedQ4Dot?: RelaxedDot;
+    },
   ) {
-    backend = await createWasmBackend({ relaxedSimd: args.relaxedSimd });
+    backend = await createWasmBackend({ relaxedSimd: args.relaxedSimd, relaxedQ4Dot: args.relaxedQ4Dot });
     received = new ReceivedTensors(backend);
     config = args.config;
     ranges = args.ranges;

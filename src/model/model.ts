@@ -23,6 +23,7 @@
  */
 import type { Backend, QuantDType, Tensor } from "../backend/backend.ts";
 import { createWasmBackend } from "../backend/wasm/backend.ts";
+import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
 import { directoryFiles, type FileSet } from "../util/random_access.ts";
 import { clipTextConfig, ClipTextTower } from "./clip_text.ts";
 import type { PPLLaVAConfig, Triple } from "./config.ts";
@@ -153,6 +154,8 @@ export interface LoadModelOptions {
    * way: src/backend/wasm/relaxed.ts). false keeps them in the kernels module, for comparisons (bench/relaxed_simd.ts).
    * Applies to the default backend and the LLM workers. */
   relaxedSimd?: boolean;
+  /** q4's relaxed product on this 8-bit dot instead of the runtime's pick (WasmBackendOptions), for comparisons. */
+  relaxedQ4Dot?: RelaxedDot;
 }
 
 export class PPLLaVAModel {
@@ -419,7 +422,8 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     await weights.close();
     throw error;
   }
-  const backend = options.backend ?? await createWasmBackend({ relaxedSimd: options.relaxedSimd });
+  const { relaxedSimd, relaxedQ4Dot } = options;
+  const backend = options.backend ?? await createWasmBackend({ relaxedSimd, relaxedQ4Dot });
   const params = new Params(backend, weights, { quantize, quantizePolicy });
   let sharded: ShardedLlama | undefined;
   let frameWorkers: VisionWorkers | undefined;
@@ -433,7 +437,8 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
         quantize,
         quantizePolicy,
         stallMs,
-        relaxedSimd: options.relaxedSimd,
+        relaxedSimd,
+        relaxedQ4Dot,
       })
       : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
     if (plan.visionWorkers > 0) {

@@ -12,6 +12,7 @@
  * `WorkerError("crashed")`; `dispose()` terminates them too.
  */
 import type { Backend, QuantDType, Tensor } from "../backend/backend.ts";
+import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
 import { ModelError } from "./errors.ts";
 import { exchangeBytes } from "./all_reduce.ts";
@@ -41,6 +42,8 @@ export interface ShardedLlamaOptions {
   stallMs?: number;
   /** Each worker's backend: q4 decode products on relaxed SIMD where it works (default true; WasmBackendOptions). */
   relaxedSimd?: boolean;
+  /** Each worker's backend: q4's relaxed product on this dot instead of the runtime's pick (WasmBackendOptions). */
+  relaxedQ4Dot?: RelaxedDot;
 }
 
 /** Two minutes: a worker reports progress after every half-layer, which takes seconds even for a 7B prefill. */
@@ -89,6 +92,7 @@ export class ShardedLlama {
             index: i,
             workers: workers.length,
             relaxedSimd: options.relaxedSimd,
+            relaxedQ4Dot: options.relaxedQ4Dot,
           })
         ),
       );

@@ -25,7 +25,13 @@ import { address, memoryView, type WasmContext, WasmStorage } from "./context.ts
 import { matmul } from "./gemm.ts";
 import { binary, copyAs, copyInto, embedding, mean, patchEmbed, scale } from "./layout.ts";
 import { loadKernels, type WasmKernels } from "./loader.ts";
-import { type RelaxedFormat, type RelaxedProducts, relaxedSimdSupport } from "./relaxed.ts";
+import {
+  type RelaxedDot,
+  type RelaxedFormat,
+  type RelaxedProducts,
+  relaxedProductsOnQ4Dot,
+  relaxedSimdSupport,
+} from "./relaxed.ts";
 import { layerNorm, rmsNorm } from "./norm.ts";
 import { relevance, windowPool } from "./pooling.ts";
 import {
@@ -79,6 +85,9 @@ export interface WasmBackendOptions {
   /** Use relaxed SIMD's q4 and q8 products where the runtime computes them right (default true; same bits either way,
    * see ./relaxed.ts). false keeps every product in the kernels module, for comparisons. */
   relaxedSimd?: boolean;
+  /** Run q4's relaxed product on this 8-bit dot instead of the one picked for the runtime (./relaxed.ts: the same
+   * bits), for comparisons (bench/relaxed_simd.ts). */
+  relaxedQ4Dot?: RelaxedDot;
 }
 
 export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
@@ -323,6 +332,7 @@ export async function createWasmBackend(
   options: WasmBackendOptions & { kernels?: WasmKernels } = {},
 ): Promise<WasmBackend> {
   const kernels = options.kernels ?? await loadKernels();
-  const relaxed = options.relaxedSimd === false ? null : await relaxedSimdSupport(kernels);
+  const picked = options.relaxedSimd === false ? null : await relaxedSimdSupport(kernels);
+  const relaxed = picked && options.relaxedQ4Dot ? await relaxedProductsOnQ4Dot(kernels, options.relaxedQ4Dot) : picked;
   return new WasmBackend(kernels, options, relaxed);
 }

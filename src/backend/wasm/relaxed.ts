@@ -3,8 +3,8 @@
  * by scripts/build-wasm), instantiated once per kernels instance over that instance's own memory, so it reads the
  * weights (in their block layout) and activations where they already are. One x row (decoding) or two (prefill) at
  * a time; it computes the same bits as kernels-rs's int8 products (the WAT file says why). Against the kernels
- * module's products on the block layout, Deno: q4 decode 1.3–1.7×, prefill 1.55–1.65×; Bun 1.2–1.3× and 1.15–1.22×
- * (bench/relaxed_simd.ts, docs/big-models.md); q8 in docs/quantization.md, "Products".
+ * module's products on the block layout, Deno: q4 decode 1.3–1.7×, prefill 1.45–1.65×; Bun 1.2–1.3× and 1.15–1.22×
+ * (bench/relaxed_simd.ts, docs/big-models.md); q8 and the 16-bit-dot q4 in docs/quantization.md, "Products".
  *
  * Whether an instance uses them is decided once, when first asked, for each format: the runtime must compile the
  * module (Deno and Bun do; Node 20 does not without a flag) and the relaxed product of a fixed problem must equal
@@ -20,7 +20,7 @@ import { DTYPE_CODES } from "./context.ts";
 import type { WasmKernels } from "./loader.ts";
 
 export const RELAXED_WASM_PATH = "wasm/ppllava_relaxed.wasm";
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 const GROUP = 32;
 export type RelaxedFormat = QuantDType;
 
@@ -70,8 +70,15 @@ export interface RelaxedSupport extends RelaxedProducts {
   readonly reason: string;
 }
 
+/** Which 8-bit dot a q4 product is built on (products.wat): "i32" = `i32x4.dot_i8x16_i7x16_add_s`, "i16" =
+ * `i16x8.dot_i8x16_i7x16_s` (`q4_matvec_i16`). The same bits; which is faster depends on the runtime's lowering. */
+export type RelaxedDot = "i32" | "i16";
+
+type RelaxedExports = Record<string, (...args: number[]) => number | void>;
+
 let compiled: Promise<WebAssembly.Module> | null = null;
 const perInstance = new WeakMap<WasmKernels, Promise<RelaxedSupport>>();
+const exportsPerInstance = new WeakMap<WasmKernels, Promise<RelaxedExports | string>>();
 
 /** The relaxed products for `kernels`, each null where not used, with the reason (decided once per instance). */
 export function relaxedSimdSupport(kernels: WasmKernels): Promise<RelaxedSupport> {
@@ -87,9 +94,64 @@ export function relaxedSimdSupport(kernels: WasmKernels): Promise<RelaxedSupport
   return support;
 }
 
+/**
+ * One format's product on a given dot, checked like `relaxedSimdSupport`'s, or why it is not used: for comparing the
+ * two q4 products on one host (tests, bench/relaxed_simd.ts), as `relaxedSimdSupport` picks one per runtime.
+ */
+export async function relaxedProduct(
+  kernels: WasmKernels,
+  format: RelaxedFormat,
+  dot: RelaxedDot,
+): Promise<RelaxedProduct | string> {
+  const exports = await relaxedExports(kernels);
+  if (typeof exports === "string") return exports;
+  const candidate = productOf(exports, format, dot);
+  const mismatch = knownAnswerMismatch(kernels, format, candidate);
+  return mismatch
+    ? `${format} declined, the relaxed product disagrees with the kernels module's: ${mismatch}`
+    : candidate;
+}
+
+/** `relaxedSimdSupport`'s products with q4 on `dot` (null where that product is not used), for comparisons. */
+export async function relaxedProductsOnQ4Dot(kernels: WasmKernels, dot: RelaxedDot): Promise<RelaxedProducts> {
+  const [support, q4] = [await relaxedSimdSupport(kernels), await relaxedProduct(kernels, "q4", dot)];
+  return { q4: typeof q4 === "string" ? null : q4, q8: support.q8 };
+}
+
 async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
-  const none = (reason: string): RelaxedSupport => ({ q4: null, q8: null, reason });
-  if (!kernels.hasSimd) return none("the kernels module was built without SIMD");
+  const exports = await relaxedExports(kernels);
+  if (typeof exports === "string") return { q4: null, q8: null, reason: exports };
+  // q8's check passes exactly where the 32-bit dot multiplies unsigned 8-bit operands unsaturated, which is where it
+  // is one instruction (vpdpbusd). Elsewhere the runtime builds it from pmaddubsw, pmaddwd and an add, and q4 runs
+  // faster on the 16-bit dot, which is pmaddubsw alone (docs/quantization.md, "Products").
+  const q8 = await relaxedProduct(kernels, "q8", "i32");
+  const q4Dot: RelaxedDot = typeof q8 === "string" ? "i16" : "i32";
+  const q4 = await relaxedProduct(kernels, "q4", q4Dot);
+  const used = [
+    typeof q4 !== "string" && `q4 (${q4Dot === "i16" ? "16" : "32"}-bit dot)`,
+    typeof q8 !== "string" && "q8",
+  ]
+    .filter(Boolean).join(" and ");
+  const declined = [q4, q8].filter((p): p is string => typeof p === "string");
+  return {
+    q4: typeof q4 === "string" ? null : q4,
+    q8: typeof q8 === "string" ? null : q8,
+    reason: [used ? `relaxed SIMD ${used} products in use` : "", ...declined].filter(Boolean).join("; "),
+  };
+}
+
+/** The relaxed module instantiated over `kernels`' memory (once per instance), or why it cannot be. */
+function relaxedExports(kernels: WasmKernels): Promise<RelaxedExports | string> {
+  let exports = exportsPerInstance.get(kernels);
+  if (!exports) {
+    exports = instantiate(kernels);
+    exportsPerInstance.set(kernels, exports);
+  }
+  return exports;
+}
+
+async function instantiate(kernels: WasmKernels): Promise<RelaxedExports | string> {
+  if (!kernels.hasSimd) return "the kernels module was built without SIMD";
   compiled ??= readPackageFile(RELAXED_WASM_PATH).then((bytes) => WebAssembly.compile(bytes));
   let module: WebAssembly.Module;
   try {
@@ -97,39 +159,25 @@ async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
   } catch (cause) {
     // A host without the package's files (a bundle given its kernels as bytes) cannot read it; any other failure is
     // the runtime's compiler refusing relaxed SIMD.
-    return none(
-      cause instanceof PackageFileError
-        ? cause.message
-        : `this runtime cannot compile ${RELAXED_WASM_PATH} (no relaxed SIMD?): ${String(cause)}`,
-    );
+    return cause instanceof PackageFileError
+      ? cause.message
+      : `this runtime cannot compile ${RELAXED_WASM_PATH} (no relaxed SIMD?): ${String(cause)}`;
   }
   const instance = await WebAssembly.instantiate(module, { env: { memory: kernels.memory } });
-  const exports = instance.exports as Record<string, (...args: number[]) => number | void>;
-  if (exports.abi_version() !== ABI_VERSION) {
-    return none(`${RELAXED_WASM_PATH} does not speak ABI version ${ABI_VERSION}`);
-  }
-  const product = (format: RelaxedFormat): RelaxedProduct => {
-    const [one, two] = [exports[`${format}_matvec`], exports[`${format}_matvec2`]];
-    return {
-      matvec: (x8, sums, scales, codes, dw, n, groups, bias, out) =>
-        void one(x8, sums, scales, codes, dw, n, groups, bias, out),
-      matvec2: (a, b, codes, dw, n, groups, bias, outA, outB) =>
-        void two(a.x8, a.sums, a.scales, b.x8, b.sums, b.scales, codes, dw, n, groups, bias, outA, outB),
-    };
-  };
-  const checked = (format: RelaxedFormat) => {
-    const candidate = product(format);
-    const mismatch = knownAnswerMismatch(kernels, format, candidate);
-    return { product: mismatch ? null : candidate, why: mismatch };
-  };
-  const q4 = checked("q4"), q8 = checked("q8");
-  const used = [q4.product && "q4", q8.product && "q8"].filter(Boolean).join(" and ");
-  const declined = [["q4", q4.why], ["q8", q8.why]].filter(([, why]) => why)
-    .map(([format, why]) => `${format} declined, the relaxed product disagrees with the kernels module's: ${why}`);
+  const exports = instance.exports as RelaxedExports;
+  if (exports.abi_version() !== ABI_VERSION) return `${RELAXED_WASM_PATH} does not speak ABI version ${ABI_VERSION}`;
+  return exports;
+}
+
+function productOf(exports: RelaxedExports, format: RelaxedFormat, dot: RelaxedDot): RelaxedProduct {
+  const suffix = dot === "i16" ? "_i16" : "";
+  const [one, two] = [exports[`${format}_matvec${suffix}`], exports[`${format}_matvec2${suffix}`]];
+  if (!one || !two) throw new Error(`${RELAXED_WASM_PATH} has no ${format} product on the ${dot} dot`);
   return {
-    q4: q4.product,
-    q8: q8.product,
-    reason: [used ? `relaxed SIMD ${used} products in use` : "", ...declined].filter(Boolean).join("; "),
+    matvec: (x8, sums, scales, codes, dw, n, groups, bias, out) =>
+      void one(x8, sums, scales, codes, dw, n, groups, bias, out),
+    matvec2: (a, b, codes, dw, n, groups, bias, outA, outB) =>
+      void two(a.x8, a.sums, a.scales, b.x8, b.sums, b.scales, codes, dw, n, groups, bias, outA, outB),
   };
 }
 
