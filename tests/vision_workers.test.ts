@@ -21,6 +21,8 @@ import { formatPlan } from "../src/model/memory_plan.ts";
 import type { VisionTower } from "../src/model/vision.ts";
 import { frameCounts, type VisionWorkers } from "../src/model/vision_split.ts";
 import { WorkerError } from "../src/util/workers.ts";
+import type { ShardedLlama } from "../src/model/sharded_llama.ts";
+import type { WasmBackend } from "../src/backend/wasm/backend.ts";
 import { ModelError } from "../src/model/errors.ts";
 
 async function goldenInputs(dir: string) {
@@ -210,4 +212,32 @@ Deno.test("visionWorkers: a bad count and a SigLIP tower (which runs on the main
   const auto = await loadModel(`${qwen}/f32`, { memory: { cores: 2 } });
   assertEquals(auto.plan!.visionWorkers, 0);
   auto.dispose();
+});
+
+Deno.test("loadModel's relaxed SIMD options reach the LLM and vision workers' backends", async () => {
+  // relaxedSimd false keeps every quantised product in the kernels module in every instance, workers included; the
+  // default uses relaxed SIMD's q4 product there too (Deno compiles it; tests/quant_kernels.test.ts), and a forced dot
+  // (relaxedQ4Dot) still runs relaxed.
+  const dir = `${await smallCheckpoints()}/f32`;
+  const formats = async (options: { relaxedSimd?: boolean; relaxedQ4Dot?: "i32" | "i16" }) => {
+    const model = await loadModel(dir, {
+      quantize: "q4",
+      quantizeVision: "q4",
+      workers: 1,
+      visionWorkers: 1,
+      featuresCacheBytes: 0,
+      ...options,
+    });
+    try {
+      const llm = await (model.llm as ShardedLlama).stats();
+      const vision = await workersOf(model).stats();
+      const main = (model.backend as WasmBackend).relaxedFormats;
+      return [main, ...[...llm, ...vision].map((s) => s.relaxedFormats)].map((f) => f.filter((x) => x === "q4"));
+    } finally {
+      model.dispose();
+    }
+  };
+  assertEquals(await formats({ relaxedSimd: false }), [[], [], []]);
+  assertEquals(await formats({}), [["q4"], ["q4"], ["q4"]]);
+  assertEquals(await formats({ relaxedQ4Dot: "i32" }), [["q4"], ["q4"], ["q4"]]);
 });

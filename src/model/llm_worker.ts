@@ -52,8 +52,8 @@ async function hostOp(x: Float32Array, shape: number[], op: (b: WasmBackend, t: 
 function stats() {
   const b = backend;
   return b
-    ? { ...b.stats(), memoryBytes: b.memoryBytes, busySeconds }
-    : { tensors: 0, bytes: 0, memoryBytes: 0, busySeconds };
+    ? { ...b.stats(), memoryBytes: b.memoryBytes, busySeconds, relaxedFormats: b.relaxedFormats }
+    : { tensors: 0, bytes: 0, memoryBytes: 0, busySeconds, relaxedFormats: [] };
 }
 
 await serveRequests({

@@ -152,7 +152,7 @@ export interface LoadModelOptions {
   quantizeVision?: QuantDType;
   /** q4 and q8 products on relaxed SIMD where the runtime computes them right (default true; the same bits either
    * way: src/backend/wasm/relaxed.ts). false keeps them in the kernels module, for comparisons (bench/relaxed_simd.ts).
-   * Applies to the default backend and the LLM workers. */
+   * Applies to the default backend, the LLM workers and the vision workers. */
   relaxedSimd?: boolean;
   /** q4's relaxed product on this 8-bit dot instead of the runtime's pick (WasmBackendOptions), for comparisons. */
   relaxedQ4Dot?: RelaxedDot;
@@ -448,6 +448,8 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
         stallMs,
         quantize,
         quantizePolicy,
+        relaxedSimd,
+        relaxedQ4Dot,
       });
     }
     const model = new PPLLaVAModel(

@@ -29,6 +29,8 @@ export interface ShardStats {
   memoryBytes: number;
   /** Seconds the shard has spent computing (forward ops), since it started. */
   busySeconds: number;
+  /** The quantised formats whose products run on relaxed SIMD in this worker (WasmBackend.relaxedFormats). */
+  relaxedFormats: readonly QuantDType[];
 }
 
 export interface ShardedLlamaOptions {

@@ -14,6 +14,7 @@
  * the forward in flight and every later one fail with its `WorkerError`. `dispose()` terminates them.
  */
 import type { QuantDType } from "../backend/backend.ts";
+import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
 import type { PPLLaVAConfig } from "./config.ts";
 import { ModelError } from "./errors.ts";
@@ -35,6 +36,9 @@ export interface VisionWorkersOptions {
   /** Load-time quantisation, as on the main instance (the default policy quantises no vision tensor). */
   quantize?: QuantDType;
   quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
+  /** Each worker's backend, as WasmBackendOptions (loadModel passes its own). */
+  relaxedSimd?: boolean;
+  relaxedQ4Dot?: RelaxedDot;
 }
 
 export interface FrameWorkerStats {
@@ -44,6 +48,8 @@ export interface FrameWorkerStats {
   memoryBytes: number;
   /** Seconds the worker has spent running frames, since it started. */
   busySeconds: number;
+  /** The quantised formats whose products run on relaxed SIMD in this worker (WasmBackend.relaxedFormats). */
+  relaxedFormats: readonly QuantDType[];
 }
 
 /** "auto" gives the vision tower a worker from this much work per frame (2 FLOP per weight per token of the
@@ -103,7 +109,8 @@ export class VisionWorkers implements FrameWorkers {
       for (let i = 0; i < options.workers; i++) {
         workers.push(await RpcWorker.spawn(VISION_WORKER_URL, { label: `vision-${i}`, stallMs: options.stallMs }));
       }
-      await Promise.all(workers.map((w) => w.call("init", { config })));
+      const { relaxedSimd, relaxedQ4Dot } = options;
+      await Promise.all(workers.map((w) => w.call("init", { config, relaxedSimd, relaxedQ4Dot })));
       const specs = await tensorSpecs((source) => loadFrameWeights(source, config));
       await sendTensors(params, workers, workers.map(() => specs), options.quantize, options.quantizePolicy);
       await Promise.all(workers.map((w) => w.call("assemble")));

@@ -7,6 +7,7 @@
  */
 import type { Tensor } from "../backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
+import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
 import { type RequestContext, serveRequests, TEST_HANDLERS, transferring } from "../util/workers.ts";
 import { clipLayer } from "./clip_layer.ts";
 import { embedFrames, type FrameWeights, loadFrameWeights, type VisionConfig } from "./vision.ts";
@@ -29,8 +30,8 @@ function ready(): { b: WasmBackend; w: FrameWeights } {
 function stats() {
   const b = backend;
   return b
-    ? { ...b.stats(), memoryBytes: b.memoryBytes, busySeconds }
-    : { tensors: 0, bytes: 0, memoryBytes: 0, busySeconds };
+    ? { ...b.stats(), memoryBytes: b.memoryBytes, busySeconds, relaxedFormats: b.relaxedFormats }
+    : { tensors: 0, bytes: 0, memoryBytes: 0, busySeconds, relaxedFormats: [] };
 }
 
 function drop(id: number): void {
@@ -60,8 +61,8 @@ async function step(id: number, last: boolean, reply: boolean, body: (b: WasmBac
 }
 
 await serveRequests({
-  async init(args: { config: VisionConfig }) {
-    backend = await createWasmBackend();
+  async init(args: { config: VisionConfig; relaxedSimd?: boolean; relaxedQ4Dot?: RelaxedDot }) {
+    backend = await createWasmBackend({ relaxedSimd: args.relaxedSimd, relaxedQ4Dot: args.relaxedQ4Dot });
     received = new ReceivedTensors(backend);
     config = args.config;
     return stats();
