@@ -145,8 +145,8 @@ function bytesPerToken(model: PPLLaVAModel, position: number): number {
   return llm.reduce((a, g) => a + g.bytes, 0) + kv;
 }
 
-/** `relaxedSimd` false: every product in the kernels module (the comparison of bench/relaxed_simd.ts). */
-/** `roofline`: the 2-worker read bandwidth (bytes/s); main() recomputes the percentage with the later probe too. */
+/** `roofline`: the 2-worker read bandwidth (bytes/s; main() recomputes the percentage with the later probe too).
+ * `relaxedSimd` false: every product in the kernels module (the comparison of bench/relaxed_simd.ts). */
 export async function sevenB(quantize: "q4" | "q8", roofline: number, relaxedSimd = true) {
   const start = performance.now();
   const model = await loadModel(syntheticCheckpoint(VICUNA_7B_CONFIG), {
