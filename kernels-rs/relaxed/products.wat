@@ -1,7 +1,7 @@
 ;; The q4 and q8 products with relaxed SIMD's 8-bit dot (docs/quantization.md, "Products"): one x row (q4_matvec,
 ;; q8_matvec: decoding) or two (q4_matvec2, q8_matvec2: prefill) against every weight row, one block of four rows a pass;
 ;; q4 also on the 16-bit dot (q4_matvec_i16, q4_matvec2_i16) for runtimes whose 32-bit dot is not one instruction. All
-;; have the same arithmetic as kernels-rs dot4_decode (ops/src/quant_simd.rs) so that both give the same bits. Hand-written text because Debian's rustc 1.63 cannot emit relaxed SIMD;
+;; have the same arithmetic as kernels-rs dot4_decode (ops/src/quant_simd.rs), so that all give the same bits. Hand-written text because Debian's rustc 1.63 cannot emit relaxed SIMD;
 ;; scripts/build-wasm assembles it into wasm/ppllava_relaxed.wasm, which imports the kernels module's memory and works on
 ;; its blocks.
 ;;
@@ -88,8 +88,8 @@
 ;; three instructions a dot, where AVX-VNNI's vpdpbusd is one). `i16x8.dot_i8x16_i7x16_s` is pmaddubsw alone, and its
 ;; lanes stay exact in i16 through the reduction: a row's lane holds 4 products (lo and hi nibbles, |x·c| ≤ 127·15), the
 ;; shuffles then add rows' halves until a lane holds 16 (≤ 30480 < 32767); one `extadd_pairwise` widens the four row
-;; sums to i32, and −8·Σx is added there. The float steps are q4_matvec's, so the bits are too (relaxed.ts picks the
-;; faster of the two where both are exact).
+;; sums to i32, and −8·Σx is added there. The float steps are q4_matvec's, so the bits are too (relaxed.ts takes this
+;; one where q8's known-answer check shows that the 32-bit dot is not one unsaturated u8 × i8 instruction).
   (func (export "q4_matvec_i16") (param $x8 i32) (param $sx i32) (param $dx i32) (param $codes i32) (param $dw i32)
     (param $n i32) (param $g i32) (param $bias i32) (param $out i32)
     (local $row i32) (local $k i32) (local $block i32) (local $blockScales i32)
