@@ -8,7 +8,7 @@ import { BackendError, type QuantDType, storageBytes } from "../src/backend/back
 import { createWasmBackend, type WasmBackend } from "../src/backend/wasm/backend.ts";
 import type { QuantMethod } from "../src/backend/wasm/quant.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
-import { type RelaxedDot, relaxedProduct, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
+import { cpuArch, q4DotFor, type RelaxedDot, relaxedProduct, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
 import { quantizedRows } from "../src/backend/quant_layout.ts";
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { gaussian } from "./util/random.ts";
@@ -259,7 +259,8 @@ Deno.test("relaxed SIMD q4 and q8 products (wasm/ppllava_relaxed.wasm) give the 
   const support = await relaxedSimdSupport(await loadKernels());
   assert(support.q4 !== null, `relaxed SIMD is off on Deno: ${support.reason}`);
   if (!support.q8) assert(support.reason.includes("q8 declined, the relaxed product disagrees"), support.reason);
-  assert(support.reason.includes(`q4 (${support.q8 ? 32 : 16}-bit dot)`), support.reason);
+  const picked = q4DotFor(support.q8 !== null, cpuArch());
+  assert(support.reason.includes(`q4 (${picked === "i16" ? 16 : 32}-bit dot)`), support.reason);
   const relaxed = await createWasmBackend();
   const plain = await createWasmBackend({ relaxedSimd: false });
   assert(relaxed.relaxedSimd && !plain.relaxedSimd);
@@ -316,4 +317,12 @@ Deno.test("relaxed SIMD q4 and q8 products (wasm/ppllava_relaxed.wasm) give the 
       ),
     BackendError,
   );
+});
+
+Deno.test("relaxed SIMD: q4's dot is the 16-bit one only on x86 where q8's check fails (the 32-bit dot is not one instruction)", () => {
+  assertEquals(q4DotFor(true, "x86_64"), "i32"); // AVX-VNNI: vpdpbusd
+  assertEquals(q4DotFor(false, "x86_64"), "i16"); // pmaddubsw-based lowering (no AVX-VNNI, or Bun)
+  assertEquals(q4DotFor(false, "aarch64"), "i32"); // Arm: q8 fails on sdot's signed operand; not measured there
+  assertEquals(q4DotFor(false, undefined), "i32");
+  assertEquals(cpuArch(), Deno.build.arch);
 });

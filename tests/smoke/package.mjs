@@ -36,12 +36,13 @@ await check("relaxed SIMD: q4 used on Bun; where a product is not used, the reas
   // Bun lowers relaxed SIMD's dots right for 7-bit operands (q4); Node 20 cannot compile them without a flag, and
   // computes another sum with the flag: the known-answer check at load must decline it there, not fail the load. q8
   // also needs 8-bit unsigned operands multiplied unsaturated, which Bun's x86 lowering does not do; where q8 is
-  // declined, q4 runs on the 16-bit dot (pmaddubsw alone on x86).
+  // declined on x86, q4 runs on the 16-bit dot (pmaddubsw alone).
   const support = await relaxedSimdSupport(await loadKernels());
   if (globalThis.Bun && !support.q4) throw new Error(`relaxed SIMD is off on Bun: ${support.reason}`);
   if ((!support.q4 || !support.q8) && !support.reason) throw new Error("relaxed SIMD declined without a reason");
   if (support.q4 && !support.q8 && !support.reason.includes("q8 declined")) throw new Error(support.reason);
-  if (support.q4 && !support.reason.includes(`q4 (${support.q8 ? 32 : 16}-bit dot)`)) throw new Error(support.reason);
+  const dot = !support.q8 && process.arch === "x64" ? 16 : 32;
+  if (support.q4 && !support.reason.includes(`q4 (${dot}-bit dot)`)) throw new Error(support.reason);
 });
 
 await check("the app answers /healthz and a bad route", async () => {

@@ -121,11 +121,8 @@ export async function relaxedProductsOnQ4Dot(kernels: WasmKernels, dot: RelaxedD
 async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
   const exports = await relaxedExports(kernels);
   if (typeof exports === "string") return { q4: null, q8: null, reason: exports };
-  // q8's check passes exactly where the 32-bit dot multiplies unsigned 8-bit operands unsaturated, which is where it
-  // is one instruction (vpdpbusd). Elsewhere the runtime builds it from pmaddubsw, pmaddwd and an add, and q4 runs
-  // faster on the 16-bit dot, which is pmaddubsw alone (docs/quantization.md, "Products").
   const q8 = await relaxedProduct(kernels, "q8", "i32");
-  const q4Dot: RelaxedDot = typeof q8 === "string" ? "i16" : "i32";
+  const q4Dot = q4DotFor(typeof q8 !== "string", cpuArch());
   const q4 = await relaxedProduct(kernels, "q4", q4Dot);
   const used = [
     typeof q4 !== "string" && `q4 (${q4Dot === "i16" ? "16" : "32"}-bit dot)`,
@@ -138,6 +135,24 @@ async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
     q8: typeof q8 === "string" ? null : q8,
     reason: [used ? `relaxed SIMD ${used} products in use` : "", ...declined].filter(Boolean).join("; "),
   };
+}
+
+/**
+ * The dot q4 runs on. On x86, q8's check passes exactly where the 32-bit dot multiplies unsigned 8-bit operands
+ * unsaturated, which is where it is one instruction (vpdpbusd); elsewhere the runtime builds it from pmaddubsw,
+ * pmaddwd and an add, and q4 runs faster on the 16-bit dot, which is pmaddubsw alone (docs/quantization.md,
+ * "Products"). Other CPUs (Arm's sdot reads the operand signed, so q8 fails there too, yet its 32-bit dot is one
+ * instruction) and unknown ones keep the 32-bit dot: the 16-bit one was measured on x86 only.
+ */
+export function q4DotFor(q8Exact: boolean, arch: string | undefined): RelaxedDot {
+  return !q8Exact && arch === "x86_64" ? "i16" : "i32";
+}
+
+/** "x86_64", "aarch64", … where the runtime says (Deno.build.arch; Node and Bun's process.arch, normalised). */
+export function cpuArch(): string | undefined {
+  const g = globalThis as { Deno?: { build?: { arch?: string } }; process?: { arch?: string } };
+  const arch = g.Deno?.build?.arch ?? g.process?.arch;
+  return arch === "x64" ? "x86_64" : arch === "arm64" ? "aarch64" : arch;
 }
 
 /** The relaxed module instantiated over `kernels`' memory (once per instance), or why it cannot be. */
