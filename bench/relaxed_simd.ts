@@ -5,7 +5,7 @@
  * weight rows that stay cached, against the kernels module's widened blocks). Both give the same bits
  * (tests/quant_kernels.test.ts); this times them. q8 only where the runtime computes its relaxed product right
  * (an unsaturated u8 × i8 dot: Deno with AVX-VNNI; Bun declines it). q4 is also timed on the 8-bit dot that was
- * not picked (the 32-bit one where q8 runs relaxed, else the 16-bit one: src/backend/wasm/relaxed.ts).
+ * not picked (q4DotFor in src/backend/wasm/relaxed.ts: the 16-bit one on x86 where q8 is declined, else the 32-bit).
  * Runs on Deno and Bun (the runtime is in the result's name):
  *   deno run -A bench/relaxed_simd.ts        node_modules/.bin/bun bench/relaxed_simd.ts
  * Then decoding itself: the 0.4 B model of bench/big_model.ts (hidden 2048, 8 layers) in each format loaded twice,
@@ -22,7 +22,7 @@ import { loadModel } from "../src/model/model.ts";
 import { syntheticCheckpoint, VICUNA_7B_CONFIG } from "../src/model/synthetic_checkpoint.ts";
 import { createWasmBackend } from "../src/backend/wasm/backend.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
-import { type RelaxedDot, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
+import { cpuArch, q4DotFor, type RelaxedDot, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
 import { gaussian } from "../tests/util/random.ts";
 
 const SHAPES: [number, number][] = [[4096, 4096], [11008, 4096], [4096, 11008]];
@@ -33,14 +33,15 @@ export async function main(): Promise<void> {
   const runtime = (globalThis as { Bun?: unknown }).Bun ? "bun" : "deno";
   const support = await relaxedSimdSupport(await loadKernels());
   const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? (await import("node:process")).argv.slice(2);
-  if (args.includes("--7b")) return await sevenBDots(runtime, support.q8 ? ["i32", "i16"] : ["i16", "i32"]);
+  // q4 on the dot that relaxedSimdSupport did not pick too (q4DotFor), to show the pick was the faster.
+  const pickedDot = q4DotFor(support.q8 !== null, cpuArch()),
+    otherDot: RelaxedDot = pickedDot === "i32" ? "i16" : "i32";
+  if (args.includes("--7b")) return await sevenBDots(runtime, [pickedDot, otherDot]);
   const formats = (["q4", "q8"] as const).filter((f) => support[f]);
   console.log(`relaxed_simd: ${support.reason}`);
   if (formats.length === 0) return console.log("relaxed_simd: nothing to time");
   const relaxed = await createWasmBackend();
   const plain = await createWasmBackend({ relaxedSimd: false });
-  // q4 on the dot that relaxedSimdSupport did not pick (it picks by q8's check), to show the pick was the faster.
-  const pickedDot: RelaxedDot = support.q8 ? "i32" : "i16", otherDot: RelaxedDot = support.q8 ? "i16" : "i32";
   const otherBackend = await createWasmBackend({ relaxedQ4Dot: otherDot });
   const other = otherBackend.relaxedFormats.includes("q4") ? otherBackend : null;
   const products = formats.flatMap((f) => [1, PREFILL_ROWS].flatMap((m) => SHAPES.map((s) => [f, m, s] as const)));
