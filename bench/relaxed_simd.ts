@@ -22,7 +22,7 @@ import { loadModel } from "../src/model/model.ts";
 import { syntheticCheckpoint, VICUNA_7B_CONFIG } from "../src/model/synthetic_checkpoint.ts";
 import { createWasmBackend } from "../src/backend/wasm/backend.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
-import { cpuArch, q4DotFor, type RelaxedDot, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
+import { cpuArch, dotLabel, q4DotFor, type RelaxedDot, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
 import { gaussian } from "../tests/util/random.ts";
 
 const SHAPES: [number, number][] = [[4096, 4096], [11008, 4096], [4096, 11008]];
@@ -53,7 +53,7 @@ export async function main(): Promise<void> {
     const weights = backends.map((b) => b.scope(() => b.keep(b.quantize(b.upload(w, [n, k]), format))));
     const inputs = backends.map((b) => b.upload(x, [m, k]));
     const theirs = m === 1 ? "dot4_decode" : "dot8_int8_wide";
-    const dot = (d: RelaxedDot) => (format === "q4" ? `, ${d === "i16" ? 16 : 32}-bit dot` : "");
+    const dot = (d: RelaxedDot) => (format === "q4" ? `, ${dotLabel(d)}` : "");
     await runBench({
       name: `relaxed_simd-${runtime}-${format === "q4" ? "" : "q8-"}${n}x${k}${m === 1 ? "" : `-m${m}`}`,
       cases: [
@@ -105,7 +105,7 @@ async function sevenBDots(runtime: string, dots: RelaxedDot[]): Promise<void> {
       const result = await runBench({
         name: `relaxed_simd-${runtime}-7b-q4-round${round}`,
         cases: [{
-          label: `decode, 7B q4, ${model.plan?.workers} LLM workers, ${dot === "i16" ? 16 : 32}-bit dot${
+          label: `decode, 7B q4, ${model.plan?.workers} LLM workers, ${dotLabel(dot)}${
             dot === dots[0] ? "" : " (not picked)"
           }`,
           run: () => session.step([token++ % 30000]),
@@ -164,9 +164,7 @@ async function decode(runtime: string, workers: number, format: "q4" | "q8", oth
         },
         ...(otherDot
           ? [{
-            label: `decode, 0.4 B ${format} model, ${where}, relaxed SIMD, ${
-              otherDot === "i16" ? 16 : 32
-            }-bit dot (not picked)`,
+            label: `decode, 0.4 B ${format} model, ${where}, relaxed SIMD, ${dotLabel(otherDot)} (not picked)`,
             run: () => sessions[2].step([token++ % 30000]),
           }]
           : []),

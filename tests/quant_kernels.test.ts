@@ -8,7 +8,14 @@ import { BackendError, type QuantDType, storageBytes } from "../src/backend/back
 import { createWasmBackend, type WasmBackend } from "../src/backend/wasm/backend.ts";
 import type { QuantMethod } from "../src/backend/wasm/quant.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
-import { cpuArch, q4DotFor, type RelaxedDot, relaxedProduct, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
+import {
+  cpuArch,
+  dotLabel,
+  q4DotFor,
+  type RelaxedDot,
+  relaxedProduct,
+  relaxedSimdSupport,
+} from "../src/backend/wasm/relaxed.ts";
 import { quantizedRows } from "../src/backend/quant_layout.ts";
 import { assert, assertEquals, assertThrows } from "./util/assert.ts";
 import { gaussian } from "./util/random.ts";
@@ -260,7 +267,7 @@ Deno.test("relaxed SIMD q4 and q8 products (wasm/ppllava_relaxed.wasm) give the 
   assert(support.q4 !== null, `relaxed SIMD is off on Deno: ${support.reason}`);
   if (!support.q8) assert(support.reason.includes("q8 declined, the relaxed product disagrees"), support.reason);
   const picked = q4DotFor(support.q8 !== null, cpuArch());
-  assert(support.reason.includes(`q4 (${picked === "i16" ? 16 : 32}-bit dot)`), support.reason);
+  assert(support.reason.includes(`q4 (${dotLabel(picked)})`), support.reason);
   const relaxed = await createWasmBackend();
   const plain = await createWasmBackend({ relaxedSimd: false });
   assert(relaxed.relaxedSimd && !plain.relaxedSimd);

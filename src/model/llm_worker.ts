@@ -4,15 +4,14 @@
  * back); weights arrive once, as raw safetensors bytes already cut to this shard's rows or columns.
  */
 import type { Tensor } from "../backend/backend.ts";
-import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
+import { createWasmBackend, type RelaxedChoice, type WasmBackend } from "../backend/wasm/backend.ts";
 import { readBandwidth } from "../backend/wasm/bandwidth.ts";
 import { loadKernels } from "../backend/wasm/loader.ts";
-import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
 import { type RequestContext, serveRequests, TEST_HANDLERS, transferring } from "../util/workers.ts";
 import { AllReduce } from "./all_reduce.ts";
 import { LlamaShard, type ShardRanges, ShardSession, shardWeights } from "./llama_shard.ts";
 import type { LlamaConfig } from "./llama.ts";
-import { ReceivedTensors, type TensorMessage } from "./worker_tensors.ts";
+import { ReceivedTensors, type TensorMessage, workerStats } from "./worker_tensors.ts";
 
 let backend: WasmBackend | undefined;
 let config: LlamaConfig | undefined;
@@ -50,24 +49,14 @@ async function hostOp(x: Float32Array, shape: number[], op: (b: WasmBackend, t: 
 }
 
 function stats() {
-  const b = backend;
-  return b
-    ? { ...b.stats(), memoryBytes: b.memoryBytes, busySeconds, relaxedFormats: b.relaxedFormats }
-    : { tensors: 0, bytes: 0, memoryBytes: 0, busySeconds, relaxedFormats: [] };
+  return workerStats(backend, busySeconds);
 }
 
 await serveRequests({
   async init(
-    args: {
-      config: LlamaConfig;
-      ranges: ShardRanges;
-      index: number;
-      workers: number;
-      relaxedSimd?: boolean;
-      relaxedQ4Dot?: RelaxedDot;
-    },
+    args: { config: LlamaConfig; ranges: ShardRanges; index: number; workers: number; relaxed: RelaxedChoice },
   ) {
-    backend = await createWasmBackend({ relaxedSimd: args.relaxedSimd, relaxedQ4Dot: args.relaxedQ4Dot });
+    backend = await createWasmBackend(args.relaxed);
     received = new ReceivedTensors(backend);
     config = args.config;
     ranges = args.ranges;

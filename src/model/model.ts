@@ -22,7 +22,7 @@
  * Pooling kernel/stride/output size can be overridden per request (`pooling`), "compress to any scale".
  */
 import type { Backend, QuantDType, Tensor } from "../backend/backend.ts";
-import { createWasmBackend } from "../backend/wasm/backend.ts";
+import { createWasmBackend, type RelaxedChoice } from "../backend/wasm/backend.ts";
 import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
 import { directoryFiles, type FileSet } from "../util/random_access.ts";
 import { clipTextConfig, ClipTextTower } from "./clip_text.ts";
@@ -422,8 +422,8 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
     await weights.close();
     throw error;
   }
-  const { relaxedSimd, relaxedQ4Dot } = options;
-  const backend = options.backend ?? await createWasmBackend({ relaxedSimd, relaxedQ4Dot });
+  const relaxed: RelaxedChoice = { relaxedSimd: options.relaxedSimd, relaxedQ4Dot: options.relaxedQ4Dot };
+  const backend = options.backend ?? await createWasmBackend(relaxed);
   const params = new Params(backend, weights, { quantize, quantizePolicy });
   let sharded: ShardedLlama | undefined;
   let frameWorkers: VisionWorkers | undefined;
@@ -437,8 +437,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
         quantize,
         quantizePolicy,
         stallMs,
-        relaxedSimd,
-        relaxedQ4Dot,
+        relaxed,
       })
       : await Llama.load(params, llamaConfig(config), config.llm.tieWordEmbeddings);
     if (plan.visionWorkers > 0) {
@@ -448,8 +447,7 @@ export async function loadModel(dir: string | FileSet, options: LoadModelOptions
         stallMs,
         quantize,
         quantizePolicy,
-        relaxedSimd,
-        relaxedQ4Dot,
+        relaxed,
       });
     }
     const model = new PPLLaVAModel(

@@ -12,7 +12,7 @@
  * `WorkerError("crashed")`; `dispose()` terminates them too.
  */
 import type { Backend, QuantDType, Tensor } from "../backend/backend.ts";
-import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
+import type { RelaxedChoice } from "../backend/wasm/backend.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
 import { ModelError } from "./errors.ts";
 import { exchangeBytes } from "./all_reduce.ts";
@@ -42,10 +42,8 @@ export interface ShardedLlamaOptions {
   /** A worker silent (no reply, no progress) this long during a call is stopped as "stalled" (default
    * DEFAULT_STALL_MS; 0 = never). */
   stallMs?: number;
-  /** Each worker's backend: q4 decode products on relaxed SIMD where it works (default true; WasmBackendOptions). */
-  relaxedSimd?: boolean;
-  /** Each worker's backend: q4's relaxed product on this dot instead of the runtime's pick (WasmBackendOptions). */
-  relaxedQ4Dot?: RelaxedDot;
+  /** Each worker's backend: which products run on relaxed SIMD (WasmBackendOptions; default: as the runtime picks). */
+  relaxed?: RelaxedChoice;
 }
 
 /** Two minutes: a worker reports progress after every half-layer, which takes seconds even for a 7B prefill. */
@@ -93,8 +91,7 @@ export class ShardedLlama {
             ranges: ranges[i],
             index: i,
             workers: workers.length,
-            relaxedSimd: options.relaxedSimd,
-            relaxedQ4Dot: options.relaxedQ4Dot,
+            relaxed: options.relaxed ?? {},
           })
         ),
       );

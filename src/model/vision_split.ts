@@ -14,7 +14,7 @@
  * the forward in flight and every later one fail with its `WorkerError`. `dispose()` terminates them.
  */
 import type { QuantDType } from "../backend/backend.ts";
-import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
+import type { RelaxedChoice } from "../backend/wasm/backend.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
 import type { PPLLaVAConfig } from "./config.ts";
 import { ModelError } from "./errors.ts";
@@ -36,9 +36,8 @@ export interface VisionWorkersOptions {
   /** Load-time quantisation, as on the main instance (the default policy quantises no vision tensor). */
   quantize?: QuantDType;
   quantizePolicy?: (name: string, mode: QuantDType) => QuantDType | null;
-  /** Each worker's backend, as WasmBackendOptions (loadModel passes its own). */
-  relaxedSimd?: boolean;
-  relaxedQ4Dot?: RelaxedDot;
+  /** Each worker's backend: which products run on relaxed SIMD (WasmBackendOptions; loadModel passes its own). */
+  relaxed?: RelaxedChoice;
 }
 
 export interface FrameWorkerStats {
@@ -109,8 +108,7 @@ export class VisionWorkers implements FrameWorkers {
       for (let i = 0; i < options.workers; i++) {
         workers.push(await RpcWorker.spawn(VISION_WORKER_URL, { label: `vision-${i}`, stallMs: options.stallMs }));
       }
-      const { relaxedSimd, relaxedQ4Dot } = options;
-      await Promise.all(workers.map((w) => w.call("init", { config, relaxedSimd, relaxedQ4Dot })));
+      await Promise.all(workers.map((w) => w.call("init", { config, relaxed: options.relaxed ?? {} })));
       const specs = await tensorSpecs((source) => loadFrameWeights(source, config));
       await sendTensors(params, workers, workers.map(() => specs), options.quantize, options.quantizePolicy);
       await Promise.all(workers.map((w) => w.call("assemble")));

@@ -6,12 +6,11 @@
  * frees the run, and so does a request that fails.
  */
 import type { Tensor } from "../backend/backend.ts";
-import { createWasmBackend, type WasmBackend } from "../backend/wasm/backend.ts";
-import type { RelaxedDot } from "../backend/wasm/relaxed.ts";
+import { createWasmBackend, type RelaxedChoice, type WasmBackend } from "../backend/wasm/backend.ts";
 import { type RequestContext, serveRequests, TEST_HANDLERS, transferring } from "../util/workers.ts";
 import { clipLayer } from "./clip_layer.ts";
 import { embedFrames, type FrameWeights, loadFrameWeights, type VisionConfig } from "./vision.ts";
-import { ReceivedTensors, type TensorMessage } from "./worker_tensors.ts";
+import { ReceivedTensors, type TensorMessage, workerStats } from "./worker_tensors.ts";
 
 let backend: WasmBackend | undefined;
 let config: VisionConfig | undefined;
@@ -28,10 +27,7 @@ function ready(): { b: WasmBackend; w: FrameWeights } {
 }
 
 function stats() {
-  const b = backend;
-  return b
-    ? { ...b.stats(), memoryBytes: b.memoryBytes, busySeconds, relaxedFormats: b.relaxedFormats }
-    : { tensors: 0, bytes: 0, memoryBytes: 0, busySeconds, relaxedFormats: [] };
+  return workerStats(backend, busySeconds);
 }
 
 function drop(id: number): void {
@@ -61,8 +57,8 @@ async function step(id: number, last: boolean, reply: boolean, body: (b: WasmBac
 }
 
 await serveRequests({
-  async init(args: { config: VisionConfig; relaxedSimd?: boolean; relaxedQ4Dot?: RelaxedDot }) {
-    backend = await createWasmBackend({ relaxedSimd: args.relaxedSimd, relaxedQ4Dot: args.relaxedQ4Dot });
+  async init(args: { config: VisionConfig; relaxed: RelaxedChoice }) {
+    backend = await createWasmBackend(args.relaxed);
     received = new ReceivedTensors(backend);
     config = args.config;
     return stats();

@@ -8,20 +8,29 @@
  */
 import {
   type Backend,
-  QUANT_GROUP,
   QUANT_CODE_BYTES,
+  QUANT_GROUP,
   QUANT_GROUP_BYTES,
   type QuantDType,
   type Shape,
   type Tensor,
 } from "../backend/backend.ts";
 import type { RpcWorker } from "../util/workers.ts";
+import type { WasmBackend } from "../backend/wasm/backend.ts";
 import { decodeF32, type DType } from "./dtypes.ts";
 import { ModelError } from "./errors.ts";
 import { type Params, TensorSource } from "./layers.ts";
 import { quantizationFor, readQuantized } from "./quant_checkpoint.ts";
 
 /** [start, end) along one axis. */
+/** What a worker reports of its backend (LLM shards and vision workers alike): tensors and bytes held, its instance's
+ * linear memory, the seconds it computed, and which quantised products run on relaxed SIMD there. */
+export function workerStats(backend: WasmBackend | undefined, busySeconds: number) {
+  return backend
+    ? { ...backend.stats(), memoryBytes: backend.memoryBytes, busySeconds, relaxedFormats: backend.relaxedFormats }
+    : { tensors: 0, bytes: 0, memoryBytes: 0, busySeconds, relaxedFormats: [] };
+}
+
 export type Range = readonly [number, number];
 
 /** `count` items in `parts` nearly equal contiguous ranges (the first ones one larger). */

@@ -90,6 +90,9 @@ export interface WasmBackendOptions {
   relaxedQ4Dot?: RelaxedDot;
 }
 
+/** The relaxed-SIMD part of the options, as loadModel passes it on to its workers' backends. */
+export type RelaxedChoice = Pick<WasmBackendOptions, "relaxedSimd" | "relaxedQ4Dot">;
+
 export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   readonly name: string;
   readonly #kernels: WasmKernels;

@@ -74,6 +74,11 @@ export interface RelaxedSupport extends RelaxedProducts {
  * `i16x8.dot_i8x16_i7x16_s` (`q4_matvec_i16`). The same bits; which is faster depends on the runtime's lowering. */
 export type RelaxedDot = "i32" | "i16";
 
+/** "16-bit dot" / "32-bit dot": how `reason` and the benches name a dot. */
+export function dotLabel(dot: RelaxedDot): string {
+  return `${dot === "i16" ? 16 : 32}-bit dot`;
+}
+
 type RelaxedExports = Record<string, (...args: number[]) => number | void>;
 
 let compiled: Promise<WebAssembly.Module> | null = null;
@@ -125,7 +130,7 @@ async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
   const q4Dot = q4DotFor(typeof q8 !== "string", cpuArch());
   const q4 = await relaxedProduct(kernels, "q4", q4Dot);
   const used = [
-    typeof q4 !== "string" && `q4 (${q4Dot === "i16" ? "16" : "32"}-bit dot)`,
+    typeof q4 !== "string" && `q4 (${dotLabel(q4Dot)})`,
     typeof q8 !== "string" && "q8",
   ]
     .filter(Boolean).join(" and ");
