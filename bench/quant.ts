@@ -96,6 +96,10 @@ async function speed(only: string[]): Promise<void> {
   const ours = await createWasmBackend({ simd: true });
   // The other product method (codes widened to f32, x as is), timed at the square shape to justify the default.
   const f32Method = await createWasmBackend({ simd: true, quantMethod: "f32" });
+  // The kernels module's own f32 product (mul + add), beside the default relaxed SIMD one (madd) where it is used.
+  const kernelsF32 = ours.relaxedFormats.includes("f32")
+    ? await createWasmBackend({ simd: true, relaxedSimd: false })
+    : null;
   const summary: Record<string, unknown>[] = [];
   for (const [n, k] of flag("shapes", [[4096, 4096], [11008, 4096]])) {
     const w = gaussian(n * k, n, 0.02);
@@ -120,6 +124,18 @@ async function speed(only: string[]): Promise<void> {
         : null;
       if (other) {
         cases.push({ label: "ours q8, f32 method", run: () => f32Method.linear(other.x, other.q).dispose() });
+      }
+      const plainF32 = kernelsF32 && wanted("f32")
+        ? kernelsF32.scope(() => ({
+          w: kernelsF32.keep(kernelsF32.upload(w, [n, k])),
+          x: kernelsF32.keep(kernelsF32.upload(x, [m, k])),
+        }))
+        : null;
+      if (plainF32) {
+        cases.push({
+          label: "ours f32, kernels module",
+          run: () => kernelsF32!.linear(plainF32.x, plainF32.w).dispose(),
+        });
       }
       for (const [runtime, loaded] of [["web", web], ["node", node]] as const) {
         if (!loaded) continue;
@@ -177,6 +193,7 @@ async function speed(only: string[]): Promise<void> {
         "q8 vs web int8 same format": ratio("ours q8 (wasm simd)", "onnxruntime-web int8 MatMulNBits"),
         "q4 vs web int4": ratio("ours q4 (wasm simd)", "onnxruntime-web int4 MatMulNBits"),
         "f32 vs web f32": ratio("ours f32 (wasm simd)", "onnxruntime-web f32 MatMul"),
+        "f32 kernels module vs web f32": ratio("ours f32, kernels module", "onnxruntime-web f32 MatMul"),
         "q8 vs node int8": ratio("ours q8 (wasm simd)", "onnxruntime-node int8 DynamicQuantizeMatMul"),
         "q8 vs node int8 same format": ratio("ours q8 (wasm simd)", "onnxruntime-node int8 MatMulNBits"),
         "q4 vs node int4": ratio("ours q4 (wasm simd)", "onnxruntime-node int4 MatMulNBits"),
@@ -185,6 +202,7 @@ async function speed(only: string[]): Promise<void> {
       for (const { s } of sessions.splice(0)) await s.release();
       xt.dispose();
       if (other) other.q.dispose(), other.x.dispose();
+      if (plainF32) plainF32.w.dispose(), plainF32.x.dispose();
     }
     for (const t of Object.values(held)) t.dispose();
   }

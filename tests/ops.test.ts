@@ -167,8 +167,9 @@ Deno.test("a long-running loop of scoped forward passes does not grow memory", a
 
 Deno.test("wasm SIMD and its scalar twin agree bit for bit where they sum in the same order", async () => {
   // The register tile, the decode dot and axpy keep the scalar twin's order of f32 operations (no FMA in
-  // WebAssembly SIMD), so these ops must match exactly; f64-accumulated ones (norms) may differ in the last bit.
-  const [simd, scalar] = [await backend("wasm-simd"), await backend("wasm-scalar")];
+  // WebAssembly SIMD), so these ops must match exactly; f64-accumulated ones (norms) may differ in the last bit. The
+  // kernels module's SIMD alone: relaxed SIMD's f32 linear fuses multiply-add (tests/relaxed_f32.test.ts).
+  const [simd, scalar] = [await backend("wasm-simd-kernels"), await backend("wasm-scalar")];
   const exact = new Set(["linear", "matmul", "attention", "softmax", "patchEmbed", "windowPool", "add", "mul"]);
   let compared = 0;
   for (const c of OP_CASES.filter((c) => exact.has(c.op))) {

@@ -19,6 +19,14 @@ import { shardRanges } from "../src/model/llama_shard.ts";
 import { convertCheckpoint } from "../src/model/convert.ts";
 
 const BAR = 1e-4;
+/**
+ * With q8/q4 weights, each linear quantises its input to int8 per group of 32, so a last-bit difference in f32 (the
+ * all-reduce's order of addition) can move one activation across a rounding boundary: one code, absmax/127 of its
+ * group, which reaches the logits. Measured on the small checkpoint in q8: perturbing 1% of the embeddings by 1e-7
+ * (relative) moved the single instance's own logits by 9.9e-3 of their scale in one draw of four (0 in the others).
+ * A wrong shard range, a lost all-reduce part or a misplaced row moves them by O(1), far above this bar.
+ */
+const QUANT_BAR = 3e-2;
 
 async function goldenRequest(dir: string): Promise<ModelRequest & { ids: number[] }> {
   const g = await loadGolden(`${dir}/golden.safetensors`);
@@ -149,7 +157,7 @@ for (const quantize of ["q8", "q4"] as const) {
         try {
           const error = await logitsParity(single, sharded, request);
           console.log(`  ${quantize} ${label}, W=2: logits scaled error ${error.toExponential(2)}`);
-          assert(error <= BAR, `${label}: logits differ by ${error} of their scale (bar ${BAR})`);
+          assert(error <= QUANT_BAR, `${label}: logits differ by ${error} of their scale (bar ${QUANT_BAR})`);
           const greedy = { ...request, maxNewTokens: 6, eosTokenIds: [] as number[] };
           assertEquals((await sharded.generateAll(greedy)).tokens, (await single.generateAll(greedy)).tokens);
         } finally {

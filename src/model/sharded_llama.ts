@@ -13,6 +13,7 @@
  */
 import type { Backend, QuantDType, Tensor } from "../backend/backend.ts";
 import type { RelaxedChoice } from "../backend/wasm/backend.ts";
+import type { RelaxedFormat } from "../backend/wasm/relaxed.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
 import { ModelError } from "./errors.ts";
 import { exchangeBytes } from "./all_reduce.ts";
@@ -29,8 +30,8 @@ export interface ShardStats {
   memoryBytes: number;
   /** Seconds the shard has spent computing (forward ops), since it started. */
   busySeconds: number;
-  /** The quantised formats whose products run on relaxed SIMD in this worker (WasmBackend.relaxedFormats). */
-  relaxedFormats: readonly QuantDType[];
+  /** The weight formats whose products run on relaxed SIMD in this worker (WasmBackend.relaxedFormats). */
+  relaxedFormats: readonly RelaxedFormat[];
 }
 
 export interface ShardedLlamaOptions {

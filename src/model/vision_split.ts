@@ -15,6 +15,7 @@
  */
 import type { QuantDType } from "../backend/backend.ts";
 import type { RelaxedChoice } from "../backend/wasm/backend.ts";
+import type { RelaxedFormat } from "../backend/wasm/relaxed.ts";
 import { RpcWorker, type WorkerError } from "../util/workers.ts";
 import type { PPLLaVAConfig } from "./config.ts";
 import { ModelError } from "./errors.ts";
@@ -47,8 +48,8 @@ export interface FrameWorkerStats {
   memoryBytes: number;
   /** Seconds the worker has spent running frames, since it started. */
   busySeconds: number;
-  /** The quantised formats whose products run on relaxed SIMD in this worker (WasmBackend.relaxedFormats). */
-  relaxedFormats: readonly QuantDType[];
+  /** The weight formats whose products run on relaxed SIMD in this worker (WasmBackend.relaxedFormats). */
+  relaxedFormats: readonly RelaxedFormat[];
 }
 
 /** "auto" gives the vision tower a worker from this much work per frame (2 FLOP per weight per token of the

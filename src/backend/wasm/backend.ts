@@ -22,10 +22,11 @@ import { isDense, size } from "../views.ts";
 import { activate, siluMul, softmax } from "./activation.ts";
 import { attention, rope } from "./attention.ts";
 import { address, memoryView, type WasmContext, WasmStorage } from "./context.ts";
-import { matmul } from "./gemm.ts";
+import { matmul, relaxedLinear } from "./gemm.ts";
 import { binary, copyAs, copyInto, embedding, mean, patchEmbed, scale } from "./layout.ts";
 import { loadKernels, type WasmKernels } from "./loader.ts";
 import {
+  NO_RELAXED,
   type RelaxedDot,
   type RelaxedFormat,
   type RelaxedProducts,
@@ -82,8 +83,9 @@ export interface WasmBackendOptions {
   simd?: boolean;
   /** How linear treats activations against q8/q4 weights (default "int8"; see ./quant.ts). */
   quantMethod?: QuantMethod;
-  /** Use relaxed SIMD's q4 and q8 products where the runtime computes them right (default true; same bits either way,
-   * see ./relaxed.ts). false keeps every product in the kernels module, for comparisons. */
+  /** Use relaxed SIMD's q4, q8 and f32 products where the runtime computes them right (default true; q4 and q8 give
+   * the kernels module's bits, f32 fuses multiply-add where the CPU can: see ./relaxed.ts). false keeps every product
+   * in the kernels module, for comparisons. */
   relaxedSimd?: boolean;
   /** Run q4's relaxed product on this 8-bit dot instead of the one picked for the runtime (./relaxed.ts: the same
    * bits), for comparisons (bench/relaxed_simd.ts). */
@@ -99,7 +101,7 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   readonly #context: WasmContext;
   readonly #quantMethod: QuantMethod;
 
-  /** Whether any quantised product runs on relaxed SIMD (./relaxed.ts); `relaxedFormats` says which. */
+  /** Whether any product runs on relaxed SIMD (./relaxed.ts); `relaxedFormats` says which weight formats. */
   readonly relaxedSimd: boolean;
   readonly relaxedFormats: readonly RelaxedFormat[];
 
@@ -116,13 +118,13 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
     this.#context = {
       kernels,
       simd: simd ? 1 : 0,
-      relaxed: simd && options.relaxedSimd !== false && relaxed ? relaxed : { q4: null, q8: null },
+      relaxed: simd && options.relaxedSimd !== false && relaxed ? relaxed : NO_RELAXED,
       use: (t, what) => this.use(t, what),
       output: (shape, dtype) => this.create(shape, dtype),
       contiguous: (t) => this.contiguous(t),
       permute: (t, axes) => this.permute(t, axes),
     };
-    this.relaxedFormats = (["q4", "q8"] as const).filter((f) => this.#context.relaxed[f] !== null);
+    this.relaxedFormats = (["q4", "q8", "f32"] as const).filter((f) => this.#context.relaxed[f] !== null);
     this.relaxedSimd = this.relaxedFormats.length > 0;
   }
 
@@ -230,7 +232,7 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   override linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
     this.#require("linear", [x, weight, bias]);
     if (isQuantized(weight.dtype)) return quantLinear(this.#context, x, weight, bias, this.#quantMethod);
-    return super.linear(x, weight, bias);
+    return relaxedLinear(this.#context, x, weight, bias) ?? super.linear(x, weight, bias);
   }
 
   attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): Tensor {

@@ -1,4 +1,5 @@
-/** Matmul on the WASM kernels (`ppl_gemm_matmul`, kernels-rs/ops/src/gemm.rs): strided, batched, f16/bf16 B. */
+/** Matmul on the WASM kernels (`ppl_gemm_matmul`, kernels-rs/ops/src/gemm.rs): strided, batched, f16/bf16 B; and
+ * the f32 linear on the relaxed SIMD module where it is used. */
 import { BackendError, type Tensor } from "../backend.ts";
 import { reshapeStrides, size } from "../views.ts";
 import { address, callKernel, DTYPE_CODES, filled, requireDtype, type WasmContext, withDense } from "./context.ts";
@@ -85,5 +86,78 @@ function withBatched<T>(
     } finally {
       dense.dispose();
     }
+  });
+}
+
+/** f16/bf16 weights: below this many x rows the kernels module's product (it reads the 2-byte weights as they are,
+ * and decoding is bound by memory); from it on, blocks of weight rows are widened to f32 for the relaxed product. */
+const WIDEN_ROWS = 5;
+/** f32 values per widened block of weight rows (1 MiB: it stays in L2 while every x row passes). */
+const WIDEN_BLOCK_VALUES = 1 << 18;
+
+/**
+ * x (…, K) f32 · Wᵀ + bias for a weight (N, K) on relaxed SIMD's multiply-add (./relaxed.ts, products.wat), or null
+ * where that product is not used (the caller then runs the kernels module's matmul). f32 weights are read in place;
+ * f16 and bf16 weights, with at least WIDEN_ROWS rows of x, are widened to f32 a block of rows at a time (the
+ * kernels module's embedding gather, which converts; x is packed once for all blocks): 1.5× the kernels module's
+ * f16 product at the vision tower's shapes, 2.3× at M = 64 (docs/quantization.md, "f32 weights on relaxed SIMD").
+ */
+export function relaxedLinear(ctx: WasmContext, x: Tensor, weight: Tensor, bias?: Tensor): Tensor | null {
+  const relaxed = ctx.relaxed.f32;
+  const hw = ctx.use(weight, "linear"), hx = ctx.use(x, "linear");
+  if (!relaxed || hx.dtype !== "f32" || hw.shape.length !== 2) return null;
+  const [n, k] = hw.shape;
+  const lead = hx.shape.slice(0, -1);
+  const m = size(lead);
+  const wide = hw.dtype === "f32";
+  if (!wide && !((hw.dtype === "f16" || hw.dtype === "bf16") && m >= WIDEN_ROWS)) return null;
+  if (hx.shape.length === 0 || hx.shape[hx.shape.length - 1] !== k) {
+    throw new BackendError("bad_shape", `linear: x [${hx.shape}] · W [${hw.shape}]ᵀ: the last axis of x must be ${k}`);
+  }
+  return withDense(ctx, "linear", bias ? [x, weight, bias] : [x, weight], ([dx, dw, hb]) => {
+    if (hb) {
+      requireDtype(hb, "linear (bias)", "f32");
+      if (hb.shape.length !== 1 || hb.shape[0] !== n) {
+        throw new BackendError("bad_shape", `linear: bias [${hb.shape}] should be [${n}]`);
+      }
+    }
+    return filled(ctx, (out) => {
+      if (m === 0 || n === 0) return;
+      ctx.kernels.scope((arena) => {
+        const packed = arena.output(Float32Array, Math.floor(m / 4) * 4 * k);
+        const [xp, biasp, outp] = [address(dx), hb ? address(hb) : 0, address(out)];
+        try {
+          if (wide) {
+            relaxed.matmul(xp, m, k, address(dw), n, biasp, outp, n, packed.ptr, true);
+            return;
+          }
+          const rows = Math.min(n, Math.max(32, Math.floor(WIDEN_BLOCK_VALUES / Math.max(k, 1) / 32) * 32));
+          const block = arena.output(Float32Array, rows * k);
+          const ids = arena.input(Int32Array.from({ length: n }, (_, j) => j));
+          for (let j = 0; j < n; j += rows) {
+            const count = Math.min(rows, n - j);
+            callKernel(
+              ctx,
+              "linear",
+              "ppl_layout_embedding",
+              address(dw),
+              DTYPE_CODES[dw.dtype],
+              n,
+              k,
+              ids.ptr + 4 * j,
+              count,
+              block.ptr,
+            );
+            relaxed.matmul(xp, m, k, block.ptr, count, biasp && biasp + 4 * j, outp + 4 * j, n, packed.ptr, j === 0);
+          }
+        } catch (cause) {
+          if (cause instanceof BackendError) throw cause;
+          // Shapes and buffers are this backend's own: a trap here is a defect, not bad input.
+          throw new BackendError("kernel", `linear: the relaxed SIMD f32 product trapped (${String(cause)})`, {
+            cause,
+          });
+        }
+      });
+    }, [...lead, n]);
   });
 }

@@ -1,5 +1,5 @@
 /**
- * The q4 and q8 products with relaxed SIMD: `wasm/ppllava_relaxed.wasm` (built from kernels-rs/relaxed/products.wat
+ * The q4, q8 and f32 products with relaxed SIMD: `wasm/ppllava_relaxed.wasm` (built from kernels-rs/relaxed/products.wat
  * by scripts/build-wasm), instantiated once per kernels instance over that instance's own memory, so it reads the
  * weights (in their block layout) and activations where they already are. One x row (decoding) or two (prefill) at
  * a time; it computes the same bits as kernels-rs's int8 products (the WAT file says why). Against the kernels
@@ -13,6 +13,11 @@
  * unsigned ones, exact only where the runtime lowers the dot to an unsaturated u8 × i8 product (V8 with AVX-VNNI), so
  * its problem holds the extreme codes that a saturating lowering (Bun's pmaddubsw) or a signed one gets wrong.
  * Otherwise the kernels module's own product is used, and `relaxedSimdSupport` says why.
+ *
+ * The f32 product (x · Wᵀ for f32 weights, on relaxed multiply-add) is the exception to "the same bits": madd fuses
+ * where the CPU has FMA, which rounds once per term where the kernels module rounds twice. Its check is therefore a
+ * bound, not bits: on a fixed problem every output must lie within the f32 summation bound of the float64 sum
+ * (products.wat says what it computes; against the kernels module's product, 1.4× at M = 64 on Zen 4).
  */
 import { PackageFileError, readPackageFile } from "../../util/files.ts";
 import { QUANT_CODE_BYTES, type QuantDType } from "../backend.ts";
@@ -20,9 +25,10 @@ import { DTYPE_CODES } from "./context.ts";
 import type { WasmKernels } from "./loader.ts";
 
 export const RELAXED_WASM_PATH = "wasm/ppllava_relaxed.wasm";
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 const GROUP = 32;
-export type RelaxedFormat = QuantDType;
+/** The weight formats with a relaxed product. */
+export type RelaxedFormat = QuantDType | "f32";
 
 /** One x row as `ppl_quant_activations_i8` leaves it: int8 codes, each group's Σ and scale (addresses). */
 export interface QuantizedRow {
@@ -59,10 +65,34 @@ export interface RelaxedProduct {
   ): void;
 }
 
+/** The f32 product (addresses in the kernels module's memory; W row-major (n, k), rows of x and y dense). */
+export interface RelaxedF32Product {
+  /** out[0..n) = x · Wᵀ + bias for one x row (bias 0 for none). */
+  matvec(x: number, k: number, w: number, n: number, bias: number, out: number): void;
+  /**
+   * y (m, n; rows `outRows` f32 apart) = x (m, k) · Wᵀ + bias; `packed` is scratch for ⌊m/4⌋·4·k f32, into which x is
+   * packed first, or which holds x packed already when `pack` is false (one x over blocks of weight rows). Each row
+   * gets `matvec`'s bits.
+   */
+  matmul(
+    x: number,
+    m: number,
+    k: number,
+    w: number,
+    n: number,
+    bias: number,
+    out: number,
+    outRows: number,
+    packed: number,
+    pack: boolean,
+  ): void;
+}
+
 /** The relaxed products an instance uses: null for a format whose product the runtime does not compute right. */
 export interface RelaxedProducts {
   readonly q4: RelaxedProduct | null;
   readonly q8: RelaxedProduct | null;
+  readonly f32: RelaxedF32Product | null;
 }
 
 /** Which relaxed products an instance uses, and why not where it does not. */
@@ -90,8 +120,7 @@ export function relaxedSimdSupport(kernels: WasmKernels): Promise<RelaxedSupport
   let support = perInstance.get(kernels);
   if (!support) {
     support = load(kernels).catch((cause) => ({
-      q4: null,
-      q8: null,
+      ...NO_RELAXED,
       reason: String(cause instanceof Error ? cause.message : cause),
     }));
     perInstance.set(kernels, support);
@@ -105,7 +134,7 @@ export function relaxedSimdSupport(kernels: WasmKernels): Promise<RelaxedSupport
  */
 export async function relaxedProduct(
   kernels: WasmKernels,
-  format: RelaxedFormat,
+  format: QuantDType,
   dot: RelaxedDot,
 ): Promise<RelaxedProduct | string> {
   const exports = await relaxedExports(kernels);
@@ -120,24 +149,52 @@ export async function relaxedProduct(
 /** `relaxedSimdSupport`'s products with q4 on `dot` (null where that product is not used), for comparisons. */
 export async function relaxedProductsOnQ4Dot(kernels: WasmKernels, dot: RelaxedDot): Promise<RelaxedProducts> {
   const [support, q4] = [await relaxedSimdSupport(kernels), await relaxedProduct(kernels, "q4", dot)];
-  return { q4: typeof q4 === "string" ? null : q4, q8: support.q8 };
+  return { ...support, q4: typeof q4 === "string" ? null : q4 };
+}
+
+/** No relaxed product: an instance that does not use them. */
+export const NO_RELAXED: RelaxedProducts = { q4: null, q8: null, f32: null };
+
+/**
+ * The f32 product, checked against the float64 sum of a fixed problem, or why it is not used: off that sum, or
+ * giving the kernels module's very bits, which means the runtime does not fuse madd (JavaScriptCore, Bun 1.4.5) and
+ * the product gains nothing (Bun: 0.98–1.08× the kernels module's at M = 64, 0.82–1.0× decoding).
+ */
+export async function relaxedF32Product(kernels: WasmKernels): Promise<RelaxedF32Product | string> {
+  const exports = await relaxedExports(kernels);
+  if (typeof exports === "string") return exports;
+  const { f32_matvec: matvec, f32_matmul: matmul } = exports;
+  const product: RelaxedF32Product = {
+    matvec: (x, k, w, n, bias, out) => void matvec(x, k, w, n, bias, out),
+    matmul: (x, m, k, w, n, bias, out, outRows, packed, pack) =>
+      void matmul(x, m, k, w, n, bias, out, outRows, packed, pack ? 1 : 0),
+  };
+  const check = f32Check(kernels, product);
+  if (check.miss) return `f32 declined, the relaxed product is off the float64 sum: ${check.miss}`;
+  if (!check.fused) {
+    return "f32 kept in the kernels module: this runtime's madd does not fuse (the same sums, no faster)";
+  }
+  return product;
 }
 
 async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
   const exports = await relaxedExports(kernels);
-  if (typeof exports === "string") return { q4: null, q8: null, reason: exports };
+  if (typeof exports === "string") return { ...NO_RELAXED, reason: exports };
   const q8 = await relaxedProduct(kernels, "q8", "i32");
   const q4Dot = q4DotFor(typeof q8 !== "string", cpuArch());
   const q4 = await relaxedProduct(kernels, "q4", q4Dot);
+  const f32 = await relaxedF32Product(kernels);
   const used = [
     typeof q4 !== "string" && `q4 (${dotLabel(q4Dot)})`,
     typeof q8 !== "string" && "q8",
+    typeof f32 !== "string" && "f32 (madd)",
   ]
-    .filter(Boolean).join(" and ");
-  const declined = [q4, q8].filter((p): p is string => typeof p === "string");
+    .filter(Boolean).join(", ");
+  const declined = [q4, q8, f32].filter((p): p is string => typeof p === "string");
   return {
     q4: typeof q4 === "string" ? null : q4,
     q8: typeof q8 === "string" ? null : q8,
+    f32: typeof f32 === "string" ? null : f32,
     reason: [used ? `relaxed SIMD ${used} products in use` : "", ...declined].filter(Boolean).join("; "),
   };
 }
@@ -189,7 +246,7 @@ async function instantiate(kernels: WasmKernels): Promise<RelaxedExports | strin
   return exports;
 }
 
-function productOf(exports: RelaxedExports, format: RelaxedFormat, dot: RelaxedDot): RelaxedProduct {
+function productOf(exports: RelaxedExports, format: QuantDType, dot: RelaxedDot): RelaxedProduct {
   const suffix = dot === "i16" ? "_i16" : "";
   const [one, two] = [exports[`${format}_matvec${suffix}`], exports[`${format}_matvec2${suffix}`]];
   if (!one || !two) throw new Error(`${RELAXED_WASM_PATH} has no ${format} product on the ${dot} dot`);
@@ -207,7 +264,7 @@ function productOf(exports: RelaxedExports, format: RelaxedFormat, dot: RelaxedD
  * Rows 0 and 1 are all +1 and all −1 (q8 codes ±127) against x groups of all +5 and all −5 (codes ±127): row 0's
  * unsigned operand is 255 throughout, so its pair sums (±64770) are past where a saturating lowering clips (±32767).
  */
-function knownAnswerMismatch(kernels: WasmKernels, format: RelaxedFormat, relaxed: RelaxedProduct): string | null {
+function knownAnswerMismatch(kernels: WasmKernels, format: QuantDType, relaxed: RelaxedProduct): string | null {
   const n = 8, k = 100, groups = Math.ceil(k / GROUP);
   const [codeBytes, code] = [QUANT_CODE_BYTES[format], DTYPE_CODES[format]];
   let seed = 12345;
@@ -235,5 +292,68 @@ function knownAnswerMismatch(kernels: WasmKernels, format: RelaxedFormat, relaxe
     const [e, g] = [new Uint32Array(arena.read(expected).buffer), new Uint32Array(arena.read(got).buffer)];
     const row = e.findIndex((bits, i) => bits !== g[i]);
     return row < 0 ? null : `row ${row}: ${arena.read(got)[row]} against ${arena.read(expected)[row]}`;
+  });
+}
+
+/**
+ * Runs one fixed f32 problem (x 9 × 103 · W 7 × 103 + bias: both kernels' tiles and tails, and an odd weight row)
+ * through `matmul` and, row by row, `matvec`. `miss`: the first output off the float64 sum by more than the f32
+ * summation bound k·2⁻²³·Σ|x·w| (plus the bias's rounding), or a row where the two disagree in bits. `fused`: whether
+ * any output differs from the kernels module's x·Wᵀ (`ppl_gemm_matmul`), which sums in the same order with mul + add.
+ */
+function f32Check(kernels: WasmKernels, relaxed: RelaxedF32Product): { miss: string | null; fused: boolean } {
+  const [m, n, k] = [9, 7, 103];
+  let seed = 777;
+  const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const x = Float32Array.from({ length: m * k }, next), w = Float32Array.from({ length: n * k }, next);
+  const bias = Float32Array.from({ length: n }, next);
+  return kernels.scope((arena) => {
+    const [xs, ws, bs] = [arena.input(x), arena.input(w), arena.input(bias)];
+    const all = arena.output(Float32Array, m * n), one = arena.output(Float32Array, n);
+    const packed = arena.output(Float32Array, Math.floor(m / 4) * 4 * k);
+    relaxed.matmul(xs.ptr, m, k, ws.ptr, n, bs.ptr, all.ptr, n, packed.ptr, true);
+    const got = arena.read(all);
+    kernels.call(
+      "relaxed check",
+      "ppl_gemm_matmul",
+      1,
+      m,
+      n,
+      k,
+      xs.ptr,
+      0,
+      k,
+      1,
+      ws.ptr,
+      0,
+      0,
+      1,
+      k,
+      bs.ptr,
+      all.ptr,
+      0,
+      n,
+      0,
+      1,
+    );
+    const plain = new Uint32Array(arena.read(all).buffer), bits = new Uint32Array(got.buffer);
+    const fused = bits.some((b, i) => b !== plain[i]);
+    for (let i = 0; i < m; i++) {
+      relaxed.matvec(xs.ptr + i * k * 4, k, ws.ptr, n, bs.ptr, one.ptr);
+      const row = arena.read(one);
+      for (let j = 0; j < n; j++) {
+        let [sum, magnitude] = [0, 0];
+        for (let t = 0; t < k; t++) {
+          sum += x[i * k + t] * w[j * k + t];
+          magnitude += Math.abs(x[i * k + t] * w[j * k + t]);
+        }
+        const v = got[i * n + j];
+        if (Math.abs(v - (sum + bias[j])) > (k + 2) * 2 ** -23 * (magnitude + Math.abs(bias[j]))) {
+          return { miss: `y[${i}, ${j}] = ${v} against ${sum + bias[j]}`, fused };
+        }
+        if (!Object.is(row[j], v)) return { miss: `row ${i}: matvec gives ${row[j]} where matmul gives ${v}`, fused };
+      }
+    }
+    return { miss: null, fused };
   });
 }
