@@ -171,3 +171,22 @@ Deno.test("relaxed SIMD linear with f16 and bf16 weights: blocks of widened rows
     }
   }
 });
+
+Deno.test("relaxed SIMD widening: every f16 and bf16 bit pattern becomes its exact f32 value", async () => {
+  const kernels = await loadKernels();
+  const product = await relaxedF32Product(kernels);
+  assert(typeof product !== "string", String(product));
+  // All 65536 patterns, plus 5 more so that the last ones take the one-at-a-time tail after the 8-wide passes.
+  const bits = Uint16Array.from({ length: 65541 }, (_, i) => (i * 40503) & 0xffff);
+  for (const [dtype, value] of [["f16", f16Value], ["bf16", bf16Value]] as const) {
+    const got = kernels.scope((arena) => {
+      const src = arena.input(bits), dst = arena.output(Float32Array, bits.length);
+      product.widen(dtype, src.ptr, bits.length, dst.ptr);
+      return arena.read(dst);
+    });
+    const wrong = [...bits].findIndex((b, i) =>
+      !Object.is(got[i], Math.fround(value(b))) && !(isNaN(got[i]) && isNaN(value(b)))
+    );
+    assertEquals(wrong, -1, `${dtype} 0x${bits[wrong]?.toString(16)}: ${got[wrong]} against ${value(bits[wrong])}`);
+  }
+});

@@ -1,9 +1,10 @@
 ;; The q4 and q8 products with relaxed SIMD's 8-bit dot (docs/quantization.md, "Products"): one x row (q4_matvec,
 ;; q8_matvec: decoding) or two (q4_matvec2, q8_matvec2: prefill) against every weight row, one block of four rows a pass;
 ;; q4 also on the 16-bit dot (q4_matvec_i16, q4_matvec2_i16) for runtimes whose 32-bit dot is not one instruction. All
-;; have the same arithmetic as kernels-rs dot4_decode (ops/src/quant_simd.rs), so that all give the same bits. Hand-written text because Debian's rustc 1.63 cannot emit relaxed SIMD;
-;; scripts/build-wasm assembles it into wasm/ppllava_relaxed.wasm, which imports the kernels module's memory and works on
-;; its blocks.
+;; have the same arithmetic as kernels-rs dot4_decode (ops/src/quant_simd.rs), so that all give the same bits. At the
+;; end, the f32 linear on relaxed multiply-add (f32_matvec, f32_matmul; f16/bf16 weights widened first). Hand-written
+;; text because Debian's rustc 1.63 cannot emit relaxed SIMD; scripts/build-wasm assembles it into
+;; wasm/ppllava_relaxed.wasm, which imports the kernels module's memory and works on the tensors in place.
 ;;
 ;; Why the bits are the same: a q4 group is 16 bytes, byte j holding element j (low nibble) and element j + 16 (high
 ;; nibble), stored as q + 8 in 0..15. `i32x4.relaxed_dot_i8x16_i7x16_add_s` (x as int8, codes as the i7 operand: exact on
@@ -423,7 +424,8 @@
 ;; tiles) give a row the same bits, as the kernels module's x·Wᵀ paths do. Where the CPU has FMA (x86 with FMA3, Arm)
 ;; madd rounds once per term instead of twice: not the kernels module's bits, but as close or closer to the float64
 ;; sum (tests/relaxed_f32.test.ts bounds both against it). Against the kernels module's mul + add, the 4×2 tile with
-;; madd and two steps a pass ran 1.4× at M = 64 on Zen 4 (docs/quantization.md, "f32").
+;; madd and two steps a pass ran 1.4× at M = 64 on Zen 4 (docs/quantization.md, "f32 weights on relaxed SIMD's
+;; multiply-add"). f16 and bf16 weights are widened to f32 a block of rows at a time first (widen_f16, widen_bf16).
 
   ;; bias[j], or +0.0 without a bias.
   (func $bias_at (param $bias i32) (param $j i32) (result f32)
@@ -511,6 +513,54 @@
       (call $rows (local.get $x) (local.get $k) (i32.add (local.get $w) (i32.mul (local.get $j) (i32.shl (local.get $k) (i32.const 2))))
         (local.get $rows) (local.get $bias) (local.get $j) (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))))
       (local.set $j (i32.add (local.get $j) (local.get $rows)))
+      (br $next))))
+
+  ;; dst[0..count) = the f16 values src[0..count) as f32, exactly: the exponent and mantissa bits moved into f32's
+  ;; places read as an f32 times 2¹¹² (the exponent bias difference; exact for normal and subnormal values alike),
+  ;; infinities and NaNs given f32's all-ones exponent, then the sign. Eight values a pass, the rest one at a time.
+  (func $f16_to_f32 (param $h v128) (result v128)
+    (local $em v128)
+    (local.set $em (i32x4.shl (v128.and (local.get $h) (i32x4.splat (i32.const 0x7fff))) (i32.const 13)))
+    (v128.or
+      (i32x4.shl (v128.and (local.get $h) (i32x4.splat (i32.const 0x8000))) (i32.const 16))
+      (v128.bitselect
+        (v128.or (local.get $em) (i32x4.splat (i32.const 0x7f800000)))
+        (f32x4.mul (local.get $em) (f32x4.splat (f32.const 0x1p112)))
+        (i32x4.eq (v128.and (local.get $h) (i32x4.splat (i32.const 0x7c00))) (i32x4.splat (i32.const 0x7c00))))))
+  (func (export "widen_f16") (param $src i32) (param $count i32) (param $dst i32)
+    (local $i i32) (local $v v128)
+    (block $done (loop $next
+      (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 8)) (local.get $count)))
+      (local.set $v (v128.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1)))))
+      (v128.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+        (call $f16_to_f32 (i32x4.extend_low_i16x8_u (local.get $v))))
+      (v128.store offset=16 (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+        (call $f16_to_f32 (i32x4.extend_high_i16x8_u (local.get $v))))
+      (local.set $i (i32.add (local.get $i) (i32.const 8)))
+      (br $next)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+      (f32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+        (f32x4.extract_lane 0 (call $f16_to_f32 (i32x4.splat (i32.load16_u (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1))))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next))))
+  ;; dst[0..count) = the bf16 values src[0..count) as f32 (the upper half of an f32's bits: exact).
+  (func (export "widen_bf16") (param $src i32) (param $count i32) (param $dst i32)
+    (local $i i32) (local $v v128)
+    (block $done (loop $next
+      (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 8)) (local.get $count)))
+      (local.set $v (v128.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1)))))
+      (v128.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+        (i32x4.shl (i32x4.extend_low_i16x8_u (local.get $v)) (i32.const 16)))
+      (v128.store offset=16 (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+        (i32x4.shl (i32x4.extend_high_i16x8_u (local.get $v)) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 8)))
+      (br $next)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+      (i32.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2)))
+        (i32.shl (i32.load16_u (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1)))) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $next))))
 
   ;; Four x rows (x, row stride 4·k bytes) packed for the tile: group g's four vectors (rows 0..3, elements 4g..4g+3) at

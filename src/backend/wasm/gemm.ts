@@ -98,9 +98,8 @@ const WIDEN_BLOCK_VALUES = 1 << 18;
 /**
  * x (…, K) f32 · Wᵀ + bias for a weight (N, K) on relaxed SIMD's multiply-add (./relaxed.ts, products.wat), or null
  * where that product is not used (the caller then runs the kernels module's matmul). f32 weights are read in place;
- * f16 and bf16 weights, with at least WIDEN_ROWS rows of x, are widened to f32 a block of rows at a time (the
- * kernels module's embedding gather, which converts; x is packed once for all blocks): 1.5× the kernels module's
- * f16 product at the vision tower's shapes, 2.3× at M = 64 (docs/quantization.md, "f32 weights on relaxed SIMD").
+ * f16 and bf16 weights, with at least WIDEN_ROWS rows of x, are widened to f32 a block of rows at a time (x is
+ * packed once for all blocks): see docs/quantization.md, "f32 weights on relaxed SIMD's multiply-add".
  */
 export function relaxedLinear(ctx: WasmContext, x: Tensor, weight: Tensor, bias?: Tensor): Tensor | null {
   const relaxed = ctx.relaxed.f32;
@@ -133,21 +132,10 @@ export function relaxedLinear(ctx: WasmContext, x: Tensor, weight: Tensor, bias?
           }
           const rows = Math.min(n, Math.max(32, Math.floor(WIDEN_BLOCK_VALUES / Math.max(k, 1) / 32) * 32));
           const block = arena.output(Float32Array, rows * k);
-          const ids = arena.input(Int32Array.from({ length: n }, (_, j) => j));
+          const dtype = dw.dtype as "f16" | "bf16";
           for (let j = 0; j < n; j += rows) {
             const count = Math.min(rows, n - j);
-            callKernel(
-              ctx,
-              "linear",
-              "ppl_layout_embedding",
-              address(dw),
-              DTYPE_CODES[dw.dtype],
-              n,
-              k,
-              ids.ptr + 4 * j,
-              count,
-              block.ptr,
-            );
+            relaxed.widen(dtype, address(dw) + 2 * j * k, count * k, block.ptr);
             relaxed.matmul(xp, m, k, block.ptr, count, biasp && biasp + 4 * j, outp + 4 * j, n, packed.ptr, j === 0);
           }
         } catch (cause) {

@@ -86,6 +86,8 @@ export interface RelaxedF32Product {
     packed: number,
     pack: boolean,
   ): void;
+  /** dst[0..count) f32 = src[0..count) f16 or bf16, exactly (the weights of a block, before `matmul`). */
+  widen(dtype: "f16" | "bf16", src: number, count: number, dst: number): void;
 }
 
 /** The relaxed products an instance uses: null for a format whose product the runtime does not compute right. */
@@ -163,11 +165,12 @@ export const NO_RELAXED: RelaxedProducts = { q4: null, q8: null, f32: null };
 export async function relaxedF32Product(kernels: WasmKernels): Promise<RelaxedF32Product | string> {
   const exports = await relaxedExports(kernels);
   if (typeof exports === "string") return exports;
-  const { f32_matvec: matvec, f32_matmul: matmul } = exports;
+  const { f32_matvec: matvec, f32_matmul: matmul, widen_f16: widenF16, widen_bf16: widenBf16 } = exports;
   const product: RelaxedF32Product = {
     matvec: (x, k, w, n, bias, out) => void matvec(x, k, w, n, bias, out),
     matmul: (x, m, k, w, n, bias, out, outRows, packed, pack) =>
       void matmul(x, m, k, w, n, bias, out, outRows, packed, pack ? 1 : 0),
+    widen: (dtype, src, count, dst) => void (dtype === "f16" ? widenF16 : widenBf16)(src, count, dst),
   };
   const check = f32Check(kernels, product);
   if (check.miss) return `f32 declined, the relaxed product is off the float64 sum: ${check.miss}`;
