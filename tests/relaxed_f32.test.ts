@@ -190,3 +190,38 @@ Deno.test("relaxed SIMD widening: every f16 and bf16 bit pattern becomes its exa
     assertEquals(wrong, -1, `${dtype} 0x${bits[wrong]?.toString(16)}: ${got[wrong]} against ${value(bits[wrong])}`);
   }
 });
+
+Deno.test("relaxed SIMD linear: x past the packed scratch goes in chunks of rows, each row as it would alone", async () => {
+  // K = 4096 packs 1024 rows at the most (gemm.ts PACKED_VALUES): 1030 rows are a chunk of 1024 and one of 6.
+  const b = await createWasmBackend();
+  const [m, k] = [1030, 4096];
+  const x = gaussian(m * k, 3100, 2);
+  for (const [dtype, n] of [["f32", 6], ["f16", 70]] as const) {
+    const w = gaussian(n * k, 3101, 0.5), bias = gaussian(n, 3102);
+    const bits16 = new Uint16Array(n * k);
+    if (dtype === "f16") {
+      // Round W to f16 (w as an f16 bit pattern, normal values only), and use the exact values in the reference.
+      const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+      w.forEach((v, i) => {
+        f32[0] = v;
+        const e = ((u32[0] >>> 23) & 0xff) - 127 + 15;
+        bits16[i] = e <= 0
+          ? (u32[0] >>> 16) & 0x8000
+          : ((u32[0] >>> 16) & 0x8000) | (e << 10) | ((u32[0] >>> 13) & 0x3ff);
+      });
+      w.set(Float32Array.from(bits16, f16Value));
+    }
+    const run = (rows: Float32Array, count: number) => {
+      const y = b.scope(() => {
+        const weight = dtype === "f16" ? b.upload(bits16, [n, k], "f16") : b.upload(w, [n, k]);
+        return b.keep(b.linear(b.upload(rows, [count, k]), weight, b.upload(bias, [n])));
+      });
+      return b.download(y).finally(() => y.dispose());
+    };
+    const all = await run(x, m);
+    assertEquals(offFloat64(all, x, w, bias, m, n, k), null, `${dtype} (${m}, ${n}, ${k})`);
+    // Rows at the chunk edge against the same rows in a call of their own (the last chunk's rows: 6 of them).
+    const tail = await run(x.subarray(1024 * k), m - 1024);
+    assertEquals([...new Uint32Array(all.slice(1024 * n).buffer)], [...new Uint32Array(tail.slice().buffer)], dtype);
+  }
+});

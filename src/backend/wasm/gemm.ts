@@ -94,6 +94,10 @@ function withBatched<T>(
 const WIDEN_ROWS = 5;
 /** f32 values per widened block of weight rows (1 MiB: it stays in L2 while every x row passes). */
 const WIDEN_BLOCK_VALUES = 1 << 18;
+/** f32 values of packed x at the most (16 MiB): x goes in chunks of rows, so that the scratch stays bounded (32 frames
+ * of the vision tower are 18464 rows, 302 MB at K = 4096) while the per-chunk costs (packing; widening f16 weights
+ * again, 1–2% at this size) stay small. Each row's sums are the same in any chunk. */
+const PACKED_VALUES = 1 << 22;
 
 /**
  * x (…, K) f32 · Wᵀ + bias for a weight (N, K) on relaxed SIMD's multiply-add (./relaxed.ts, products.wat), or null
@@ -123,20 +127,23 @@ export function relaxedLinear(ctx: WasmContext, x: Tensor, weight: Tensor, bias?
     return filled(ctx, (out) => {
       if (m === 0 || n === 0) return;
       ctx.kernels.scope((arena) => {
-        const packed = arena.output(Float32Array, Math.floor(m / 4) * 4 * k);
-        const [xp, biasp, outp] = [address(dx), hb ? address(hb) : 0, address(out)];
+        const chunk = Math.min(m, Math.max(4, Math.floor(PACKED_VALUES / Math.max(k, 1) / 4) * 4));
+        const packed = arena.output(Float32Array, Math.floor(chunk / 4) * 4 * k);
+        const biasp = hb ? address(hb) : 0;
+        const rows = Math.min(n, Math.max(32, Math.floor(WIDEN_BLOCK_VALUES / Math.max(k, 1) / 32) * 32));
+        const block = wide ? null : arena.output(Float32Array, rows * k);
         try {
-          if (wide) {
-            relaxed.matmul(xp, m, k, address(dw), n, biasp, outp, n, packed.ptr, true);
-            return;
-          }
-          const rows = Math.min(n, Math.max(32, Math.floor(WIDEN_BLOCK_VALUES / Math.max(k, 1) / 32) * 32));
-          const block = arena.output(Float32Array, rows * k);
-          const dtype = dw.dtype as "f16" | "bf16";
-          for (let j = 0; j < n; j += rows) {
-            const count = Math.min(rows, n - j);
-            relaxed.widen(dtype, address(dw) + 2 * j * k, count * k, block.ptr);
-            relaxed.matmul(xp, m, k, block.ptr, count, biasp && biasp + 4 * j, outp + 4 * j, n, packed.ptr, j === 0);
+          for (let i = 0; i < m; i += chunk) {
+            const [mi, xp, outp] = [Math.min(chunk, m - i), address(dx) + 4 * i * k, address(out) + 4 * i * n];
+            if (!block) {
+              relaxed.matmul(xp, mi, k, address(dw), n, biasp, outp, n, packed.ptr, true);
+              continue;
+            }
+            for (let j = 0; j < n; j += rows) {
+              const count = Math.min(rows, n - j);
+              relaxed.widen(dw.dtype as "f16" | "bf16", address(dw) + 2 * j * k, count * k, block.ptr);
+              relaxed.matmul(xp, mi, k, block.ptr, count, biasp && biasp + 4 * j, outp + 4 * j, n, packed.ptr, j === 0);
+            }
           }
         } catch (cause) {
           if (cause instanceof BackendError) throw cause;
