@@ -2,7 +2,8 @@
 ;; q8_matvec: decoding) or two (q4_matvec2, q8_matvec2: prefill) against every weight row, one block of four rows a pass;
 ;; q4 also on the 16-bit dot (q4_matvec_i16, q4_matvec2_i16) for runtimes whose 32-bit dot is not one instruction. All
 ;; have the same arithmetic as kernels-rs dot4_decode (ops/src/quant_simd.rs), so that all give the same bits. At the
-;; end, the f32 linear on relaxed multiply-add (f32_matvec, f32_matmul; f16/bf16 weights widened first). Hand-written
+;; end, the f32 linear on relaxed multiply-add (f32_matvec, f32_matmul; f16/bf16 weights widened first) and attention
+;; on the same (f32_attention_head). Hand-written
 ;; text because Debian's rustc 1.63 cannot emit relaxed SIMD; scripts/build-wasm assembles it into
 ;; wasm/ppllava_relaxed.wasm, which imports the kernels module's memory and works on the tensors in place.
 ;;
@@ -728,4 +729,260 @@
         (local.get $bias) (i32.add (local.get $out) (i32.shl (i32.mul (local.get $i) (local.get $out_rs)) (i32.const 2))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $next))))
+
+;; Attention of one head, full or causal, on relaxed multiply-add (src/backend/wasm/attention.ts drives it head by head):
+;;   out[i] = Σ_j softmax_j(scale · ⟨q[i], k[j]⟩) · v[j],  query i seeing keys j < i + skv − sq + 1 when causal.
+;; Kᵀ is packed once per head (d rows of skv keys, zero-padded to a multiple of 8), then queries go four at a time:
+;; their scores against eight keys a pass in a 4×2 register tile (a splat of each query element against eight keys: no
+;; horizontal sums), the softmax of each row (max, exp, an f64 sum, scale by its inverse, zeros past the row's keys),
+;; and out = P·V in the same tile shape (a splat of each probability against eight elements of v's row). Rows of q, k,
+;; v and out are `…s` bytes apart with their d elements dense; d is a multiple of 8. A last block of fewer than four
+;; queries computes its missing rows as copies of the last one and stores nothing for them.
+
+  ;; exp(t) for each lane, t ≤ 0 (the kernels module's Cephes expf: its constants and steps, with madd): 0 below −87.3,
+  ;; NaN stays NaN.
+  (func $exp_le0 (param $t v128) (result v128)
+    (local $k v128) (local $r v128) (local $y v128)
+    (local.set $k (f32x4.floor (f32x4.add (f32x4.mul (local.get $t) (f32x4.splat (f32.const 1.44269504)))
+                                          (f32x4.splat (f32.const 0.5)))))
+    (local.set $r (f32x4.sub (f32x4.sub (local.get $t) (f32x4.mul (local.get $k) (f32x4.splat (f32.const 0.693359375))))
+                             (f32x4.mul (local.get $k) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $y (f32x4.splat (f32.const 1.98756915e-4)))
+    (local.set $y (f32x4.relaxed_fma (local.get $y) (local.get $r) (f32x4.splat (f32.const 1.39819995e-3))))
+    (local.set $y (f32x4.relaxed_fma (local.get $y) (local.get $r) (f32x4.splat (f32.const 8.33345190e-3))))
+    (local.set $y (f32x4.relaxed_fma (local.get $y) (local.get $r) (f32x4.splat (f32.const 4.16657960e-2))))
+    (local.set $y (f32x4.relaxed_fma (local.get $y) (local.get $r) (f32x4.splat (f32.const 1.66666655e-1))))
+    (local.set $y (f32x4.relaxed_fma (local.get $y) (local.get $r) (f32x4.splat (f32.const 5.00000012e-1))))
+    (local.set $y (f32x4.add (f32x4.relaxed_fma (local.get $y) (f32x4.mul (local.get $r) (local.get $r)) (local.get $r))
+                             (f32x4.splat (f32.const 1))))
+    ;; 2^k from the exponent bits; lanes below the range give 0 (their k would underflow the bits), NaN lanes NaN.
+    (local.set $y (f32x4.mul (local.get $y)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+    (v128.bitselect
+      (local.get $y)
+      (v128.and (local.get $t) (f32x4.ne (local.get $t) (local.get $t)))
+      (f32x4.ge (local.get $t) (f32x4.splat (f32.const -87.3)))))
+
+  ;; row[0..len) = softmax(row[0..len)), row[len..width) = 0 (width a multiple of 4, len ≤ width). All −∞ (no key
+  ;; visible) gives zeros, as the kernels module's softmax does; the sum is in f64, as there.
+  (func $softmax_row (param $row i32) (param $len i32) (param $width i32)
+    (local $j i32) (local $at i32) (local $max f32) (local $x f32) (local $sum f64) (local $m v128) (local $e v128)
+    (local $len4 i32) (local $inv f32)
+    (local.set $max (f32.const -inf))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $j) (local.get $len)))
+      (local.set $x (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+      (local.set $max (select (local.get $x) (local.get $max) (f32.gt (local.get $x) (local.get $max))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $next)))
+    (if (f32.eq (local.get $max) (f32.const -inf)) (then (local.set $len (i32.const 0))))
+    (local.set $len4 (i32.and (local.get $len) (i32.const -4)))
+    (local.set $m (f32x4.splat (local.get $max)))
+    (local.set $j (i32.const 0))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $j) (local.get $len4)))
+      (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $e (call $exp_le0 (f32x4.sub (v128.load (local.get $at)) (local.get $m))))
+      (v128.store (local.get $at) (local.get $e))
+      (local.set $sum (f64.add (local.get $sum) (f64.add
+        (f64.add (f64.promote_f32 (f32x4.extract_lane 0 (local.get $e))) (f64.promote_f32 (f32x4.extract_lane 1 (local.get $e))))
+        (f64.add (f64.promote_f32 (f32x4.extract_lane 2 (local.get $e))) (f64.promote_f32 (f32x4.extract_lane 3 (local.get $e)))))))
+      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (br $next)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $j) (local.get $len)))
+      (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $x (f32x4.extract_lane 0 (call $exp_le0 (f32x4.sub (f32x4.splat (f32.load (local.get $at))) (local.get $m)))))
+      (f32.store (local.get $at) (local.get $x))
+      (local.set $sum (f64.add (local.get $sum) (f64.promote_f32 (local.get $x))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $next)))
+    (local.set $inv (f32.demote_f64 (f64.div (f64.const 1) (local.get $sum))))
+    (local.set $j (i32.const 0))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $j) (local.get $len4)))
+      (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+      (v128.store (local.get $at) (f32x4.mul (v128.load (local.get $at)) (f32x4.splat (local.get $inv))))
+      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (br $next)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $j) (local.get $len)))
+      (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+      (f32.store (local.get $at) (f32.mul (f32.load (local.get $at)) (local.get $inv)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $next)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $j) (local.get $width)))
+      (f32.store (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))) (f32.const 0))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $next))))
+
+  ;; One head: q (sq rows, qs bytes apart), k and v (skv rows, ks / vs bytes apart), out (sq rows, os bytes apart), all
+  ;; with d dense elements (d a multiple of 8); `kt` is scratch for d · S8 f32 and `p` for 4 · S8 (S8 = skv rounded up
+  ;; to 8). Causal needs sq ≤ skv (the caller checks).
+  (func (export "f32_attention_head") (param $q i32) (param $qs i32) (param $k i32) (param $ks i32) (param $v i32)
+    (param $vs i32) (param $out i32) (param $os i32) (param $sq i32) (param $skv i32) (param $d i32) (param $scale f32)
+    (param $causal i32) (param $kt i32) (param $p i32)
+    (local $s8 i32) (local $prow i32) (local $past i32) (local $i0 i32) (local $j i32) (local $e i32) (local $eb i32)
+    (local $jb4 i32) (local $ktrow i32) (local $vrow i32) (local $cb i32) (local $visible i32) (local $visible8 i32)
+    (local $sc v128) (local $k0 v128) (local $k1 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128) (local $r0 i32) (local $o0 i32) (local $r1 i32) (local $o1 i32) (local $r2 i32) (local $o2 i32) (local $r3 i32) (local $o3 i32)
+    (local.set $s8 (i32.and (i32.add (local.get $skv) (i32.const 7)) (i32.const -8)))
+    (local.set $prow (i32.shl (local.get $s8) (i32.const 2)))
+    (local.set $past (i32.sub (local.get $skv) (local.get $sq)))
+    (local.set $sc (f32x4.splat (local.get $scale)))
+    ;; Kᵀ: kt[e·S8 + j] = k[j, e], zero for the padding keys.
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $j) (local.get $s8)))
+      (local.set $e (i32.const 0))
+      (block $d_done (loop $d_next
+        (br_if $d_done (i32.ge_u (local.get $e) (local.get $d)))
+        (f32.store (i32.add (local.get $kt) (i32.shl (i32.add (i32.mul (local.get $e) (local.get $s8)) (local.get $j)) (i32.const 2)))
+          (if (result f32) (i32.lt_u (local.get $j) (local.get $skv))
+            (then (f32.load (i32.add (i32.add (local.get $k) (i32.mul (local.get $j) (local.get $ks))) (i32.shl (local.get $e) (i32.const 2)))))
+            (else (f32.const 0))))
+        (local.set $e (i32.add (local.get $e) (i32.const 1)))
+        (br $d_next)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $next)))
+    (block $blocks_done (loop $blocks
+      (br_if $blocks_done (i32.ge_u (local.get $i0) (local.get $sq)))
+      (local.set $r0 (i32.add (local.get $q) (i32.mul (select (i32.add (local.get $i0) (i32.const 0)) (i32.sub (local.get $sq) (i32.const 1))
+        (i32.lt_u (i32.add (local.get $i0) (i32.const 0)) (local.get $sq))) (local.get $qs))))
+      (local.set $o0 (i32.add (local.get $out) (i32.mul (i32.add (local.get $i0) (i32.const 0)) (local.get $os))))
+      (local.set $r1 (i32.add (local.get $q) (i32.mul (select (i32.add (local.get $i0) (i32.const 1)) (i32.sub (local.get $sq) (i32.const 1))
+        (i32.lt_u (i32.add (local.get $i0) (i32.const 1)) (local.get $sq))) (local.get $qs))))
+      (local.set $o1 (i32.add (local.get $out) (i32.mul (i32.add (local.get $i0) (i32.const 1)) (local.get $os))))
+      (local.set $r2 (i32.add (local.get $q) (i32.mul (select (i32.add (local.get $i0) (i32.const 2)) (i32.sub (local.get $sq) (i32.const 1))
+        (i32.lt_u (i32.add (local.get $i0) (i32.const 2)) (local.get $sq))) (local.get $qs))))
+      (local.set $o2 (i32.add (local.get $out) (i32.mul (i32.add (local.get $i0) (i32.const 2)) (local.get $os))))
+      (local.set $r3 (i32.add (local.get $q) (i32.mul (select (i32.add (local.get $i0) (i32.const 3)) (i32.sub (local.get $sq) (i32.const 1))
+        (i32.lt_u (i32.add (local.get $i0) (i32.const 3)) (local.get $sq))) (local.get $qs))))
+      (local.set $o3 (i32.add (local.get $out) (i32.mul (i32.add (local.get $i0) (i32.const 3)) (local.get $os))))
+      (local.set $visible (select
+        (select (i32.add (i32.add (local.get $i0) (i32.const 4)) (local.get $past)) (local.get $skv)
+          (i32.lt_u (i32.add (i32.add (local.get $i0) (i32.const 4)) (local.get $past)) (local.get $skv)))
+        (local.get $skv) (local.get $causal)))
+      (local.set $visible8 (i32.and (i32.add (local.get $visible) (i32.const 7)) (i32.const -8)))
+      ;; Scores, eight keys a pass: splats of the four queries' element e against kt's row e.
+      (local.set $jb4 (i32.const 0))
+      (block $keys_done (loop $keys
+        (br_if $keys_done (i32.ge_u (local.get $jb4) (i32.shl (local.get $visible8) (i32.const 2))))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0))
+        (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $a4 (v128.const i32x4 0 0 0 0))
+        (local.set $a5 (v128.const i32x4 0 0 0 0))
+        (local.set $a6 (v128.const i32x4 0 0 0 0))
+        (local.set $a7 (v128.const i32x4 0 0 0 0))
+        (local.set $eb (i32.const 0))
+        (local.set $ktrow (local.get $kt))
+        (block $e_done (loop $e_next
+          (br_if $e_done (i32.ge_u (local.get $eb) (i32.shl (local.get $d) (i32.const 2))))
+            (local.set $q0 (v128.load32_splat (i32.add (local.get $r0) (local.get $eb))))
+            (local.set $q1 (v128.load32_splat (i32.add (local.get $r1) (local.get $eb))))
+            (local.set $q2 (v128.load32_splat (i32.add (local.get $r2) (local.get $eb))))
+            (local.set $q3 (v128.load32_splat (i32.add (local.get $r3) (local.get $eb))))
+            (local.set $k0 (v128.load (i32.add (local.get $ktrow) (local.get $jb4))))
+            (local.set $k1 (v128.load offset=16 (i32.add (local.get $ktrow) (local.get $jb4))))
+            (local.set $a0 (f32x4.relaxed_fma (local.get $q0) (local.get $k0) (local.get $a0)))
+            (local.set $a1 (f32x4.relaxed_fma (local.get $q0) (local.get $k1) (local.get $a1)))
+            (local.set $a2 (f32x4.relaxed_fma (local.get $q1) (local.get $k0) (local.get $a2)))
+            (local.set $a3 (f32x4.relaxed_fma (local.get $q1) (local.get $k1) (local.get $a3)))
+            (local.set $a4 (f32x4.relaxed_fma (local.get $q2) (local.get $k0) (local.get $a4)))
+            (local.set $a5 (f32x4.relaxed_fma (local.get $q2) (local.get $k1) (local.get $a5)))
+            (local.set $a6 (f32x4.relaxed_fma (local.get $q3) (local.get $k0) (local.get $a6)))
+            (local.set $a7 (f32x4.relaxed_fma (local.get $q3) (local.get $k1) (local.get $a7)))
+          (local.set $eb (i32.add (local.get $eb) (i32.const 4)))
+          (local.set $ktrow (i32.add (local.get $ktrow) (local.get $prow)))
+          (br $e_next)))
+          (v128.store offset=0 (i32.add (i32.add (local.get $p) (i32.mul (i32.const 0) (local.get $prow))) (local.get $jb4))
+            (f32x4.mul (local.get $a0) (local.get $sc)))
+          (v128.store offset=16 (i32.add (i32.add (local.get $p) (i32.mul (i32.const 0) (local.get $prow))) (local.get $jb4))
+            (f32x4.mul (local.get $a1) (local.get $sc)))
+          (v128.store offset=0 (i32.add (i32.add (local.get $p) (i32.mul (i32.const 1) (local.get $prow))) (local.get $jb4))
+            (f32x4.mul (local.get $a2) (local.get $sc)))
+          (v128.store offset=16 (i32.add (i32.add (local.get $p) (i32.mul (i32.const 1) (local.get $prow))) (local.get $jb4))
+            (f32x4.mul (local.get $a3) (local.get $sc)))
+          (v128.store offset=0 (i32.add (i32.add (local.get $p) (i32.mul (i32.const 2) (local.get $prow))) (local.get $jb4))
+            (f32x4.mul (local.get $a4) (local.get $sc)))
+          (v128.store offset=16 (i32.add (i32.add (local.get $p) (i32.mul (i32.const 2) (local.get $prow))) (local.get $jb4))
+            (f32x4.mul (local.get $a5) (local.get $sc)))
+          (v128.store offset=0 (i32.add (i32.add (local.get $p) (i32.mul (i32.const 3) (local.get $prow))) (local.get $jb4))
+            (f32x4.mul (local.get $a6) (local.get $sc)))
+          (v128.store offset=16 (i32.add (i32.add (local.get $p) (i32.mul (i32.const 3) (local.get $prow))) (local.get $jb4))
+            (f32x4.mul (local.get $a7) (local.get $sc)))
+        (local.set $jb4 (i32.add (local.get $jb4) (i32.const 32)))
+        (br $keys)))
+      (if (i32.lt_u (i32.add (local.get $i0) (i32.const 0)) (local.get $sq)) (then
+        (call $softmax_row (i32.add (local.get $p) (i32.mul (i32.const 0) (local.get $prow)))
+          (select (i32.add (i32.add (local.get $i0) (i32.const 1)) (local.get $past)) (local.get $skv) (local.get $causal))
+          (local.get $visible8))))
+      (if (i32.lt_u (i32.add (local.get $i0) (i32.const 1)) (local.get $sq)) (then
+        (call $softmax_row (i32.add (local.get $p) (i32.mul (i32.const 1) (local.get $prow)))
+          (select (i32.add (i32.add (local.get $i0) (i32.const 2)) (local.get $past)) (local.get $skv) (local.get $causal))
+          (local.get $visible8))))
+      (if (i32.lt_u (i32.add (local.get $i0) (i32.const 2)) (local.get $sq)) (then
+        (call $softmax_row (i32.add (local.get $p) (i32.mul (i32.const 2) (local.get $prow)))
+          (select (i32.add (i32.add (local.get $i0) (i32.const 3)) (local.get $past)) (local.get $skv) (local.get $causal))
+          (local.get $visible8))))
+      (if (i32.lt_u (i32.add (local.get $i0) (i32.const 3)) (local.get $sq)) (then
+        (call $softmax_row (i32.add (local.get $p) (i32.mul (i32.const 3) (local.get $prow)))
+          (select (i32.add (i32.add (local.get $i0) (i32.const 4)) (local.get $past)) (local.get $skv) (local.get $causal))
+          (local.get $visible8))))
+      ;; out = P·V, eight elements of d a pass: splats of the four rows' probability of key j against v's row j.
+      (local.set $cb (i32.const 0))
+      (block $cols_done (loop $cols
+        (br_if $cols_done (i32.ge_u (local.get $cb) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0))
+        (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $a4 (v128.const i32x4 0 0 0 0))
+        (local.set $a5 (v128.const i32x4 0 0 0 0))
+        (local.set $a6 (v128.const i32x4 0 0 0 0))
+        (local.set $a7 (v128.const i32x4 0 0 0 0))
+        (local.set $j (i32.const 0))
+        (local.set $vrow (local.get $v))
+        (block $j_done (loop $j_next
+          (br_if $j_done (i32.ge_u (local.get $j) (local.get $visible)))
+            (local.set $q0 (v128.load32_splat (i32.add (i32.add (local.get $p) (i32.mul (i32.const 0) (local.get $prow))) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $q1 (v128.load32_splat (i32.add (i32.add (local.get $p) (i32.mul (i32.const 1) (local.get $prow))) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $q2 (v128.load32_splat (i32.add (i32.add (local.get $p) (i32.mul (i32.const 2) (local.get $prow))) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $q3 (v128.load32_splat (i32.add (i32.add (local.get $p) (i32.mul (i32.const 3) (local.get $prow))) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $k0 (v128.load (i32.add (local.get $vrow) (local.get $cb))))
+            (local.set $k1 (v128.load offset=16 (i32.add (local.get $vrow) (local.get $cb))))
+            (local.set $a0 (f32x4.relaxed_fma (local.get $q0) (local.get $k0) (local.get $a0)))
+            (local.set $a1 (f32x4.relaxed_fma (local.get $q0) (local.get $k1) (local.get $a1)))
+            (local.set $a2 (f32x4.relaxed_fma (local.get $q1) (local.get $k0) (local.get $a2)))
+            (local.set $a3 (f32x4.relaxed_fma (local.get $q1) (local.get $k1) (local.get $a3)))
+            (local.set $a4 (f32x4.relaxed_fma (local.get $q2) (local.get $k0) (local.get $a4)))
+            (local.set $a5 (f32x4.relaxed_fma (local.get $q2) (local.get $k1) (local.get $a5)))
+            (local.set $a6 (f32x4.relaxed_fma (local.get $q3) (local.get $k0) (local.get $a6)))
+            (local.set $a7 (f32x4.relaxed_fma (local.get $q3) (local.get $k1) (local.get $a7)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (local.set $vrow (i32.add (local.get $vrow) (local.get $vs)))
+          (br $j_next)))
+          (if (i32.lt_u (i32.add (local.get $i0) (i32.const 0)) (local.get $sq)) (then
+            (v128.store offset=0 (i32.add (local.get $o0) (local.get $cb)) (local.get $a0))
+            (v128.store offset=16 (i32.add (local.get $o0) (local.get $cb)) (local.get $a1))
+          ))
+          (if (i32.lt_u (i32.add (local.get $i0) (i32.const 1)) (local.get $sq)) (then
+            (v128.store offset=0 (i32.add (local.get $o1) (local.get $cb)) (local.get $a2))
+            (v128.store offset=16 (i32.add (local.get $o1) (local.get $cb)) (local.get $a3))
+          ))
+          (if (i32.lt_u (i32.add (local.get $i0) (i32.const 2)) (local.get $sq)) (then
+            (v128.store offset=0 (i32.add (local.get $o2) (local.get $cb)) (local.get $a4))
+            (v128.store offset=16 (i32.add (local.get $o2) (local.get $cb)) (local.get $a5))
+          ))
+          (if (i32.lt_u (i32.add (local.get $i0) (i32.const 3)) (local.get $sq)) (then
+            (v128.store offset=0 (i32.add (local.get $o3) (local.get $cb)) (local.get $a6))
+            (v128.store offset=16 (i32.add (local.get $o3) (local.get $cb)) (local.get $a7))
+          ))
+        (local.set $cb (i32.add (local.get $cb) (i32.const 32)))
+        (br $cols)))
+      (local.set $i0 (i32.add (local.get $i0) (i32.const 4)))
+      (br $blocks))))
 )

@@ -1,6 +1,7 @@
 /** Attention and RoPE on the WASM kernels (`ppl_attention_*`, kernels-rs/ops/src/{attention,rope}.rs). */
 import { type AttentionOptions, BackendError, type RopeOptions, type Tensor } from "../backend.ts";
 import { address, callKernel, filled, requireDtype, type WasmContext, type WasmHandle, withDense } from "./context.ts";
+import type { RelaxedF32Product } from "./relaxed.ts";
 
 /** q (B, Hq, Sq, D), k/v (B, Hkv, Skv, D) → (B, Hq, Sq, D) viewed over a dense (B, Sq, Hq, D) buffer. */
 export function attention(ctx: WasmContext, q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): Tensor {
@@ -31,6 +32,11 @@ export function attention(ctx: WasmContext, q: Tensor, k: Tensor, v: Tensor, opt
     withDense(ctx, "attention", needsCopy, (dense) => {
       const pick = (h: WasmHandle) => (needsCopy.includes(h) ? dense[needsCopy.indexOf(h)] : h);
       const [cq, ck, cv] = [pick(hq), pick(hk), pick(hv)];
+      const relaxed = ctx.relaxed.f32;
+      if (relaxed && d % 8 === 0 && sq > 0 && skv > 0) {
+        relaxedAttention(ctx, relaxed, [cq, ck, cv], buffer, { batch, heads, kvHeads, sq, skv, d, scale }, options);
+        return;
+      }
       callKernel(
         ctx,
         "attention",
@@ -66,6 +72,55 @@ export function attention(ctx: WasmContext, q: Tensor, k: Tensor, v: Tensor, opt
   } finally {
     buffer.dispose();
   }
+}
+
+/**
+ * The same attention head by head on relaxed SIMD's multiply-add (products.wat `f32_attention_head`: Kᵀ packed once
+ * per head, splat-style register tiles for the scores and for P·V, so no horizontal sums), where the f32 relaxed
+ * product is in use and d is a multiple of 8; `buffer` is (B, Sq, Hq, D) dense. Query head h reads key/value head
+ * h / (Hq / Hkv) (GQA), as `ppl_attention_sdpa` does.
+ */
+function relaxedAttention(
+  ctx: WasmContext,
+  relaxed: RelaxedF32Product,
+  [q, k, v]: WasmHandle[],
+  buffer: WasmHandle,
+  shape: { batch: number; heads: number; kvHeads: number; sq: number; skv: number; d: number; scale: number },
+  options: AttentionOptions,
+): void {
+  const { batch, heads, kvHeads, sq, skv, d, scale } = shape;
+  const s8 = Math.ceil(skv / 8) * 8, group = heads / kvHeads;
+  ctx.kernels.scope((arena) => {
+    const kt = arena.output(Float32Array, d * s8), p = arena.output(Float32Array, 4 * s8);
+    const at = (h: WasmHandle, b: number, head: number) => address(h) + 4 * (b * h.strides[0] + head * h.strides[1]);
+    try {
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < heads; h++) {
+          const g = Math.floor(h / group);
+          relaxed.attentionHead(
+            at(q, b, h),
+            4 * q.strides[2],
+            at(k, b, g),
+            4 * k.strides[2],
+            at(v, b, g),
+            4 * v.strides[2],
+            address(buffer) + 4 * ((b * sq * heads + h) * d),
+            4 * heads * d,
+            sq,
+            skv,
+            d,
+            scale,
+            options.causal,
+            kt.ptr,
+            p.ptr,
+          );
+        }
+      }
+    } catch (cause) {
+      // Shapes and buffers are this backend's own: a trap here is a defect, not bad input.
+      throw new BackendError("kernel", `attention: the relaxed SIMD product trapped (${String(cause)})`, { cause });
+    }
+  });
 }
 
 /** x (S, H, D) or (B, S, H, D) → rotated, dense, same shape. */

@@ -14,10 +14,11 @@
  * its problem holds the extreme codes that a saturating lowering (Bun's pmaddubsw) or a signed one gets wrong.
  * Otherwise the kernels module's own product is used, and `relaxedSimdSupport` says why.
  *
- * The f32 product (x · Wᵀ for f32 weights, on relaxed multiply-add) is the exception to "the same bits": madd fuses
- * where the CPU has FMA, which rounds once per term where the kernels module rounds twice. Its check is therefore a
- * bound, not bits: on a fixed problem every output must lie within the f32 summation bound of the float64 sum
- * (products.wat says what it computes; against the kernels module's product, 1.4× at M = 64 on Zen 4).
+ * The f32 product (x · Wᵀ for f32 weights and, widened a block at a time, f16/bf16 ones; and attention, on relaxed
+ * multiply-add) is the exception to "the same bits": madd fuses where the CPU has FMA, which rounds once per term where
+ * the kernels module rounds twice. Its check is therefore a bound, not bits: on a fixed problem every output must lie
+ * within the f32 summation bound of the float64 sum; where madd does not fuse it is not used at all (products.wat says
+ * what it computes; against the kernels module's, 1.4× at M = 64 and attention 1.5–1.8× on Zen 4).
  */
 import { PackageFileError, readPackageFile } from "../../util/files.ts";
 import { QUANT_CODE_BYTES, type QuantDType } from "../backend.ts";
@@ -88,6 +89,28 @@ export interface RelaxedF32Product {
   ): void;
   /** dst[0..count) f32 = src[0..count) f16 or bf16, exactly (the weights of a block, before `matmul`). */
   widen(dtype: "f16" | "bf16", src: number, count: number, dst: number): void;
+  /**
+   * Attention of one head on the same multiply-add (products.wat `f32_attention_head`): rows of q (sq), k and v (skv)
+   * and out (sq) at byte strides, d a multiple of 8 and dense; `kt` is scratch for d · S8 f32 and `p` for 4 · S8
+   * (S8 = skv rounded up to 8); causal needs sq ≤ skv.
+   */
+  attentionHead(
+    q: number,
+    qStride: number,
+    k: number,
+    kStride: number,
+    v: number,
+    vStride: number,
+    out: number,
+    outStride: number,
+    sq: number,
+    skv: number,
+    d: number,
+    scale: number,
+    causal: boolean,
+    kt: number,
+    p: number,
+  ): void;
 }
 
 /** The relaxed products an instance uses: null for a format whose product the runtime does not compute right. */
@@ -166,11 +189,14 @@ export async function relaxedF32Product(kernels: WasmKernels): Promise<RelaxedF3
   const exports = await relaxedExports(kernels);
   if (typeof exports === "string") return exports;
   const { f32_matvec: matvec, f32_matmul: matmul, widen_f16: widenF16, widen_bf16: widenBf16 } = exports;
+  const head = exports.f32_attention_head;
   const product: RelaxedF32Product = {
     matvec: (x, k, w, n, bias, out) => void matvec(x, k, w, n, bias, out),
     matmul: (x, m, k, w, n, bias, out, outRows, packed, pack) =>
       void matmul(x, m, k, w, n, bias, out, outRows, packed, pack ? 1 : 0),
     widen: (dtype, src, count, dst) => void (dtype === "f16" ? widenF16 : widenBf16)(src, count, dst),
+    attentionHead: (q, qs, k, ks, v, vs, out, os, sq, skv, d, scale, causal, kt, p) =>
+      void head(q, qs, k, ks, v, vs, out, os, sq, skv, d, scale, causal ? 1 : 0, kt, p),
   };
   const check = f32Check(kernels, product);
   if (check.miss) return `f32 declined, the relaxed product is off the float64 sum: ${check.miss}`;
