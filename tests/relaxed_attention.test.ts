@@ -1,5 +1,5 @@
 /**
- * Attention on relaxed SIMD's multiply-add (products.wat `f32_attention_head`, src/backend/wasm/attention.ts) against
+ * Attention on relaxed SIMD's multiply-add (kernels-rs/relaxed/attention.wat `f32_attention_head`, src/backend/wasm/attention.ts) against
  * the float64 reference: query blocks with fewer than four rows, keys not a multiple of eight, causal with earlier
  * keys (a KV cache), GQA, scores large enough that most probabilities underflow, and d not a multiple of 8 (the
  * kernels module's product then). The op suite (tests/ops.test.ts) runs its attention cases on it as well.

@@ -1,5 +1,5 @@
 /**
- * The f32 linear on relaxed SIMD's multiply-add (wasm/ppllava_relaxed.wasm, kernels-rs/relaxed/products.wat): against
+ * The f32 linear on relaxed SIMD's multiply-add (wasm/ppllava_relaxed.wasm, kernels-rs/relaxed/f32.wat): against
  * the float64 sum within the f32 summation bound, every row of a prefill with its decode step's bits, tails of k,
  * odd weight rows and block edges, and the kernels module's product where relaxed SIMD is off; f16 and bf16 weights
  * (widened to f32 a block of rows at a time from 5 x rows on) against the float64 sum of their values.

@@ -1,5 +1,5 @@
 /** The committed wasm/ppllava_kernels.wasm and wasm/ppllava_relaxed.wasm must be exactly what a fresh build of
- * kernels-rs/ (its crates, and relaxed/products.wat) makes. */
+ * kernels-rs/ (its crates, and relaxed/*.wat) makes. */
 import { assert } from "./util/assert.ts";
 
 Deno.test("wasm/ppllava_kernels.wasm and ppllava_relaxed.wasm equal a fresh, reproducible build of kernels-rs/", async () => {

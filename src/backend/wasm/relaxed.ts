@@ -1,5 +1,5 @@
 /**
- * The q4, q8 and f32 products with relaxed SIMD: `wasm/ppllava_relaxed.wasm` (built from kernels-rs/relaxed/products.wat
+ * The q4, q8 and f32 products with relaxed SIMD: `wasm/ppllava_relaxed.wasm` (built from kernels-rs/relaxed/*.wat
  * by scripts/build-wasm), instantiated once per kernels instance over that instance's own memory, so it reads the
  * weights (in their block layout) and activations where they already are. One x row (decoding) or two (prefill) at
  * a time; it computes the same bits as kernels-rs's int8 products (the WAT file says why). Against the kernels
@@ -17,7 +17,7 @@
  * The f32 product (x · Wᵀ for f32 weights and, widened a block at a time, f16/bf16 ones; and attention, on relaxed
  * multiply-add) is the exception to "the same bits": madd fuses where the CPU has FMA, which rounds once per term where
  * the kernels module rounds twice. Its check is therefore a bound, not bits: on a fixed problem every output must lie
- * within the f32 summation bound of the float64 sum; where madd does not fuse it is not used at all (products.wat says
+ * within the f32 summation bound of the float64 sum; where madd does not fuse it is not used at all (f32.wat says
  * what it computes; against the kernels module's, 1.4× at M = 64 and attention 1.5–1.8× on Zen 4).
  */
 import { PackageFileError, readPackageFile } from "../../util/files.ts";
@@ -38,7 +38,7 @@ export interface QuantizedRow {
   scales: number;
 }
 
-/** One format's relaxed products (addresses in the kernels module's memory; see products.wat). */
+/** One format's relaxed products (addresses in the kernels module's memory; see quant.wat). */
 export interface RelaxedProduct {
   /** out[0..n) = x · Ŵᵀ + bias for one x row: x8 / sums / scales from `ppl_quant_activations_i8`, n a multiple of 4. */
   matvec(
@@ -90,7 +90,7 @@ export interface RelaxedF32Product {
   /** dst[0..count) f32 = src[0..count) f16 or bf16, exactly (the weights of a block, before `matmul`). */
   widen(dtype: "f16" | "bf16", src: number, count: number, dst: number): void;
   /**
-   * Attention of one head on the same multiply-add (products.wat `f32_attention_head`): rows of q (sq), k and v (skv)
+   * Attention of one head on the same multiply-add (attention.wat `f32_attention_head`): rows of q (sq), k and v (skv)
    * and out (sq) at byte strides, d a multiple of 8 and dense; `kt` is scratch for d · S8 f32 and `p` for 4 · S8
    * (S8 = skv rounded up to 8); causal needs sq ≤ skv.
    */
@@ -125,7 +125,7 @@ export interface RelaxedSupport extends RelaxedProducts {
   readonly reason: string;
 }
 
-/** Which 8-bit dot a q4 product is built on (products.wat): "i32" = `i32x4.dot_i8x16_i7x16_add_s`, "i16" =
+/** Which 8-bit dot a q4 product is built on (quant.wat): "i32" = `i32x4.dot_i8x16_i7x16_add_s`, "i16" =
  * `i16x8.dot_i8x16_i7x16_s` (`q4_matvec_i16`). The same bits; which is faster depends on the runtime's lowering. */
 export type RelaxedDot = "i32" | "i16";
 
