@@ -12,6 +12,9 @@
  * relaxed SIMD on and off, on the main thread and in 2 LLM workers, one token a step after a 16-token prefill, the
  * two models timed interleaved.
  * Writes bench/results/relaxed_simd-<runtime>-*.json; a runtime without relaxed SIMD says so and times nothing.
+ * `--f32` instead: the f32 linear (f32 and f16 weights) and attention on relaxed multiply-add (kernels-rs/relaxed/f32.wat,
+ * attention.wat) against the kernels module's, at the CLIP-L vision tower's shapes (577 tokens a frame, 4 frames) and
+ * the LLaMA-7B's: relaxed_simd-<runtime>-f32-*.json.
  * `--7b` instead: q4 decoding of the Vicuna-7B shapes (2 LLM workers, as loadModel plans them) on the picked dot and
  * on the other, loaded in turn (two 7B models do not fit beside each other), four rounds alternating; ratios within
  * a round pair are the firm figure on a host whose second core comes and goes.
@@ -37,6 +40,7 @@ export async function main(): Promise<void> {
   const pickedDot = q4DotFor(support.q8 !== null, cpuArch()),
     otherDot: RelaxedDot = pickedDot === "i32" ? "i16" : "i32";
   if (args.includes("--7b")) return await sevenBDots(runtime, [pickedDot, otherDot]);
+  if (args.includes("--f32")) return await f32Products(runtime, support.reason);
   const formats = (["q4", "q8"] as const).filter((f) => support[f]);
   console.log(`relaxed_simd: ${support.reason}`);
   if (formats.length === 0) return console.log("relaxed_simd: nothing to time");
@@ -82,6 +86,64 @@ export async function main(): Promise<void> {
   }
   for (const format of formats) {
     for (const workers of [0, 2]) await decode(runtime, workers, format, format === "q4" && other ? otherDot : null);
+  }
+}
+
+/** f16 bit patterns of `values` (truncated; below f16's normal range: ±0), for timing f16 weights. */
+function halfBits(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  return Uint16Array.from(bits, (x) => {
+    const exponent = ((x >>> 23) & 0xff) - 112;
+    return ((x >>> 16) & 0x8000) | (exponent <= 0 ? 0 : (Math.min(exponent, 30) << 10) | ((x >>> 13) & 0x3ff));
+  });
+}
+
+/** The f32 linear (f32 and f16 weights) and attention, relaxed SIMD against the kernels module, one runBench each. */
+async function f32Products(runtime: string, reason: string): Promise<void> {
+  console.log(`relaxed_simd: ${reason}`);
+  const relaxed = await createWasmBackend();
+  if (!relaxed.relaxedFormats.includes("f32")) return console.log("relaxed_simd: no relaxed f32 product to time");
+  const plain = await createWasmBackend({ relaxedSimd: false });
+  const backends = [["relaxed SIMD (madd)", relaxed], ["kernels module", plain]] as const;
+  // [M, N, K]: a CLIP-L MLP pair over 4 frames of 577 tokens, and a 7B projection in prefill.
+  const linears = [[4 * 577, 4096, 1024], [4 * 577, 1024, 4096], [64, 4096, 4096]];
+  for (const [m, n, k] of linears) {
+    for (const dtype of ["f32", "f16"] as const) {
+      const w = gaussian(n * k, n + k, 0.02), x = gaussian(m * k, 7);
+      const weight = dtype === "f32" ? w : halfBits(w);
+      const held = backends.map(([, b]) => [b.upload(weight, [n, k], dtype), b.upload(x, [m, k])]);
+      await runBench({
+        name: `relaxed_simd-${runtime}-f32-linear-${dtype}-${n}x${k}-m${m}`,
+        cases: backends.map(([label, b], i) => ({
+          label: `linear ${dtype} ${n}×${k}, M=${m}, ${label}`,
+          run: () => b.linear(held[i][1], held[i][0]).dispose(),
+        })),
+        reps: 5,
+        warmup: 2,
+        work: { amount: 2 * m * n * k, unit: "FLOP" },
+        notes: { m, n, k, dtype, threads: 1 },
+      });
+      for (const t of held.flat()) t.dispose();
+    }
+  }
+  // [batch, heads, tokens, d, causal]: the vision tower's (4 frames, 16 heads of 64) and a 7B prefill's.
+  const attentions = [[4, 16, 577, 64, false], [1, 32, 1100, 128, true]] as const;
+  for (const [batch, heads, s, d, causal] of attentions) {
+    const held = backends.map(([, b]) =>
+      [1, 2, 3].map((seed) => b.upload(gaussian(batch * heads * s * d, seed), [batch, heads, s, d]))
+    );
+    await runBench({
+      name: `relaxed_simd-${runtime}-f32-attention-${heads}x${s}x${d}${causal ? "-causal" : ""}`,
+      cases: backends.map(([label, b], i) => ({
+        label: `attention ${batch}×${heads} heads, ${s} tokens, d ${d}${causal ? ", causal" : ""}, ${label}`,
+        run: () => b.attention(held[i][0], held[i][1], held[i][2], { causal }).dispose(),
+      })),
+      reps: 5,
+      warmup: 2,
+      work: { amount: 4 * batch * heads * s * s * d * (causal ? 0.5 : 1), unit: "FLOP" },
+      notes: { batch, heads, tokens: s, d, causal, threads: 1 },
+    });
+    for (const t of held.flat()) t.dispose();
   }
 }
 
