@@ -1,15 +1,28 @@
 /**
- * Attention on relaxed SIMD's multiply-add (kernels-rs/relaxed/attention.wat `f32_attention_head`, src/backend/wasm/attention.ts) against
- * the float64 reference: query blocks with fewer than four rows, keys not a multiple of eight, causal with earlier
- * keys (a KV cache), GQA, scores large enough that most probabilities underflow, and d not a multiple of 8 (the
- * kernels module's product then). The op suite (tests/ops.test.ts) runs its attention cases on it as well.
+ * Attention on relaxed SIMD's multiply-add (kernels-rs/relaxed/attention.wat `f32_attention_head`, driven by
+ * src/backend/wasm/attention.ts) against the float64 reference: query blocks with fewer than four rows, keys not a
+ * multiple of eight, causal with earlier keys (a KV cache), GQA, scores large enough that most probabilities underflow,
+ * and d not a multiple of 8 (the kernels module's product then). The op suite (tests/ops.test.ts) runs its attention
+ * cases on it as well.
  */
-import { createWasmBackend } from "../src/backend/wasm/backend.ts";
+import type { Tensor } from "../src/backend/backend.ts";
+import { createWasmBackend, type WasmBackend } from "../src/backend/wasm/backend.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
 import { relaxedF32Product } from "../src/backend/wasm/relaxed.ts";
 import { attention as reference } from "./reference/ops.ts";
 import { gaussian } from "./util/random.ts";
 import { assert, assertEquals } from "./util/assert.ts";
+
+/** The values of `t` (attention returns a permuted view) in logical order; `t` and its dense copy are freed. */
+async function downloadDense(b: WasmBackend, t: Tensor): Promise<Float32Array> {
+  const dense = b.contiguous(t);
+  try {
+    return await b.download(dense);
+  } finally {
+    dense.dispose();
+    t.dispose();
+  }
+}
 
 // [batch, heads, kvHeads, sq, skv, d, causal, spread of q]
 const CASES = [
@@ -39,8 +52,7 @@ Deno.test("relaxed SIMD attention: within the f32 bound of the float64 reference
         { causal },
       ))
     );
-    const got = await b.download(b.contiguous(out));
-    out.dispose();
+    const got = await downloadDense(b, out);
     const ref = reference(q, k, v, { batch, heads, kvHeads, sq, skv, d }, causal);
     const label = `(${batch}, ${heads}/${kvHeads}, ${sq}×${skv}, d ${d}) ${
       causal ? "causal" : "full"
@@ -64,8 +76,7 @@ Deno.test("relaxed SIMD attention: the backend's attention is the relaxed head's
       causal: true,
     }))
   );
-  const viaBackend = await b.download(b.contiguous(out));
-  out.dispose();
+  const viaBackend = await downloadDense(b, out);
   const direct = kernels.scope((arena) => {
     const [qs, ks, vs] = [arena.input(q), arena.input(k), arena.input(v)];
     const y = arena.output(Float32Array, sq * d), kt = arena.output(Float32Array, d * 24);

@@ -75,10 +75,10 @@ export function attention(ctx: WasmContext, q: Tensor, k: Tensor, v: Tensor, opt
 }
 
 /**
- * The same attention head by head on relaxed SIMD's multiply-add (kernels-rs/relaxed/attention.wat `f32_attention_head`: Kᵀ packed once
- * per head, splat-style register tiles for the scores and for P·V, so no horizontal sums), where the f32 relaxed
- * product is in use and d is a multiple of 8; `buffer` is (B, Sq, Hq, D) dense. Query head h reads key/value head
- * h / (Hq / Hkv) (GQA), as `ppl_attention_sdpa` does.
+ * The same attention head by head on relaxed SIMD's multiply-add (kernels-rs/relaxed/attention.wat
+ * `f32_attention_head`: Kᵀ packed once per head, splat-style register tiles for the scores and for P·V, so no
+ * horizontal sums), where the f32 relaxed product is in use and d is a multiple of 8; `buffer` is (B, Sq, Hq, D)
+ * dense. Query head h reads key/value head h / (Hq / Hkv) (GQA), as `ppl_attention_sdpa` does.
  */
 function relaxedAttention(
   ctx: WasmContext,

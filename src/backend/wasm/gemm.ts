@@ -100,10 +100,11 @@ const WIDEN_BLOCK_VALUES = 1 << 18;
 const PACKED_VALUES = 1 << 22;
 
 /**
- * x (…, K) f32 · Wᵀ + bias for a weight (N, K) on relaxed SIMD's multiply-add (./relaxed.ts, kernels-rs/relaxed/f32.wat), or null
- * where that product is not used (the caller then runs the kernels module's matmul). f32 weights are read in place;
- * f16 and bf16 weights, with at least WIDEN_ROWS rows of x, are widened to f32 a block of rows at a time (x is
- * packed once for all blocks): see docs/quantization.md, "f32 weights on relaxed SIMD's multiply-add".
+ * x (…, K) f32 · Wᵀ + bias for a weight (N, K) on relaxed SIMD's multiply-add (./relaxed.ts,
+ * kernels-rs/relaxed/f32.wat), or null where that product is not used (the caller then runs the kernels module's
+ * matmul). f32 weights are read in place; f16 and bf16 weights, with at least WIDEN_ROWS rows of x, are widened to f32
+ * a block of rows at a time, x packed once per chunk of rows for all blocks: see docs/quantization.md, "f32 weights on
+ * relaxed SIMD's multiply-add".
  */
 export function relaxedLinear(ctx: WasmContext, x: Tensor, weight: Tensor, bias?: Tensor): Tensor | null {
   const relaxed = ctx.relaxed.f32;

@@ -2,7 +2,7 @@
  * The q4, q8 and f32 products with relaxed SIMD: `wasm/ppllava_relaxed.wasm` (built from kernels-rs/relaxed/*.wat
  * by scripts/build-wasm), instantiated once per kernels instance over that instance's own memory, so it reads the
  * weights (in their block layout) and activations where they already are. One x row (decoding) or two (prefill) at
- * a time; it computes the same bits as kernels-rs's int8 products (the WAT file says why). Against the kernels
+ * a time; it computes the same bits as kernels-rs's int8 products (kernels-rs/relaxed/quant.wat says why). Against the kernels
  * module's products on the block layout, Deno: q4 decode 1.3–1.7×, prefill 1.45–1.65×; Bun 1.2–1.3× and 1.15–1.22×
  * (bench/relaxed_simd.ts, docs/big-models.md); q8 and the 16-bit-dot q4 in docs/quantization.md, "Products".
  *
