@@ -13,7 +13,7 @@
  * two models timed interleaved.
  * Writes bench/results/relaxed_simd-<runtime>-*.json; a runtime without relaxed SIMD says so and times nothing.
  * `--f32` instead: the f32 linear (f32 and f16 weights) and attention on relaxed multiply-add (kernels-rs/relaxed/f32.wat,
- * attention.wat) against the kernels module's, at the CLIP-L vision tower's shapes (577 tokens a frame, 4 frames) and
+ * attention.wat; each where it is in use) against the kernels module's, at the CLIP-L vision tower's shapes (577 tokens a frame, 4 frames) and
  * the LLaMA-7B's: relaxed_simd-<runtime>-f32-*.json.
  * `--7b` instead: q4 decoding of the Vicuna-7B shapes (2 LLM workers, as loadModel plans them) on the picked dot and
  * on the other, loaded in turn (two 7B models do not fit beside each other), four rounds alternating; ratios within
@@ -102,11 +102,13 @@ function halfBits(values: Float32Array): Uint16Array {
 async function f32Products(runtime: string, reason: string): Promise<void> {
   console.log(`relaxed_simd: ${reason}`);
   const relaxed = await createWasmBackend();
-  if (!relaxed.relaxedFormats.includes("f32")) return console.log("relaxed_simd: no relaxed f32 product to time");
   const plain = await createWasmBackend({ relaxedSimd: false });
   const backends = [["relaxed SIMD (madd)", relaxed], ["kernels module", plain]] as const;
-  // [M, N, K]: a CLIP-L MLP pair over 4 frames of 577 tokens, and a 7B projection in prefill.
-  const linears = [[4 * 577, 4096, 1024], [4 * 577, 1024, 4096], [64, 4096, 4096]];
+  // [M, N, K]: a CLIP-L MLP pair over 4 frames of 577 tokens, and a 7B projection in prefill. Where the f32 product is
+  // declined (madd unfused: Bun) only attention is timed.
+  const linears = relaxed.relaxedFormats.includes("f32")
+    ? [[4 * 577, 4096, 1024], [4 * 577, 1024, 4096], [64, 4096, 4096]]
+    : [];
   for (const [m, n, k] of linears) {
     for (const dtype of ["f32", "f16"] as const) {
       const w = gaussian(n * k, n + k, 0.02), x = gaussian(m * k, 7);
@@ -127,7 +129,7 @@ async function f32Products(runtime: string, reason: string): Promise<void> {
     }
   }
   // [batch, heads, tokens, d, causal]: the vision tower's (4 frames, 16 heads of 64) and a 7B prefill's.
-  const attentions = [[4, 16, 577, 64, false], [1, 32, 1100, 128, true]] as const;
+  const attentions = relaxed.relaxedAttention ? [[4, 16, 577, 64, false], [1, 32, 1100, 128, true]] as const : [];
   for (const [batch, heads, s, d, causal] of attentions) {
     const held = backends.map(([, b]) =>
       [1, 2, 3].map((seed) => b.upload(gaussian(batch * heads * s * d, seed), [batch, heads, s, d]))

@@ -8,7 +8,7 @@
 import type { Tensor } from "../src/backend/backend.ts";
 import { createWasmBackend, type WasmBackend } from "../src/backend/wasm/backend.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
-import { relaxedF32Product } from "../src/backend/wasm/relaxed.ts";
+import { relaxedAttention } from "../src/backend/wasm/relaxed.ts";
 import { attention as reference } from "./reference/ops.ts";
 import { gaussian } from "./util/random.ts";
 import { assert, assertEquals } from "./util/assert.ts";
@@ -38,7 +38,7 @@ const CASES = [
 
 Deno.test("relaxed SIMD attention: within the f32 bound of the float64 reference, full and causal, GQA, tails", async () => {
   const b = await createWasmBackend();
-  assert(b.relaxedFormats.includes("f32"), "relaxed f32 is off");
+  assert(b.relaxedAttention, "relaxed attention is off");
   let seed = 4000;
   for (const [batch, heads, kvHeads, sq, skv, d, causal, spread] of CASES) {
     seed += 3;
@@ -66,8 +66,8 @@ Deno.test("relaxed SIMD attention: within the f32 bound of the float64 reference
 
 Deno.test("relaxed SIMD attention: the backend's attention is the relaxed head's, bit for bit", async () => {
   const kernels = await loadKernels();
-  const product = await relaxedF32Product(kernels);
-  assert(typeof product !== "string", String(product));
+  const attention = await relaxedAttention(kernels);
+  assert(typeof attention !== "string", String(attention));
   const b = await createWasmBackend({ kernels });
   const [sq, skv, d] = [6, 19, 16];
   const q = gaussian(sq * d, 51), k = gaussian(skv * d, 52), v = gaussian(skv * d, 53);
@@ -81,7 +81,7 @@ Deno.test("relaxed SIMD attention: the backend's attention is the relaxed head's
     const [qs, ks, vs] = [arena.input(q), arena.input(k), arena.input(v)];
     const y = arena.output(Float32Array, sq * d), kt = arena.output(Float32Array, d * 24);
     const p = arena.output(Float32Array, 4 * 24);
-    product.attentionHead(
+    attention.head(
       qs.ptr,
       4 * d,
       ks.ptr,

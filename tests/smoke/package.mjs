@@ -32,7 +32,7 @@ await check("the kernels load with SIMD and compute relevance like float64 JavaS
   });
 });
 
-await check("relaxed SIMD: q4 used on Bun; where a product (q8, f32) is not used, the reason is given", async () => {
+await check("relaxed SIMD: q4 and attention used on Bun; where a product is not used, the reason is given", async () => {
   // Bun lowers relaxed SIMD's dots right for 7-bit operands (q4); Node 20 cannot compile them without a flag, and
   // computes another sum with the flag: the known-answer check at load must decline it there, not fail the load. q8
   // also needs 8-bit unsigned operands multiplied unsaturated, which Bun's x86 lowering does not do; where q8 is
@@ -49,6 +49,11 @@ await check("relaxed SIMD: q4 used on Bun; where a product (q8, f32) is not used
   if (compiled && (support.f32 ? !support.reason.includes("f32 (madd)") : !/f32 (declined|kept)/.test(support.reason))) {
     throw new Error(support.reason);
   }
+  // Attention: used where its check passes, fused or not (Bun too), else declined with the reason.
+  if (compiled && (support.attention ? !support.reason.includes("attention (madd)") : !/attention declined/.test(support.reason))) {
+    throw new Error(support.reason);
+  }
+  if (globalThis.Bun && !support.attention) throw new Error(`relaxed attention is off on Bun: ${support.reason}`);
 });
 
 await check("the app answers /healthz and a bad route", async () => {

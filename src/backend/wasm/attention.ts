@@ -1,7 +1,7 @@
 /** Attention and RoPE on the WASM kernels (`ppl_attention_*`, kernels-rs/ops/src/{attention,rope}.rs). */
 import { type AttentionOptions, BackendError, type RopeOptions, type Tensor } from "../backend.ts";
 import { address, callKernel, filled, requireDtype, type WasmContext, type WasmHandle, withDense } from "./context.ts";
-import type { RelaxedF32Product } from "./relaxed.ts";
+import type { RelaxedAttention } from "./relaxed.ts";
 
 /** q (B, Hq, Sq, D), k/v (B, Hkv, Skv, D) → (B, Hq, Sq, D) viewed over a dense (B, Sq, Hq, D) buffer. */
 export function attention(ctx: WasmContext, q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): Tensor {
@@ -32,7 +32,7 @@ export function attention(ctx: WasmContext, q: Tensor, k: Tensor, v: Tensor, opt
     withDense(ctx, "attention", needsCopy, (dense) => {
       const pick = (h: WasmHandle) => (needsCopy.includes(h) ? dense[needsCopy.indexOf(h)] : h);
       const [cq, ck, cv] = [pick(hq), pick(hk), pick(hv)];
-      const relaxed = ctx.relaxed.f32;
+      const relaxed = ctx.relaxed.attention;
       if (relaxed && d % 8 === 0 && sq > 0 && skv > 0) {
         relaxedAttention(ctx, relaxed, [cq, ck, cv], buffer, { batch, heads, kvHeads, sq, skv, d, scale }, options);
         return;
@@ -77,12 +77,12 @@ export function attention(ctx: WasmContext, q: Tensor, k: Tensor, v: Tensor, opt
 /**
  * The same attention head by head on relaxed SIMD's multiply-add (kernels-rs/relaxed/attention.wat
  * `f32_attention_head`: Kᵀ packed once per head, splat-style register tiles for the scores and for P·V, so no
- * horizontal sums), where the f32 relaxed product is in use and d is a multiple of 8; `buffer` is (B, Sq, Hq, D)
+ * horizontal sums), where relaxed attention is in use (./relaxed.ts) and d is a multiple of 8; `buffer` is (B, Sq, Hq, D)
  * dense. Query head h reads key/value head h / (Hq / Hkv) (GQA), as `ppl_attention_sdpa` does.
  */
 function relaxedAttention(
   ctx: WasmContext,
-  relaxed: RelaxedF32Product,
+  relaxed: RelaxedAttention,
   [q, k, v]: WasmHandle[],
   buffer: WasmHandle,
   shape: { batch: number; heads: number; kvHeads: number; sq: number; skv: number; d: number; scale: number },
@@ -97,7 +97,7 @@ function relaxedAttention(
       for (let b = 0; b < batch; b++) {
         for (let h = 0; h < heads; h++) {
           const g = Math.floor(h / group);
-          relaxed.attentionHead(
+          relaxed.head(
             at(q, b, h),
             4 * q.strides[2],
             at(k, b, g),

@@ -101,9 +101,11 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
   readonly #context: WasmContext;
   readonly #quantMethod: QuantMethod;
 
-  /** Whether any product runs on relaxed SIMD (./relaxed.ts); `relaxedFormats` says which weight formats. */
+  /** Whether any product runs on relaxed SIMD (./relaxed.ts); `relaxedFormats` says which weight formats' linears,
+   * `relaxedAttention` whether attention. */
   readonly relaxedSimd: boolean;
   readonly relaxedFormats: readonly RelaxedFormat[];
+  readonly relaxedAttention: boolean;
 
   /** `relaxed`: the relaxed products of `kernels` (`relaxedSimdSupport`); createWasmBackend looks them up. */
   constructor(kernels: WasmKernels, options: WasmBackendOptions = {}, relaxed: RelaxedProducts | null = null) {
@@ -125,7 +127,8 @@ export class WasmBackend extends TensorStore<WasmStorage> implements Backend {
       permute: (t, axes) => this.permute(t, axes),
     };
     this.relaxedFormats = (["q4", "q8", "f32"] as const).filter((f) => this.#context.relaxed[f] !== null);
-    this.relaxedSimd = this.relaxedFormats.length > 0;
+    this.relaxedAttention = this.#context.relaxed.attention !== null;
+    this.relaxedSimd = this.relaxedFormats.length > 0 || this.relaxedAttention;
   }
 
   supports(op: OpName, dtypes: readonly DType[] = []): boolean {

@@ -14,11 +14,13 @@
  * its problem holds the extreme codes that a saturating lowering (Bun's pmaddubsw) or a signed one gets wrong.
  * Otherwise the kernels module's own product is used, and `relaxedSimdSupport` says why.
  *
- * The f32 product (x · Wᵀ for f32 weights and, widened a block at a time, f16/bf16 ones; and attention, on relaxed
- * multiply-add) is the exception to "the same bits": madd fuses where the CPU has FMA, which rounds once per term where
- * the kernels module rounds twice. Its check is therefore a bound, not bits: on a fixed problem every output must lie
- * within the f32 summation bound of the float64 sum; where madd does not fuse it is not used at all (f32.wat says
- * what it computes; against the kernels module's, 1.4× at M = 64 and attention 1.5–1.8× on Zen 4).
+ * The f32 product (x · Wᵀ for f32 weights and, widened a block at a time, f16/bf16 ones) and attention, both on relaxed
+ * multiply-add, are the exception to "the same bits": madd fuses where the CPU has FMA, which rounds once per term
+ * where the kernels module rounds twice. Their checks are therefore bounds, not bits: on a fixed problem every output
+ * must lie within the f32 bound of the float64 result. The f32 product is also not used where madd does not fuse (it is
+ * then the kernels module's sums and no faster); attention is, as its tiles beat the kernels module's either way
+ * (f32.wat and attention.wat say what they compute; against the kernels module's, on Zen 4: 1.4× at M = 64, attention
+ * 1.5–1.8× in Deno and 1.1–1.2× in Bun, where madd does not fuse).
  */
 import { PackageFileError, readPackageFile } from "../../util/files.ts";
 import { QUANT_CODE_BYTES, type QuantDType } from "../backend.ts";
@@ -89,12 +91,16 @@ export interface RelaxedF32Product {
   ): void;
   /** dst[0..count) f32 = src[0..count) f16 or bf16, exactly (the weights of a block, before `matmul`). */
   widen(dtype: "f16" | "bf16", src: number, count: number, dst: number): void;
+}
+
+/** Attention on relaxed multiply-add (addresses in the kernels module's memory). */
+export interface RelaxedAttention {
   /**
-   * Attention of one head on the same multiply-add (attention.wat `f32_attention_head`): rows of q (sq), k and v (skv)
-   * and out (sq) at byte strides, d a multiple of 8 and dense; `kt` is scratch for d · S8 f32 and `p` for 4 · S8
-   * (S8 = skv rounded up to 8); causal needs sq ≤ skv.
+   * One head (attention.wat `f32_attention_head`): rows of q (sq), k and v (skv) and out (sq) at byte strides, d a
+   * multiple of 8 and dense; `kt` is scratch for d · S8 f32 and `p` for 4 · S8 (S8 = skv rounded up to 8); causal
+   * needs sq ≤ skv.
    */
-  attentionHead(
+  head(
     q: number,
     qStride: number,
     k: number,
@@ -118,6 +124,7 @@ export interface RelaxedProducts {
   readonly q4: RelaxedProduct | null;
   readonly q8: RelaxedProduct | null;
   readonly f32: RelaxedF32Product | null;
+  readonly attention: RelaxedAttention | null;
 }
 
 /** Which relaxed products an instance uses, and why not where it does not. */
@@ -178,7 +185,7 @@ export async function relaxedProductsOnQ4Dot(kernels: WasmKernels, dot: RelaxedD
 }
 
 /** No relaxed product: an instance that does not use them. */
-export const NO_RELAXED: RelaxedProducts = { q4: null, q8: null, f32: null };
+export const NO_RELAXED: RelaxedProducts = { q4: null, q8: null, f32: null, attention: null };
 
 /**
  * The f32 product, checked against the float64 sum of a fixed problem, or why it is not used: off that sum, or
@@ -189,14 +196,11 @@ export async function relaxedF32Product(kernels: WasmKernels): Promise<RelaxedF3
   const exports = await relaxedExports(kernels);
   if (typeof exports === "string") return exports;
   const { f32_matvec: matvec, f32_matmul: matmul, widen_f16: widenF16, widen_bf16: widenBf16 } = exports;
-  const head = exports.f32_attention_head;
   const product: RelaxedF32Product = {
     matvec: (x, k, w, n, bias, out) => void matvec(x, k, w, n, bias, out),
     matmul: (x, m, k, w, n, bias, out, outRows, packed, pack) =>
       void matmul(x, m, k, w, n, bias, out, outRows, packed, pack ? 1 : 0),
     widen: (dtype, src, count, dst) => void (dtype === "f16" ? widenF16 : widenBf16)(src, count, dst),
-    attentionHead: (q, qs, k, ks, v, vs, out, os, sq, skv, d, scale, causal, kt, p) =>
-      void head(q, qs, k, ks, v, vs, out, os, sq, skv, d, scale, causal ? 1 : 0, kt, p),
   };
   const check = f32Check(kernels, product);
   if (check.miss) return `f32 declined, the relaxed product is off the float64 sum: ${check.miss}`;
@@ -206,6 +210,23 @@ export async function relaxedF32Product(kernels: WasmKernels): Promise<RelaxedF3
   return product;
 }
 
+/**
+ * Attention on relaxed multiply-add, checked against the float64 result of a fixed problem (causal with earlier keys,
+ * GQA, tails of queries and keys), or why it is not used. Fused or not: its register tiles beat the kernels module's
+ * attention either way.
+ */
+export async function relaxedAttention(kernels: WasmKernels): Promise<RelaxedAttention | string> {
+  const exports = await relaxedExports(kernels);
+  if (typeof exports === "string") return exports;
+  const head = exports.f32_attention_head;
+  const attention: RelaxedAttention = {
+    head: (q, qs, k, ks, v, vs, out, os, sq, skv, d, scale, causal, kt, p) =>
+      void head(q, qs, k, ks, v, vs, out, os, sq, skv, d, scale, causal ? 1 : 0, kt, p),
+  };
+  const miss = attentionMiss(kernels, attention);
+  return miss ? `attention declined, the relaxed product is off the float64 result: ${miss}` : attention;
+}
+
 async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
   const exports = await relaxedExports(kernels);
   if (typeof exports === "string") return { ...NO_RELAXED, reason: exports };
@@ -213,17 +234,20 @@ async function load(kernels: WasmKernels): Promise<RelaxedSupport> {
   const q4Dot = q4DotFor(typeof q8 !== "string", cpuArch());
   const q4 = await relaxedProduct(kernels, "q4", q4Dot);
   const f32 = await relaxedF32Product(kernels);
+  const attention = await relaxedAttention(kernels);
   const used = [
     typeof q4 !== "string" && `q4 (${dotLabel(q4Dot)})`,
     typeof q8 !== "string" && "q8",
     typeof f32 !== "string" && "f32 (madd)",
+    typeof attention !== "string" && "attention (madd)",
   ]
     .filter(Boolean).join(", ");
-  const declined = [q4, q8, f32].filter((p): p is string => typeof p === "string");
+  const declined = [q4, q8, f32, attention].filter((p): p is string => typeof p === "string");
   return {
     q4: typeof q4 === "string" ? null : q4,
     q8: typeof q8 === "string" ? null : q8,
     f32: typeof f32 === "string" ? null : f32,
+    attention: typeof attention === "string" ? null : attention,
     reason: [used ? `relaxed SIMD ${used} products in use` : "", ...declined].filter(Boolean).join("; "),
   };
 }
@@ -384,5 +408,51 @@ function f32Check(kernels: WasmKernels, relaxed: RelaxedF32Product): { miss: str
       }
     }
     return { miss: null, fused };
+  });
+}
+
+/**
+ * Runs one fixed attention problem (2 query heads over 1 key/value head, 6 new queries after 7 earlier keys, causal,
+ * d = 16) through `head` and returns the first output off the float64 result by more than 1e-5 of Σ p·|v| (the
+ * kernels module's attention and this one measure about 2e-7), or null.
+ */
+function attentionMiss(kernels: WasmKernels, attention: RelaxedAttention): string | null {
+  const [heads, sq, skv, d] = [2, 6, 13, 16];
+  let seed = 4242;
+  const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const q = Float32Array.from({ length: heads * sq * d }, next);
+  const k = Float32Array.from({ length: skv * d }, next), v = Float32Array.from({ length: skv * d }, next);
+  const scale = 1 / Math.sqrt(d), s8 = 16;
+  return kernels.scope((arena) => {
+    const [qs, ks, vs] = [arena.input(q), arena.input(k), arena.input(v)];
+    const out = arena.output(Float32Array, heads * sq * d);
+    const kt = arena.output(Float32Array, d * s8), p = arena.output(Float32Array, 4 * s8);
+    for (let h = 0; h < heads; h++) {
+      const [qh, oh] = [qs.ptr + 4 * h * sq * d, out.ptr + 4 * h * sq * d];
+      attention.head(qh, 4 * d, ks.ptr, 4 * d, vs.ptr, 4 * d, oh, 4 * d, sq, skv, d, scale, true, kt.ptr, p.ptr);
+    }
+    const got = arena.read(out);
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < sq; i++) {
+        const visible = i + skv - sq + 1;
+        const logits = Array.from({ length: visible }, (_, j) => {
+          let dot = 0;
+          for (let e = 0; e < d; e++) dot += q[(h * sq + i) * d + e] * k[j * d + e];
+          return dot * scale;
+        });
+        const max = Math.max(...logits), weights = logits.map((l) => Math.exp(l - max));
+        const total = weights.reduce((a, b) => a + b, 0);
+        for (let e = 0; e < d; e++) {
+          let [want, magnitude] = [0, 0];
+          for (let j = 0; j < visible; j++) {
+            want += (weights[j] / total) * v[j * d + e];
+            magnitude += (weights[j] / total) * Math.abs(v[j * d + e]);
+          }
+          const value = got[(h * sq + i) * d + e];
+          if (!(Math.abs(value - want) <= 1e-5 * magnitude)) return `head ${h} query ${i}: ${value} against ${want}`;
+        }
+      }
+    }
+    return null;
   });
 }
