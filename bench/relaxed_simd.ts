@@ -22,7 +22,7 @@
 import { runBench } from "./harness.ts";
 import { midConfig, openSession } from "./big_model.ts";
 import { loadModel } from "../src/model/model.ts";
-import { syntheticCheckpoint, VICUNA_7B_CONFIG } from "../src/model/synthetic_checkpoint.ts";
+import { syntheticCheckpoint, toF16, VICUNA_7B_CONFIG } from "../src/model/synthetic_checkpoint.ts";
 import { createWasmBackend } from "../src/backend/wasm/backend.ts";
 import { loadKernels } from "../src/backend/wasm/loader.ts";
 import { cpuArch, dotLabel, q4DotFor, type RelaxedDot, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
@@ -89,15 +89,6 @@ export async function main(): Promise<void> {
   }
 }
 
-/** f16 bit patterns of `values` (truncated; below f16's normal range: ±0), for timing f16 weights. */
-function halfBits(values: Float32Array): Uint16Array {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  return Uint16Array.from(bits, (x) => {
-    const exponent = ((x >>> 23) & 0xff) - 112;
-    return ((x >>> 16) & 0x8000) | (exponent <= 0 ? 0 : (Math.min(exponent, 30) << 10) | ((x >>> 13) & 0x3ff));
-  });
-}
-
 /** The f32 linear (f32 and f16 weights) and attention, relaxed SIMD against the kernels module, one runBench each. */
 async function f32Products(runtime: string, reason: string): Promise<void> {
   console.log(`relaxed_simd: ${reason}`);
@@ -112,7 +103,7 @@ async function f32Products(runtime: string, reason: string): Promise<void> {
   for (const [m, n, k] of linears) {
     for (const dtype of ["f32", "f16"] as const) {
       const w = gaussian(n * k, n + k, 0.02), x = gaussian(m * k, 7);
-      const weight = dtype === "f32" ? w : halfBits(w);
+      const weight = dtype === "f32" ? w : Uint16Array.from(w, toF16);
       const held = backends.map(([, b]) => [b.upload(weight, [n, k], dtype), b.upload(x, [m, k])]);
       await runBench({
         name: `relaxed_simd-${runtime}-f32-linear-${dtype}-${n}x${k}-m${m}`,

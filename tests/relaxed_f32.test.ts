@@ -9,18 +9,21 @@ import { loadKernels } from "../src/backend/wasm/loader.ts";
 import { relaxedF32Product, relaxedSimdSupport } from "../src/backend/wasm/relaxed.ts";
 import { gaussian } from "./util/random.ts";
 import { bf16Value, f16Value } from "./reference/ops.ts";
+import { toF16 } from "../src/model/synthetic_checkpoint.ts";
 import { assert, assertEquals } from "./util/assert.ts";
 
-/** y (m, n) through `b.linear`, x (m, k) and W (n, k) row-major. */
-async function linear(
-  b: WasmBackend,
-  x: Float32Array,
-  w: Float32Array,
-  bias: Float32Array | null,
-  m: number,
-  n: number,
-  k: number,
-) {
+/** y (m, n) = x (m, k) · Wᵀ + bias, W (n, k) row-major. */
+interface Problem {
+  x: Float32Array;
+  w: Float32Array;
+  bias: Float32Array | null;
+  m: number;
+  n: number;
+  k: number;
+}
+
+/** The problem's y through `b.linear`. */
+async function linear(b: WasmBackend, { x, w, bias, m, n, k }: Problem) {
   const y = b.scope(() =>
     b.keep(b.linear(b.upload(x, [m, k]), b.upload(w, [n, k]), bias ? b.upload(bias, [n]) : undefined))
   );
@@ -30,15 +33,7 @@ async function linear(
 }
 
 /** The first output off the float64 sum by more than k·2⁻²³·(Σ|x·w| + |b|) (plus two roundings), or null. */
-function offFloat64(
-  y: Float32Array,
-  x: Float32Array,
-  w: Float32Array,
-  bias: Float32Array | null,
-  m: number,
-  n: number,
-  k: number,
-) {
+function offFloat64(y: Float32Array, { x, w, bias, m, n, k }: Problem) {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let [sum, magnitude] = [bias ? bias[j] : 0, bias ? Math.abs(bias[j]) : 0];
@@ -83,7 +78,7 @@ Deno.test("relaxed SIMD f32 linear: used on Deno, within the f32 bound of the fl
       const bias = withBias ? gaussian(n, seed + 2) : null;
       const label = `(${m}, ${n}, ${k}) bias ${withBias}`;
       for (const [name, b] of [["relaxed", relaxed], ["kernels module", plain]] as const) {
-        const miss = offFloat64(await linear(b, x, w, bias, m, n, k), x, w, bias, m, n, k);
+        const miss = offFloat64(await linear(b, { x, w, bias, m, n, k }), { x, w, bias, m, n, k });
         assertEquals(miss, null, `${name} ${label}`);
       }
     }
@@ -97,16 +92,16 @@ Deno.test("relaxed SIMD f32 linear: each prefill row has the bits of its decode 
   for (const [m, n, k] of SHAPES.filter(([m]) => m > 1)) {
     seed += 3;
     const x = gaussian(m * k, seed, 2), w = gaussian(n * k, seed + 1, 0.5), bias = gaussian(n, seed + 2);
-    const all = await linear(b, x, w, bias, m, n, k);
+    const all = await linear(b, { x, w, bias, m, n, k });
     for (let i = 0; i < m; i++) {
-      const row = await linear(b, x.subarray(i * k, (i + 1) * k), w, bias, 1, n, k);
+      const row = await linear(b, { x: x.subarray(i * k, (i + 1) * k), w, bias, m: 1, n, k });
       const bits = (v: Float32Array) => [...new Uint32Array(v.slice().buffer)];
       assertEquals(bits(all.subarray(i * n, (i + 1) * n)), bits(row), `(${m}, ${n}, ${k}) row ${i}`);
     }
   }
   // A transposed (non-dense) x and a 3-D x: the same outputs as the dense 2-D call.
   const [m, n, k] = [6, 10, 20];
-  const x = gaussian(m * k, 5), w = gaussian(n * k, 6), dense = await linear(b, x, w, null, m, n, k);
+  const x = gaussian(m * k, 5), w = gaussian(n * k, 6), dense = await linear(b, { x, w, bias: null, m, n, k });
   const viaViews = b.scope(() => {
     const xt = b.upload(x, [m, k]);
     const twice = b.permute(b.contiguous(b.permute(xt, [1, 0])), [1, 0]); // (m, k) as a strided view
@@ -129,7 +124,7 @@ Deno.test("relaxed SIMD f32 linear: the backend's linear is the relaxed product'
   const b = await createWasmBackend({ kernels });
   const [m, n, k] = [9, 37, 70];
   const x = gaussian(m * k, 41), w = gaussian(n * k, 42), bias = gaussian(n, 43);
-  const viaLinear = await linear(b, x, w, bias, m, n, k);
+  const viaLinear = await linear(b, { x, w, bias, m, n, k });
   const direct = kernels.scope((arena) => {
     const [xs, ws, bs] = [arena.input(x), arena.input(w), arena.input(bias)];
     const y = arena.output(Float32Array, m * n), packed = arena.output(Float32Array, 8 * k);
@@ -166,7 +161,7 @@ Deno.test("relaxed SIMD linear with f16 and bf16 weights: blocks of widened rows
         );
         const out = await backend.download(y);
         y.dispose();
-        assertEquals(offFloat64(out, x, w, bias, m, n, k), null, `${name} ${dtype} (${m}, ${n}, ${k})`);
+        assertEquals(offFloat64(out, { x, w, bias, m, n, k }), null, `${name} ${dtype} (${m}, ${n}, ${k})`);
       }
     }
   }
@@ -198,17 +193,9 @@ Deno.test("relaxed SIMD linear: x past the packed scratch goes in chunks of rows
   const x = gaussian(m * k, 3100, 2);
   for (const [dtype, n] of [["f32", 6], ["f16", 70]] as const) {
     const w = gaussian(n * k, 3101, 0.5), bias = gaussian(n, 3102);
-    const bits16 = new Uint16Array(n * k);
+    // f16: W rounded to f16 (synthetic checkpoints' encoder), the reference on those exact values.
+    const bits16 = Uint16Array.from(dtype === "f16" ? w : [], toF16);
     if (dtype === "f16") {
-      // Round W to f16 (w as an f16 bit pattern, normal values only), and use the exact values in the reference.
-      const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
-      w.forEach((v, i) => {
-        f32[0] = v;
-        const e = ((u32[0] >>> 23) & 0xff) - 127 + 15;
-        bits16[i] = e <= 0
-          ? (u32[0] >>> 16) & 0x8000
-          : ((u32[0] >>> 16) & 0x8000) | (e << 10) | ((u32[0] >>> 13) & 0x3ff);
-      });
       w.set(Float32Array.from(bits16, f16Value));
     }
     const run = (rows: Float32Array, count: number) => {
@@ -219,7 +206,7 @@ Deno.test("relaxed SIMD linear: x past the packed scratch goes in chunks of rows
       return b.download(y).finally(() => y.dispose());
     };
     const all = await run(x, m);
-    assertEquals(offFloat64(all, x, w, bias, m, n, k), null, `${dtype} (${m}, ${n}, ${k})`);
+    assertEquals(offFloat64(all, { x, w, bias, m, n, k }), null, `${dtype} (${m}, ${n}, ${k})`);
     // Rows at the chunk edge against the same rows in a call of their own (the last chunk's rows: 6 of them).
     const tail = await run(x.subarray(1024 * k), m - 1024);
     assertEquals([...new Uint32Array(all.slice(1024 * n).buffer)], [...new Uint32Array(tail.slice().buffer)], dtype);

@@ -213,7 +213,8 @@ function patternTables(dtype: "F16" | "BF16" | "F32"): Tables {
   return { centred: encode(noise), gains: encode(noise.map((v) => 1 + v)), scale: encode([Math.log(100)]) };
 }
 
-function toF16(value: number): number {
+/** IEEE binary16 bits of `value` (normal values rounded; tiny values as subnormals), as checkpoints store f16. */
+export function toF16(value: number): number {
   const f = new DataView(new ArrayBuffer(4));
   f.setFloat32(0, value, true);
   const x = f.getUint32(0, true);

@@ -147,7 +147,6 @@ export function relaxedLinear(ctx: WasmContext, x: Tensor, weight: Tensor, bias?
             }
           }
         } catch (cause) {
-          if (cause instanceof BackendError) throw cause;
           // Shapes and buffers are this backend's own: a trap here is a defect, not bad input.
           throw new BackendError("kernel", `linear: the relaxed SIMD f32 product trapped (${String(cause)})`, {
             cause,
